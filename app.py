@@ -14,7 +14,7 @@ import torch
 
 st.set_page_config(
     page_title="MiniLLM Lab",
-    page_icon=":material/school:",
+    page_icon="🧪",  # an emoji favicon is drawn locally; a :material/...: one is fetched from Google
     layout="wide",
     initial_sidebar_state="expanded",
 )

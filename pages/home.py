@@ -29,15 +29,15 @@ LABS = [
 ]
 
 
-def lab_link(filename: str, label: str, icon: str) -> None:
-    """A link to a lab page, or its name as plain text while the page is not there yet."""
+def lab_link(filename: str, title: str, icon: str) -> None:
+    """A link to a lab page, or a plain note while the page is not there yet."""
     if (PAGES_DIR / filename).exists():
         try:
-            st.page_link(f"pages/{filename}", label=label, icon=icon)
+            st.page_link(f"pages/{filename}", label=f"Open {title}", icon=icon)
             return
         except StreamlitPageNotFoundError:
             pass  # the file exists but app.py does not register it (yet)
-    st.markdown(f"**{label}** · *coming soon*")
+    st.caption(f"{title}: coming soon")
 
 
 st.title("MiniLLM Lab")
@@ -89,8 +89,9 @@ for row_start in range(0, len(LABS), 3):
         st.columns(3, gap="medium"), enumerate(LABS[row_start:row_start + 3], start=row_start + 1)
     ):
         with column.container(border=True):
-            lab_link(filename, f"{step}. {title}", icon)
-            st.markdown(f"#### {question}")
+            st.subheader(f"{step}. {title}", anchor=False)
+            st.markdown(f"##### {question}")
+            lab_link(filename, title, icon)
 
 st.divider()
 

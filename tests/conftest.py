@@ -33,7 +33,9 @@ Browser fixtures (Playwright, Debian's ``/usr/bin/chromium``, never a download):
   ``.page`` (the Playwright ``Page``), ``.base_url``, ``.goto(url_path)`` (open a page
   by its url_path, "" for Home, and wait until the script finished),
   ``.wait_until_idle()``, ``.assert_no_exception()``, ``.screenshot(name)`` (full page,
-  into ``$MINILLM_ARTIFACTS/screenshots/``), ``.console_errors`` and ``.page_errors``.
+  into ``$MINILLM_ARTIFACTS/screenshots/``), and what the tab saw: ``.console_errors``,
+  ``.page_errors`` (JavaScript exceptions) and ``.external_requests`` (anything not
+  served by the local app: the app must work offline).
   Any JavaScript ``pageerror`` fails the test at teardown.
   ``$MINILLM_ARTIFACTS`` defaults to ``ROOT/artifacts`` (gitignored).
 
@@ -77,6 +79,8 @@ VIEWPORT = {"width": 1280, "height": 800}  # a common projector resolution
 SERVER_START_TIMEOUT = 90  # seconds until /_stcore/health answers
 SCRIPT_RUN_TIMEOUT = 60_000  # ms for one page's script run in the browser
 SETTLE_MS = 500  # let charts and fonts paint after the script finished
+MAX_SCREENSHOT_HEIGHT = 12_000  # px; a taller page is cut there
+LOCAL_URL_PREFIXES = ("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:", "about:")
 
 
 # ---------------------------------------------------------------------------
@@ -225,6 +229,7 @@ class AppPage:
     base_url: str
     console_errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
+    external_requests: list[str] = field(default_factory=list)  # the app must work offline
 
     def goto(self, url_path: str = "") -> None:
         """Open a page by its url_path ("" is Home) and wait until its script has finished."""
@@ -252,11 +257,29 @@ class AppPage:
             )
 
     def screenshot(self, name: str) -> Path:
-        """A full-page PNG in $MINILLM_ARTIFACTS/screenshots/<name>.png; returns its path."""
+        """A full-page PNG in $MINILLM_ARTIFACTS/screenshots/<name>.png; returns its path.
+
+        Streamlit scrolls inside ``stMain``, not the document, so Playwright's
+        ``full_page`` alone would stop at the viewport: the viewport is stretched to
+        the content's height for the shot, then put back.
+        """
         folder = artifacts_dir() / "screenshots"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
+        viewport = self.page.viewport_size
+        content_height = self.page.evaluate(
+            "() => Math.max(document.documentElement.scrollHeight,"
+            " document.querySelector(\"[data-testid='stMain']\")?.scrollHeight || 0)"
+        )
+        if content_height > viewport["height"]:
+            self.page.set_viewport_size(
+                {"width": viewport["width"], "height": min(content_height, MAX_SCREENSHOT_HEIGHT)}
+            )
+            self.page.wait_for_timeout(SETTLE_MS)
+        try:
+            self.page.screenshot(path=str(path), full_page=True)
+        finally:
+            self.page.set_viewport_size(viewport)
         return path
 
 
@@ -269,6 +292,8 @@ def browser_page(browser, streamlit_server):
     page.on("console", lambda message: message.type == "error"
             and app_page.console_errors.append(f"{page.url}: {message.text}"))
     page.on("pageerror", lambda error: app_page.page_errors.append(f"{page.url}: {error}"))
+    page.on("request", lambda request: request.url.startswith(LOCAL_URL_PREFIXES)
+            or app_page.external_requests.append(f"{page.url}: {request.url}"))
     try:
         yield app_page
     finally:
