@@ -1,0 +1,153 @@
+"""The notebook's tiny transformer, with each attention head's weights available.
+
+One block, as in the notebook:
+
+    ids (B, T) -> token embedding + position embedding          (B, T, d_model)
+               -> LayerNorm -> multi-head self-attention -> +   (residual)
+               -> LayerNorm -> feed-forward (4x wider)   -> +   (residual)
+               -> LM head: one score (logit) per vocabulary id  (B, T, vocab_size)
+
+Two choices the notebook leaves implicit are explicit here:
+
+- ``loss_on="last"`` (the notebook): only the last position's prediction is scored. Every
+  position sees the whole window, which is fine: none of them is scored on a token it can see.
+- ``loss_on="every"`` (GPT style): every position predicts the token after it. Then
+  ``causal=True`` is essential: without the mask, position t can look at token t + 1, the
+  very answer it is asked for, and the training loss drops below what is honestly possible.
+
+Modules are created in the notebook's order, so ``torch.manual_seed(42)`` gives the notebook's
+initial weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from minillm.data import IGNORE
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int  # ids the model reads and predicts, PAD (and EOS) included
+    block_size: int = 5  # context length: how many previous tokens the model sees
+    d_model: int = 32  # width of every token's vector
+    n_heads: int = 2  # attention heads; each works on d_model // n_heads dimensions
+    causal: bool = False  # mask attention to later positions (needed for loss_on="every")
+    loss_on: str = "last"  # "last" (the notebook) or "every" (GPT style)
+
+    def __post_init__(self):
+        problems = config_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def config_problems(config: ModelConfig) -> list[str]:
+    """What is wrong with a configuration, in plain words (empty when it is fine)."""
+    problems = []
+    if config.vocab_size < 2:
+        problems.append("the vocabulary needs at least 2 ids")
+    if config.block_size < 1:
+        problems.append("block size must be at least 1")
+    if config.d_model < 1 or config.n_heads < 1:
+        problems.append("d_model and heads must be at least 1")
+    elif config.d_model % config.n_heads:
+        problems.append(
+            f"{config.n_heads} heads do not divide d_model = {config.d_model} evenly "
+            f"(each head gets d_model / heads dimensions)"
+        )
+    if config.loss_on not in ("last", "every"):
+        problems.append("loss_on must be 'last' or 'every'")
+    return problems
+
+
+class MiniTransformer(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        d = config.d_model
+        # Same modules, same order as the notebook (so a seed gives the same weights).
+        self.token_embed = nn.Embedding(config.vocab_size, d)
+        self.pos_embed = nn.Embedding(config.block_size, d)
+        self.attn = nn.MultiheadAttention(embed_dim=d, num_heads=config.n_heads, batch_first=True)
+        self.ff = nn.Sequential(nn.Linear(d, 4 * d), nn.ReLU(), nn.Linear(4 * d, d))
+        self.ln1 = nn.LayerNorm(d)
+        self.ln2 = nn.LayerNorm(d)
+        self.lm_head = nn.Linear(d, config.vocab_size)
+        mask = torch.triu(torch.ones(config.block_size, config.block_size, dtype=torch.bool), 1)
+        self.register_buffer("causal_mask", mask, persistent=False)  # True = may not look
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
+        T = x.shape[1]
+        pos = torch.arange(T, device=x.device)
+        return self.token_embed(x) + self.pos_embed(pos)[None]  # (B, T, d)
+
+    def _mask(self, T: int) -> torch.Tensor | None:
+        return self.causal_mask[:T, :T] if self.config.causal else None
+
+    def forward(self, x: torch.Tensor, need_weights: bool = False):
+        """Logits for every position, and per-head attention weights when asked.
+
+        x: (B, T) ids -> logits (B, T, vocab_size), attention (B, n_heads, T, T) or None.
+        Row i of a head's (T, T) matrix says how much position i looks at each position.
+        The notebook's `attn_weights` is the average over heads: `attention.mean(dim=1)`.
+        """
+        h = self._embed(x)
+        h_norm = self.ln1(h)
+        attn_out, attention = self.attn(
+            h_norm,
+            h_norm,
+            h_norm,
+            attn_mask=self._mask(x.shape[1]),
+            need_weights=need_weights,
+            average_attn_weights=False,
+        )
+        h = h + attn_out
+        h = h + self.ff(self.ln2(h))
+        return self.lm_head(h), attention
+
+    def last_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of the last position only: (B, T) -> (B, vocab_size).
+
+        Equal to ``forward(x)[0][:, -1]`` but skips the work nothing uses: only the last
+        position asks the attention question (keys and values still come from every
+        position), and only its vector goes through the feed-forward and the LM head. The
+        last position may look everywhere, so the causal mask changes nothing here.
+        """
+        h = self._embed(x)  # (B, T, d)
+        h_norm = self.ln1(h)
+        query = h_norm[:, -1:]  # (B, 1, d)
+        attn_out, _ = self.attn(query, h_norm, h_norm, need_weights=False)
+        h_last = h[:, -1:] + attn_out
+        h_last = h_last + self.ff(self.ln2(h_last))
+        return self.lm_head(h_last)[:, 0]
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor, every_targets: torch.Tensor | None = None):
+        """Mean cross-entropy for this model's objective.
+
+        "last": predict y from each window. "every": predict every_targets (B, T), the token
+        after each position (IGNORE where there is none).
+        """
+        if self.config.loss_on == "last":
+            return F.cross_entropy(self.last_logits(x), y)
+        if every_targets is None:
+            raise ValueError("loss_on='every' needs every_targets (Dataset.every_position_targets())")
+        logits, _ = self(x)
+        return F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), every_targets.reshape(-1), ignore_index=IGNORE
+        )
+
+
+def build_model(config: ModelConfig, seed: int = 42) -> MiniTransformer:
+    """A freshly initialised model; the same seed always gives the same weights."""
+    torch.manual_seed(seed)
+    return MiniTransformer(config)
