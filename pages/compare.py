@@ -1,0 +1,199 @@
+"""Compare tokenizers: one text, several tokenizers side by side, and the pieces words share.
+
+Layout and widgets only. The numbers come from `minillm.compare`, the figure from
+`minillm.charts.compare`, the coloured chips from `ui.chips`.
+"""
+
+import streamlit as st
+
+from minillm import compare
+from minillm.charts.compare import sharing_chart
+from minillm.corpus import PRESETS
+from minillm.tokenizers import FETCH_COMMAND, ByteTokenizer, TiktokenTokenizer
+from minillm.tokenizers import is_available, load_encoding
+from ui.chips import render_chips_html, token_chips_html, visible_text, word_splits_html
+
+try:
+    from minillm.bpe import train_bpe
+except ImportError:  # the Build-a-BPE engine is optional here
+    train_bpe = None
+
+WORDFREQ_CORPUS = "Top 10,000 English words (wordfreq)"
+BPE_MERGES = 500  # a small BPE: the presets run out of pairs to merge before this
+OPTIONAL_ENCODINGS = {"gpt2": "GPT-2's byte-level BPE", "o200k_base": "GPT-4o's byte-level BPE"}
+MAX_PIECE_OPTIONS = 300
+WORDS_SHOWN = 60
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def encoding(name):
+    return load_encoding(name)
+
+
+@st.cache_resource(max_entries=3, show_spinner="Loading the word list…")
+def word_tokenizer(n):
+    return compare.word_list_tokenizer(n)
+
+
+@st.cache_resource(max_entries=3, show_spinner="Training a small BPE…")
+def default_bpe(corpus_name):
+    from wordfreq import top_n_list
+    lines = top_n_list("en", 10_000) if corpus_name == WORDFREQ_CORPUS else PRESETS[corpus_name]
+    return train_bpe("\n".join(lines), BPE_MERGES)
+
+
+@st.cache_resource(max_entries=3, show_spinner="Finding which words share each piece…")
+def piece_index(n):
+    return compare.word_piece_index(encoding("cl100k_base"), n)
+
+
+@st.cache_data(max_entries=3, show_spinner=False)
+def sharing(n):
+    return compare.sharing_distribution(piece_index(n)), compare.sharing_summary(piece_index(n))
+
+
+@st.cache_data(max_entries=200, show_spinner=False)
+def tokenized(key, name, text, _tokenizer):
+    """One text through one tokenizer, and its chips; `key` names the tokenizer uniquely."""
+    row = compare.tokenize(name, _tokenizer, text)
+    unknown_id = getattr(_tokenizer, "unknown_id", None)  # a word-level tokenizer's [UNK]
+    return row, token_chips_html(row.pieces, total=row.n_tokens, unknown_id=unknown_id)
+
+
+def use_preset():  # a preset fills the text box; typing in it unselects the preset
+    if st.session_state.compare_preset is not None:
+        st.session_state.compare_text = compare.PRESET_TEXTS[st.session_state.compare_preset]
+
+
+def typed():
+    st.session_state.compare_preset = None
+
+
+first_preset = next(iter(compare.PRESET_TEXTS))
+st.session_state.setdefault("compare_preset", first_preset)
+st.session_state.setdefault("compare_text", compare.PRESET_TEXTS[first_preset])
+
+st.title("Compare tokenizers")
+st.header("How do different tokenizers cut the same sentence into pieces?")
+st.markdown(
+    "Type a sentence, or pick one from the notebook. Below, each tokenizer cuts it up: every "
+    "**coloured chip is one token**, with its **id** under it (hover for its bytes). A piece "
+    "that comes back keeps its colour. **·** is a space, **↵** a new line, **→** a tab."
+)
+
+st.pills("Try a sentence", list(compare.PRESET_TEXTS), key="compare_preset", on_change=use_preset)
+st.text_area(
+    "Your text", key="compare_text", height=110, on_change=typed,
+    help=f"Up to {compare.MAX_TEXT_CHARS:,} characters. Emoji, accents and any script welcome.",
+)
+text, cut_message = compare.check_text(st.session_state.compare_text or "")
+if cut_message:
+    st.warning(cut_message, icon=":material/content_cut:")
+if not text:
+    st.info("Type or paste some text above to see it cut into tokens.")
+    st.stop()
+
+size_col, corpus_col = st.columns(2)
+n_words = size_col.selectbox(
+    "Word list for the word-level tokenizer", compare.WORD_LIST_SIZES,
+    index=compare.WORD_LIST_SIZES.index(compare.DEFAULT_WORD_LIST_SIZE),
+    format_func=lambda n: f"top {n:,} English words (wordfreq)", key="compare_words")
+trained = st.session_state.get("trained_bpe")
+if trained is None and train_bpe is not None:
+    corpus = corpus_col.selectbox(
+        "Corpus for the small BPE", [*PRESETS, WORDFREQ_CORPUS], key="compare_corpus",
+        help="Train your own, step by step, on the Build a BPE page: it then appears here.")
+
+# The tokenizers, in order from the smallest pieces to the largest: (key, name, about, tokenizer)
+lineup = [
+    ("chars", "characters", "One token per Unicode character; the id is its code point "
+     "(so the vocabulary is every possible character: 1,114,112).", compare.CodePointTokenizer()),
+    ("bytes", "bytes", "One token per UTF-8 byte: only 256 ids, any text at all, but the "
+     "longest sequences. An emoji is 4 tokens.", ByteTokenizer()),
+    (f"words-{n_words}", f"words (top {n_words:,})", f"The top {n_words:,} English words "
+     "from wordfreq plus punctuation, lowercased; spaces are thrown away and anything not in "
+     "the list becomes [UNK].", word_tokenizer(n_words)),
+]
+if trained is not None:
+    bpe_encoding = trained["result"].encoding(trained["merges"])
+    lineup.append((f"trained-{compare.bpe_fingerprint(bpe_encoding)}",
+                   f"your BPE: {trained['name']}",
+                   f"The BPE you trained on Build a BPE, after {trained['merges']:,} merges "
+                   f"({bpe_encoding.n_vocab:,} tokens).", TiktokenTokenizer(bpe_encoding)))
+elif train_bpe is not None:
+    result = default_bpe(corpus)
+    lineup.append((f"bpe-{corpus}", "small BPE", f"A byte-level BPE trained here on "
+                   f"“{corpus}”: 256 bytes + {len(result.merges):,} merges. It knows the "
+                   "corpus's words; everything else falls back to small pieces or bytes.",
+                   TiktokenTokenizer(result.encoding())))
+lineup.append(("cl100k_base", "cl100k_base", "GPT-4's byte-level BPE: 100,277 tokens learned "
+               "from a huge amount of text.", TiktokenTokenizer(encoding("cl100k_base"))))
+missing = []
+for name, about in OPTIONAL_ENCODINGS.items():
+    if is_available(name):
+        lineup.append((name, name, f"{about}.", TiktokenTokenizer(encoding(name))))
+    else:
+        missing.append(f"{name} ({about})")
+
+results = {key: (name, about, *tokenized(key, name, text, tok)) for key, name, about, tok in lineup}
+
+st.subheader("How many tokens?")
+counts = st.column_config.NumberColumn(format="localized")
+st.dataframe(compare.summary_table([row for _, _, row, _ in results.values()]), hide_index=True,
+             width="content", column_config={"Vocabulary size": counts, "Tokens": counts})
+st.caption(f"{len(text):,} characters, {len(text.encode('utf-8')):,} UTF-8 bytes. More characters "
+           "per token: shorter sequences for the model to read, but a bigger vocabulary.")
+if missing:
+    st.info(f"Not on this computer: {' and '.join(missing)}. While online, run "
+            f"`{FETCH_COMMAND}` once to add them.", icon=":material/cloud_off:")
+
+for key, (name, about, row, chips) in results.items():
+    with st.container(border=True):
+        st.subheader(name)
+        st.markdown(f"**{row.n_tokens:,} tokens** · **{row.chars_per_token:.2f}** characters "
+                    f"per token · vocabulary of {row.vocab_size:,}")
+        st.caption(about)
+        render_chips_html(chips, key=f"compare_chips_{key}")
+        if row.unknown:
+            st.caption(f"Not in the word list, so each became [UNK] ({len(row.unknown):,}):")
+            st.text(", ".join(row.unknown[:200]))
+        with st.expander("ids as a list"):
+            st.code(compare.ids_text(row.ids), language=None, wrap_lines=True)
+
+st.header("Which words share a piece?")
+st.markdown(
+    "A BPE piece is often a part of many words: ` book` starts *bookkeeping*, *bookshelf* and "
+    "*booking*. That is how the model relates words it has never seen together: they share "
+    "components. A word vocabulary has no such links: each entry is one whole word."
+)
+cl100k = results["cl100k_base"][2]
+index = piece_index(n_words)
+pieces = {p.id: p for p in cl100k.pieces}
+options = compare.pieces_in_order(pieces, limit=MAX_PIECE_OPTIONS)
+piece_id = st.selectbox(
+    "Pick a piece of your text (as cut by cl100k_base)", options,
+    index=options.index(compare.most_shared(options, index)), key="compare_piece",
+    format_func=lambda p: f"{visible_text(pieces[p].text)}   (id {p}, in "
+                          f"{len(index.words_with(p)):,} words)",
+)
+words = index.words_with(piece_id)
+if words:
+    st.markdown(f"Found in **{len(words):,}** of the top {n_words:,} words (each written after a "
+                f"space, as inside a sentence). Most frequent first, split into their pieces:")
+    splits = compare.word_splits(encoding("cl100k_base"), words[:WORDS_SHOWN])
+    st.html(word_splits_html(splits, piece_id))
+    if len(words) > WORDS_SHOWN:
+        st.caption(f"… and {len(words) - WORDS_SHOWN:,} more.")
+else:
+    st.markdown(f"None of the top {n_words:,} words holds this piece when written after a space, "
+                "as inside a sentence (a piece with no leading space often starts a text).")
+
+distribution, summary = sharing(n_words)
+st.subheader("How densely are pieces shared?")
+st.markdown(
+    f"The top {summary.n_words:,} words are written with **{summary.n_pieces:,}** different "
+    f"cl100k_base pieces; **{summary.shared_pieces:,}** of them are found in two words or more, "
+    f"and a piece is in **{summary.mean_words_per_piece:.1f}** words on average. A word "
+    f"vocabulary needs all {summary.n_words:,} entries, each in exactly one word."
+)
+st.altair_chart(sharing_chart(distribution), width="stretch")
