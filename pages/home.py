@@ -37,7 +37,7 @@ def lab_link(filename: str, title: str, icon: str) -> None:
             return
         except StreamlitPageNotFoundError:
             pass  # the file exists but app.py does not register it (yet)
-    st.caption(f"{title}: coming soon")
+    st.caption("Coming soon")
 
 
 st.title("MiniLLM Lab")
