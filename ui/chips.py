@@ -21,6 +21,7 @@ HTML, so a text like ``<img src=x onerror=alert(1)>`` is shown, never rendered.
 from __future__ import annotations
 
 import html
+import re
 from typing import Sequence
 
 from minillm.tokenizers import TokenPiece, Tokenizer, token_pieces
@@ -88,6 +89,21 @@ def visible_text(text: str) -> str:
     return "".join(out)
 
 
+_HEX = re.compile(r"⟨[0-9A-F]{2}(?:·[0-9A-F]{2})*⟩")
+
+
+def chip_text(piece: TokenPiece) -> str:
+    """What a chip shows: `visible_text`, except the spaces between hex bytes stay spaces.
+
+    >>> chip_text(TokenPiece(220, b" \\xe6\\x9d", " ⟨E6 9D⟩", "2 of 3 bytes of '東'"))
+    '·⟨E6 9D⟩'
+    """
+    text = visible_text(piece.text)
+    if piece.note:  # token_pieces wrote the bytes of a partial character as ⟨E6 9D⟩
+        text = _HEX.sub(lambda match: match.group().replace("·", " "), text)
+    return text
+
+
 def _tooltip(piece: TokenPiece) -> str:
     if piece.note:
         return f"id {piece.id} · {piece.note} · bytes {piece.hex}"
@@ -120,7 +136,7 @@ def token_chips_html(
         parts.append(
             f'<span class="{classes}" style="background:{chip_colour(piece.id)}" '
             f'title="{html.escape(_tooltip(piece), quote=True)}">'
-            f"{html.escape(visible_text(piece.text), quote=True)}"
+            f"{html.escape(chip_text(piece), quote=True)}"
             f'<span class="mll-id">{piece.id}</span></span>'
         )
         parts.extend('<span class="mll-break"></span>' for _ in range(piece.text.count("\n")))
@@ -168,7 +184,7 @@ def word_splits_html(splits: Sequence[Sequence[TokenPiece]], highlight: int) -> 
     for pieces in splits:
         parts = []
         for piece in pieces:
-            text = html.escape(visible_text(piece.text), quote=True)
+            text = html.escape(chip_text(piece), quote=True)
             if piece.id == highlight:
                 text = (
                     f'<b style="background:{chip_colour(piece.id)};color:{TEXT_COLOUR};'
