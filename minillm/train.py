@@ -65,6 +65,7 @@ class Trainer:
         self.seconds = 0.0  # time spent training
         self.snapshot_every = snapshot_every or max(1, epochs // 10)
         self.snapshots: dict[int, dict[str, torch.Tensor]] = {}  # epoch -> weights
+        self._last_good = [p.detach().clone() for p in model.parameters()]
         self._snapshot()
 
     @property
@@ -98,18 +99,18 @@ class Trainer:
         start = time.perf_counter()
         with torch_threads(self.threads):
             for _ in range(steps):
-                good = [p.detach().clone() for p in model.parameters()]
                 loss = model.loss(X, Y, self.every_targets)
                 value = loss.item()
                 if not math.isfinite(value):
-                    with torch.no_grad():
-                        for p, g in zip(model.parameters(), good):
-                            p.copy_(g)
+                    with torch.no_grad():  # put back the weights that gave the last finite loss
+                        for p, good in zip(model.parameters(), self._last_good):
+                            p.copy_(good)
                     self.stopped_reason = (
                         f"The loss became {value} at epoch {self.epoch + 1}: the learning rate "
                         f"{self.lr:g} is too high. Training stopped; the last good weights are kept."
                     )
                     break
+                self._last_good = [p.detach().clone() for p in model.parameters()]
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 self.optimizer.step()
