@@ -48,13 +48,17 @@ The engine never imports streamlit: it is meant to be used from a notebook too::
 from __future__ import annotations
 
 import heapq
+import re
 import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import regex
 import tiktoken
+
+if TYPE_CHECKING:  # pandas is only needed for the tables a page or notebook shows
+    import pandas as pd
 
 # The GPT-4 (cl100k_base) pre-split pattern, exactly as tiktoken defines it. It cuts text into
 # chunks: contractions ("'ll"), a word with at most one leading non-letter (" cat"), runs of
@@ -469,4 +473,78 @@ def train_bpe(
         num_words=len(text.split()),
         num_chunks=len(chunks),
         num_unique_chunks=len(chunk_counts),
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Tables for a page or a notebook
+
+_VISIBLE = {" ": "␣", "\t": "→", "\n": "↵", "\r": "␍"}
+_STRAY_BYTES = re.compile("[\udc80-\udcff]+")  # what surrogateescape makes of invalid UTF-8
+
+
+def readable_piece(piece: bytes) -> str:
+    """A token's bytes as text a person can read: spaces as ␣, bytes of a split character in hex.
+
+    >>> readable_piece(b" the")
+    '␣the'
+    >>> readable_piece("👋".encode()[:2])      # half an emoji is not a character
+    '⟨F0 9F⟩'
+    >>> readable_piece(b"a\\n\\t")
+    'a↵→'
+    """
+    text = piece.decode("utf-8", errors="surrogateescape")
+    text = "".join(
+        _VISIBLE.get(ch) or (chr(0x2400 + ord(ch)) if ord(ch) < 0x20 else ch) for ch in text
+    )
+    return _STRAY_BYTES.sub(
+        lambda m: "⟨" + " ".join(f"{ord(c) - 0xDC00:02X}" for c in m.group()) + "⟩", text
+    )
+
+
+def merges_table(result: BPEResult, num_merges: int | None = None) -> "pd.DataFrame":
+    """The first ``num_merges`` merges (all if None), one row each, pieces made readable.
+
+    Columns: ``merge`` (1, 2, ...), ``new id``, ``left``, ``right``, ``new piece``, ``count``.
+    """
+    import pandas as pd
+
+    merges = result.merges[: result._clamp(num_merges)]
+    return pd.DataFrame(
+        {
+            "merge": [m.rank - 255 for m in merges],
+            "new id": [m.rank for m in merges],
+            "left": [readable_piece(m.left_bytes) for m in merges],
+            "right": [readable_piece(m.right_bytes) for m in merges],
+            "new piece": [readable_piece(m.new_bytes) for m in merges],
+            "count": [m.count for m in merges],
+        }
+    )
+
+
+def vocabulary_curve(
+    result: BPEResult, max_points: int = 400, also: Iterable[int] = ()
+) -> "pd.DataFrame":
+    """Vocabulary size against tokens per word of the training text, one row per step shown.
+
+    Columns: ``merges``, ``vocabulary size`` (256 + merges), ``tokens``, ``tokens per word``.
+    With many merges only about ``max_points`` evenly spaced steps are kept (always the first
+    and the last, and the steps in ``also``), which is plenty for a line and keeps a chart small.
+
+    >>> vocabulary_curve(train_bpe("aaabdaaabac", 7), max_points=3, also=[2])["tokens"].tolist()
+    [11, 7, 5, 2, 1]
+    """
+    import pandas as pd
+
+    last = len(result.merges)
+    stride = max(1, -(-last // max_points))  # ceiling division
+    steps = sorted(set(range(0, last + 1, stride)) | {last} | {result._clamp(k) for k in also})
+    words = max(result.num_words, 1)
+    return pd.DataFrame(
+        {
+            "merges": steps,
+            "vocabulary size": [256 + k for k in steps],
+            "tokens": [result.token_counts[k] for k in steps],
+            "tokens per word": [result.token_counts[k] / words for k in steps],
+        }
     )

@@ -1,0 +1,156 @@
+"""Build a BPE: how does a tokenizer learn its pieces from text?
+
+Layout and widgets only. Training and the tables come from `minillm.bpe`, the figure from
+`minillm.charts.bpe`, the coloured chips from `ui.chips`. Training is cached per (text,
+merges, pre-split), so coming back to the page or moving the step slider never retrains.
+The result is left in ``st.session_state["trained_bpe"]`` for the Compare and Train pages.
+"""
+
+import streamlit as st
+
+from minillm import bpe
+from minillm.charts.bpe import vocabulary_chart
+from minillm.corpus import PRESETS, CorpusError, load_corpus, preset
+from minillm.tokenizers import TiktokenTokenizer
+from minillm.words import top_words
+from ui.chips import render_token_chips
+
+PASTE = "Paste your own text"
+WORDFREQ = "Most common English words (wordfreq)"
+MAX_MERGES = 2_000
+DEFAULT_MERGES = 200
+MAX_SENTENCE_CHARS = 300
+EXAMPLE_SENTENCE = "the cat chased the bookkeepers' dog 🐕"
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def trained_bpe(text: str, num_merges: int, regex_split: bool) -> bpe.BPEResult:
+    """Train once per (text, merges, pre-split), showing a progress bar while it runs.
+
+    The bar is made and emptied inside this function, so a cache hit replays nothing visible.
+    """
+    bar = st.progress(0.0, text="Training…")
+    every = max(1, num_merges // 50)  # about 50 updates, however many merges
+
+    def progress(done: int, total: int) -> None:
+        if done % every == 0 or done == total:
+            bar.progress(done / total, text=f"Merge {done:,} of {total:,}")
+
+    result = bpe.train_bpe(text, num_merges, regex_split=regex_split, progress=progress)
+    bar.empty()
+    return result
+
+
+st.title("Build a BPE")
+st.subheader("How does a tokenizer learn its pieces from text?")
+st.markdown(
+    """
+Start with the smallest pieces there are: single **bytes** (for English, single letters,
+spaces and punctuation). Then repeat one simple step, again and again:
+
+1. Find the two pieces that sit **side by side most often** in the text.
+2. Glue them into **one new piece**, and give it the next free number.
+
+Each glue step is a **merge**. After a few hundred merges, common words like *the* are one
+piece, and rare words are built from a few pieces. This is **byte pair encoding** (BPE): the
+way GPT models got their tokens.
+"""
+)
+
+st.header("1. Pick a text to learn from")
+choice_col, detail_col = st.columns([1, 2], gap="large")
+corpus_choice = choice_col.radio("Text", [*PRESETS, PASTE, WORDFREQ], key="build_bpe_corpus")
+with detail_col:
+    if corpus_choice == PASTE:
+        pasted = st.text_area(
+            "Your text", key="build_bpe_pasted", height=160,
+            placeholder="Paste a few sentences, a poem, a page of a book…",
+        )
+        try:
+            corpus = load_corpus(pasted or "")
+        except CorpusError as error:
+            st.info(str(error), icon=":material/edit_note:")
+            st.stop()
+        for note in corpus.notes:
+            st.caption(note)
+        text, corpus_name = corpus.text, "your text"
+    elif corpus_choice == WORDFREQ:
+        n_words = st.slider("How many words", 1_000, 20_000, 5_000, step=1_000,
+                            key="build_bpe_wordfreq")
+        text, corpus_name = " ".join(top_words(n_words)), f"top {n_words:,} English words"
+        st.caption(f"The {n_words:,} most common English words, joined by spaces into one long "
+                   "line (the notebook's experiment). Each word counts once, common or rare.")
+    else:
+        text, corpus_name = preset(corpus_choice).text, corpus_choice
+        st.container(height=170, border=True).text(text)
+    st.caption(f"{len(text):,} characters · {len(text.encode('utf-8')):,} bytes · "
+               f"{len(text.split()):,} words")
+
+st.header("2. Train")
+merges_col, split_col = st.columns([2, 1], gap="large")
+num_merges = merges_col.slider(
+    "Number of merges", 1, MAX_MERGES, DEFAULT_MERGES, key="build_bpe_merges",
+    help="Each merge adds one piece to the vocabulary: 256 bytes + the merges.",
+)
+regex_split = split_col.toggle(
+    "Split into words first (like GPT-4)", value=True, key="build_bpe_split",
+    help="Cut the text into words, numbers and punctuation before counting pairs, so a "
+         "piece never glues the end of one word to the start of the next.",
+)
+result = trained_bpe(text, num_merges, regex_split)
+if not result.merges:
+    st.warning("There is nothing to merge in this text: every piece of it is a single byte.")
+    st.stop()
+if len(result.merges) < num_merges:
+    st.info(f"Only {len(result.merges):,} merges were possible: after that every "
+            f"{'word' if regex_split else 'part'} of the text is already one piece.",
+            icon=":material/check_circle:")
+
+st.header("3. Step through the merges")
+step = st.slider(
+    "Merges applied", 0, len(result.merges), len(result.merges),
+    key=f"build_bpe_step_{len(result.merges)}",
+    help="Slide to the left to undo merges, to the right to redo them.",
+)
+if step:
+    latest = result.merges[step - 1]
+    st.markdown(f"**Merge {step:,}** glued these two pieces, found side by side "
+                f"**{latest.count:,}** times, into piece number **{latest.rank:,}**:")
+    left_col, right_col, new_col = st.columns(3)
+    left_col.metric("Left piece", bpe.readable_piece(latest.left_bytes), border=True)
+    right_col.metric("Right piece", bpe.readable_piece(latest.right_bytes), border=True)
+    new_col.metric("New piece", bpe.readable_piece(latest.new_bytes), border=True)
+else:
+    st.markdown("**No merges yet:** every byte is its own token.")
+
+sentence = st.text_input("A sentence to cut into tokens", EXAMPLE_SENTENCE,
+                         max_chars=MAX_SENTENCE_CHARS, key="build_bpe_sentence")
+tokenizer = TiktokenTokenizer(result.encoding(step), display_name=f"BPE after {step:,} merges")
+ids = tokenizer.encode(sentence)
+render_token_chips(tokenizer, ids, key="build_bpe_chips")
+st.caption(f"{len(ids):,} tokens for {len(sentence.encode('utf-8')):,} bytes, with a "
+           f"vocabulary of {result.vocab_size(step):,} pieces. **·** is a space. Words the "
+           "text taught it become single pieces; other words fall back to smaller pieces.")
+
+table_col, chart_col = st.columns([1, 1], gap="large")
+with table_col:
+    st.subheader("The merges so far")
+    st.dataframe(
+        bpe.merges_table(result, step).sort_values("merge", ascending=False),
+        hide_index=True, width="stretch", height=380,
+        column_config={"count": st.column_config.NumberColumn("count", format="localized")},
+    )
+    st.caption("Newest first. **␣** is a space, **↵** a new line; hex like ⟨F0 9F⟩ is part "
+               "of a character (an emoji is 4 bytes). *count*: how often the pair was found.")
+with chart_col:
+    st.subheader("Bigger vocabulary, fewer tokens")
+    curve = bpe.vocabulary_curve(result, also=[step])
+    st.altair_chart(vocabulary_chart(curve, current_merges=step), width="stretch")
+    st.caption(f"Tokens per word in the training text. It starts at "
+               f"{result.tokens_per_word(0):.1f} (one token per byte) and falls fast: the "
+               "first merges glue the most common pairs. Later merges glue rarer pairs and "
+               "save less. The red dot is the step shown above.")
+
+st.session_state["trained_bpe"] = {"result": result, "merges": step, "name": corpus_name}
+st.success(f"This BPE, after {step:,} merges ({result.vocab_size(step):,} pieces), is now "
+           "offered on the Compare tokenizers page.", icon=":material/share:")
