@@ -1,0 +1,162 @@
+"""Words vs tokens: why language models cut text into pieces smaller than words.
+
+The notebook's first experiment (the top N English words joined into one string, measured as
+text and as cl100k_base tokens), then: tokens per word against how common the word is, words a
+word vocabulary has never seen, and what each choice costs in embedding-table size.
+Layout only: every number comes from `minillm.words`.
+"""
+
+import streamlit as st
+
+from minillm import words
+from minillm.charts.words import tokens_per_word_chart
+from minillm.tokenizers import EncodingUnavailable, load_encoding
+
+ENCODING = "cl100k_base"
+N_CHOICES = [1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 150_000, 200_000, 250_000, 300_000, words.MAX_WORDS]
+EXAMPLE_RANKS = [1, 10, 100, 1_000, 10_000, 30_000, 100_000, 300_000]
+DEFAULT_TEXT = "I textd my frend Oluwaseun about the rizzler"
+
+
+# Shared by every student, read-only: the encoding, the table of all 319,938 words, their ranks.
+@st.cache_resource(show_spinner=False)
+def word_table(encoding_name: str):
+    return words.tokens_per_word(words.top_words(words.MAX_WORDS), load_encoding(encoding_name))
+
+
+@st.cache_resource(show_spinner=False)
+def word_ranks():
+    return words.word_ranks()
+
+
+# Small per-N (or per-text) results: copied per caller, bounded.
+@st.cache_data(max_entries=len(N_CHOICES), show_spinner=False)
+def sizes(n: int, encoding_name: str):
+    return words.size_comparison(n, load_encoding(encoding_name))
+
+
+@st.cache_data(max_entries=len(N_CHOICES), show_spinner=False)
+def chart_data(n: int, encoding_name: str):
+    table = word_table(encoding_name).iloc[:n]
+    return (words.sample_by_log_rank(table), words.mean_tokens_by_log_rank(table),
+            words.single_token_share(table), words.single_token_share(table, "tokens_no_space"),
+            words.coverage(table["word"]))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def checked(text: str, n: int, encoding_name: str):
+    return words.vocabulary_check(text, word_ranks(), n, load_encoding(encoding_name))
+
+
+def measure(column, label: str, value: int, meaning: str) -> None:
+    """A big number with one plain sentence saying what it measures."""
+    with column:
+        st.metric(label, f"{value:,}", border=True)
+        st.markdown(meaning)
+
+
+st.title("Words vs tokens")
+st.header("Why don't language models use whole words as their pieces?")
+st.markdown(
+    "#### A language model reads text as a list of numbers, one number per piece. "
+    "Whole words look like the obvious pieces. Let's measure what that would cost."
+)
+
+try:
+    load_encoding(ENCODING)
+except EncodingUnavailable as error:
+    st.error(str(error))
+    st.stop()
+
+# ---------------------------------------------------------------------------------------------
+st.header("1. How many words does English have?", divider="gray")
+n = st.select_slider(
+    "How many of the most common English words (from wordfreq)?",
+    options=N_CHOICES, value=100_000, format_func=lambda v: f"{v:,}", key="words_vs_tokens_n",
+)
+size = sizes(n, ENCODING)
+
+st.markdown(f"##### Like the notebook, we join the top {n:,} words with spaces into one long string, then let {ENCODING} (GPT-4's tokenizer) cut it into tokens.")
+text_cols = st.columns(3)
+measure(text_cols[0], "Characters", size.characters, "Letters, spaces and symbols in the string: `len(sentence)`.")
+measure(text_cols[1], "UTF-8 bytes", size.utf8_bytes, "Its size saved in a file. Letters like é or 😂 take 2 to 4 bytes.")
+measure(text_cols[2], f"{ENCODING} tokens", size.tokens, "How many pieces the tokenizer cut it into: `len(enc.encode(sentence))`.")
+python_cols = st.columns(3)
+measure(python_cols[0], "sys.getsizeof(sentence)", size.string_getsizeof,
+        f"The notebook's first number: the memory Python uses for the string. It keeps "
+        f"{size.python_bytes_per_char} byte{'s' if size.python_bytes_per_char > 1 else ''} per character "
+        + ("because one word is an emoji." if size.python_bytes_per_char == 4 else "because every character is plain ASCII."))
+measure(python_cols[1], "sys.getsizeof(tokens)", size.tokens_getsizeof,
+        f"The notebook's second number: the memory of the list itself, 8 bytes per token plus 56. "
+        "It counts the tokens, it does not weigh them.")
+measure(python_cols[2], "Different tokens used", size.distinct_tokens,
+        f"Out of the {load_encoding(ENCODING).n_vocab:,} pieces {ENCODING} has.")
+st.success(
+    f"##### {n:,} words need a vocabulary of {n:,} entries, and it still misses every word not on the list. "
+    f"{ENCODING} wrote all of them with {size.distinct_tokens:,} different pieces, "
+    f"{size.characters_per_token:.1f} characters per token, from a fixed menu that can write any text."
+)
+
+# ---------------------------------------------------------------------------------------------
+st.header("2. Common words are one token, rare words split", divider="gray")
+with st.spinner(f"Tokenizing all {words.MAX_WORDS:,} words one by one (once per server, a few seconds)…"):
+    sample, bins, single_share, single_share_bare, covered = chart_data(n, ENCODING)
+st.subheader(f"{single_share:.0%} of the top {n:,} words are a single token; rare words split into pieces")
+st.altair_chart(tokens_per_word_chart(sample, bins), width="stretch")
+st.markdown(
+    f"Each word is measured with a space in front, as it appears in a sentence (` the`, not `the`): "
+    f"that is how the tokenizer learned them. At the very start of a text, without the space, only "
+    f"{single_share_bare:.0%} are one token. Point at a dot to see the word and its pieces (· is a space)."
+)
+st.markdown(f"The top {n:,} words make up {covered:.1%} of English text: even this list meets a word it "
+            f"does not know about once every {1 / max(1 - covered, 1e-9):,.0f} words.")
+examples = word_table(ENCODING).iloc[[r - 1 for r in EXAMPLE_RANKS if r <= n]]
+st.dataframe(examples[["rank", "word", "tokens", "pieces"]], hide_index=True, width="stretch",
+             column_config={"rank": st.column_config.NumberColumn(format="localized")})
+
+# ---------------------------------------------------------------------------------------------
+st.header("3. Words it has never seen", divider="gray")
+st.markdown(f"##### Type a typo, a name or a brand-new word. A vocabulary of the top {n:,} words has no number for them; {ENCODING} still writes each one, in pieces.")
+text = st.text_area("Your text", value=DEFAULT_TEXT, max_chars=words.MAX_TEXT_CHARS, key="words_vs_tokens_text")
+if len(text) > words.MAX_TEXT_CHARS:
+    st.warning(f"Only the first {words.MAX_TEXT_CHARS:,} characters are checked.")
+table = checked(text[: words.MAX_TEXT_CHARS], n, ENCODING)
+if table.empty:
+    st.info("No words to check yet: type a few words above (punctuation alone is not a word).")
+else:
+    unknown = table.loc[~table["known"], "word"].tolist()
+    if unknown:
+        st.error(f"##### The word vocabulary (top {n:,}) knows {len(table) - len(unknown)} of these {len(table)} words. "
+                 f"It has no number for {len(unknown)}:")
+        st.code("   ".join(unknown), language=None)
+    else:
+        st.success(f"##### The top {n:,} words include all {len(table)} of these words. Try a typo or a made-up word.")
+    st.markdown(f"{ENCODING} wrote all {len(table)} words with {table['tokens'].sum():,} tokens. "
+                "A rank is the word's place in wordfreq's list: a word vocabulary knows it only if N reaches it.")
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
+        "known": st.column_config.CheckboxColumn(f"in the top {n:,}?"),
+        "rank": st.column_config.NumberColumn("wordfreq rank", format="localized"),
+        "tokens": st.column_config.NumberColumn(f"{ENCODING} tokens"),
+        "pieces": st.column_config.TextColumn("pieces (· is a space)"),
+    })
+
+# ---------------------------------------------------------------------------------------------
+st.header("4. The cost: one row of numbers per vocabulary entry", divider="gray")
+st.markdown(
+    "##### A model stores a list of d_model learned numbers for every entry of its vocabulary: its embedding table. "
+    "The notebook's model uses d_model = 32; GPT-2 uses 768, and large models 4,096. "
+    "The model's output layer needs another table of the same size."
+)
+costs = words.embedding_comparison(n, size.distinct_characters)
+st.dataframe(costs, hide_index=True, width="stretch", column_config={
+    "vocabulary": st.column_config.TextColumn("way of cutting text", width="large"),
+    "vocab_size": st.column_config.NumberColumn("entries (V)", format="localized"),
+    "writes_any_text": st.column_config.CheckboxColumn("writes any text?"),
+    **{f"d={d}": st.column_config.NumberColumn(f"V × {d}", format="localized") for d in words.D_MODELS},
+})
+word_row, bpe_row = costs.iloc[0], costs.iloc[2]
+st.markdown(
+    f"With d_model = 32, a word vocabulary of {n:,} words costs {word_row['d=32']:,} numbers and still cannot write "
+    f"a new word; {ENCODING} costs {bpe_row['d=32']:,} and can write anything. Bytes and characters are tiny "
+    "tables, but make every text many times longer: BPE sits in between."
+)
