@@ -1,0 +1,97 @@
+"""The model a student trained, shared by the Train, Generate and Attention pages.
+
+Session-state contract (one browser tab = one session = one model):
+
+- ``st.session_state["experiment"]``: the current `minillm.experiment.Experiment` (model,
+  dataset, trainer and its history), or absent / None before the first Train. Generate and
+  Attention read it with `current_experiment()`; only the Train page replaces it.
+- ``st.session_state["past_runs"]``: at most `MAX_PAST_RUNS` earlier runs, oldest first, as
+  light dicts ``{"label": settings.label(), "history": [loss, ...], "floor": float}`` (no
+  weights), drawn as faint curves to compare.
+
+A new run (`start_experiment`) or `reset()` puts the current run's curve into ``past_runs`` and
+drops its model; nothing else replaces the model, so changing a setting never loses it.
+
+Training is shared by everyone on one server, so at most `training_slots()` chunks train at
+the same moment (env ``MINILLM_TRAINING_SLOTS``, default 2 for a 2-core box). A slot is held
+for one bounded chunk (`train_chunk`), never across reruns: a session that finds no free slot
+simply tries again on its next fragment run.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import streamlit as st
+
+from minillm.experiment import Experiment, TrainSettings
+
+EXPERIMENT = "experiment"
+PAST_RUNS = "past_runs"
+MAX_PAST_RUNS = 5
+CHUNK_SECONDS = 0.25  # one chunk trains about this long, then the page redraws
+CHUNK_MAX_EPOCHS = 50  # ... and never more epochs than this
+SUB_STEPS = 5  # epochs between two looks at the clock
+
+
+def current_experiment() -> Experiment | None:
+    """The model this session trained last (trained fully, partly, or not yet), or None."""
+    return st.session_state.get(EXPERIMENT)
+
+
+def past_runs() -> list[dict]:
+    """Earlier runs of this session, oldest first (at most MAX_PAST_RUNS)."""
+    return st.session_state.setdefault(PAST_RUNS, [])
+
+
+def _archive_current() -> None:
+    exp = current_experiment()
+    if exp is not None and exp.trainer.history:
+        runs = past_runs()
+        runs.append({"label": exp.settings.label(), "history": list(exp.trainer.history),
+                     "floor": exp.floor})
+        del runs[:-MAX_PAST_RUNS]
+
+
+def start_experiment(settings: TrainSettings, bpe=None) -> Experiment:
+    """A new untrained run: the current one becomes a faint curve, its model is dropped.
+
+    Raises what `Experiment` raises (ValueError) without touching the current model.
+    """
+    exp = Experiment(settings, bpe=bpe)  # first: a bad setting must not cost the old model
+    _archive_current()
+    st.session_state[EXPERIMENT] = exp
+    return exp
+
+
+def reset() -> None:
+    """No current model any more (its curve is kept among the past runs)."""
+    _archive_current()
+    st.session_state[EXPERIMENT] = None
+
+
+@st.cache_resource(show_spinner=False)
+def training_slots() -> threading.BoundedSemaphore:
+    """One semaphore for the whole server: how many chunks may train at the same time."""
+    slots = int(os.environ.get("MINILLM_TRAINING_SLOTS", "2"))
+    return threading.BoundedSemaphore(max(1, slots))
+
+
+def train_chunk(exp: Experiment, seconds: float = CHUNK_SECONDS,
+                max_epochs: int = CHUNK_MAX_EPOCHS) -> bool:
+    """Train `exp` for one bounded chunk; False (nothing trained) when no slot is free."""
+    slots = training_slots()
+    if not slots.acquire(blocking=False):
+        return False
+    try:
+        deadline = time.perf_counter() + seconds
+        trained = 0
+        while not exp.trainer.done and trained < max_epochs and time.perf_counter() < deadline:
+            steps = min(SUB_STEPS, max_epochs - trained)
+            exp.trainer.run(steps)
+            trained += steps
+    finally:
+        slots.release()
+    return True
