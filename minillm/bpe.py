@@ -479,7 +479,10 @@ def train_bpe(
 # ----------------------------------------------------------------------------------------------
 # Tables for a page or a notebook
 
-_VISIBLE = {" ": "␣", "\t": "→", "\n": "↵", "\r": "␍"}
+# Spaces as ␣, tab →, newline ↵, other control characters as their Unicode pictures (␀, ␛).
+_VISIBLE = str.maketrans(
+    {**{chr(i): chr(0x2400 + i) for i in range(0x20)}, " ": "␣", "\t": "→", "\n": "↵"}
+)
 _STRAY_BYTES = re.compile("[\udc80-\udcff]+")  # what surrogateescape makes of invalid UTF-8
 
 
@@ -493,10 +496,7 @@ def readable_piece(piece: bytes) -> str:
     >>> readable_piece(b"a\\n\\t")
     'a↵→'
     """
-    text = piece.decode("utf-8", errors="surrogateescape")
-    text = "".join(
-        _VISIBLE.get(ch) or (chr(0x2400 + ord(ch)) if ord(ch) < 0x20 else ch) for ch in text
-    )
+    text = piece.decode("utf-8", errors="surrogateescape").translate(_VISIBLE)
     return _STRAY_BYTES.sub(
         lambda m: "⟨" + " ".join(f"{ord(c) - 0xDC00:02X}" for c in m.group()) + "⟩", text
     )
@@ -510,13 +510,16 @@ def merges_table(result: BPEResult, num_merges: int | None = None) -> "pd.DataFr
     import pandas as pd
 
     merges = result.merges[: result._clamp(num_merges)]
+    readable = {i: readable_piece(bytes([i])) for i in range(256)}  # each piece made once
+    for m in merges:
+        readable[m.rank] = readable_piece(m.new_bytes)
     return pd.DataFrame(
         {
             "merge": [m.rank - 255 for m in merges],
             "new id": [m.rank for m in merges],
-            "left": [readable_piece(m.left_bytes) for m in merges],
-            "right": [readable_piece(m.right_bytes) for m in merges],
-            "new piece": [readable_piece(m.new_bytes) for m in merges],
+            "left": [readable[m.left] for m in merges],
+            "right": [readable[m.right] for m in merges],
+            "new piece": [readable[m.rank] for m in merges],
             "count": [m.count for m in merges],
         }
     )

@@ -114,8 +114,9 @@ step = st.slider(
 )
 if step:
     latest = result.merges[step - 1]
+    times = "once" if latest.count == 1 else f"{latest.count:,} times"
     st.markdown(f"**Merge {step:,}** glued these two pieces, found side by side "
-                f"**{latest.count:,}** times, into piece number **{latest.rank:,}**:")
+                f"**{times}**, into piece number **{latest.rank:,}**:")
     left_col, right_col, new_col = st.columns(3)
     left_col.metric("Left piece", bpe.readable_piece(latest.left_bytes), border=True)
     right_col.metric("Right piece", bpe.readable_piece(latest.right_bytes), border=True)
