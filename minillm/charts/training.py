@@ -1,0 +1,143 @@
+"""The loss curve of a training run, with the two numbers that frame it.
+
+Pure functions (no streamlit), so a notebook draws exactly the figure the Train page shows:
+
+    >>> from minillm.experiment import Experiment, TrainSettings
+    >>> exp = Experiment(TrainSettings())
+    >>> losses = exp.trainer.run()
+    >>> runs = runs_frame(exp.trainer.history, exp.settings.label())
+    >>> chart = loss_chart(runs, floor=exp.floor, start_loss=exp.start_loss, epochs=exp.settings.epochs)
+
+Two horizontal rules give the loss a scale:
+
+- ln|V|, the loss of a model that knows nothing and spreads its bet evenly over all |V| ids:
+  where training starts;
+- the loss floor, the best any model can do on this data (the next token is ambiguous after
+  some contexts): where training can at most arrive.
+
+Earlier runs are drawn as thin, faint lines, so the current one stands out.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import altair as alt
+import pandas as pd
+
+#: Big enough to read from the back of a classroom.
+LABEL_SIZE = 16
+TITLE_SIZE = 18
+
+MAX_POINTS = 400  # per run: a 2,000-epoch curve is thinned to this many points
+CURRENT_COLOR = "#1f4e9c"
+PAST_COLORS = ["#e45756", "#54a24b", "#b279a2", "#f58518", "#72b7b2"]
+START_COLOR = "#888888"
+FLOOR_COLOR = "#2a9d3a"
+
+
+def thin(history: Sequence[float], max_points: int = MAX_POINTS) -> list[tuple[int, float]]:
+    """(epoch, loss) pairs, every k-th epoch so that at most about `max_points` remain.
+
+    Epochs count from 1 (the loss before the first step is epoch 1, as the notebook prints);
+    the last epoch is always kept, so the curve ends where training ended.
+
+    >>> thin([3.0, 2.0, 1.5, 1.2, 1.1], max_points=2)
+    [(1, 3.0), (4, 1.2), (5, 1.1)]
+    """
+    n = len(history)
+    step = max(1, -(-n // max_points))  # ceil(n / max_points)
+    pairs = [(i + 1, float(history[i])) for i in range(0, n, step)]
+    if n and pairs[-1][0] != n:
+        pairs.append((n, float(history[-1])))
+    return pairs
+
+
+def runs_frame(history: Sequence[float], label: str, past: Sequence[dict] = ()) -> pd.DataFrame:
+    """One row per plotted point: run, epoch, loss, current (True for the run being trained).
+
+    `past`: earlier runs as dicts with "label" and "history", oldest first; they are named by
+    how long ago they ran ("1 run ago: lr=0.01"), so two runs with the same settings stay apart.
+    """
+    rows = [(f"this run: {label}", epoch, loss, True) for epoch, loss in thin(history)]
+    for ago, run in enumerate(reversed(list(past)), start=1):
+        name = f"{ago} run{'s' if ago > 1 else ''} ago: {run['label']}"
+        rows += [(name, epoch, loss, False) for epoch, loss in thin(run["history"])]
+    return pd.DataFrame(rows, columns=["run", "epoch", "loss", "current"])
+
+
+def loss_axis_top(floor: float, start_loss: float) -> float:
+    """Top of the loss axis: a little above ln|V| (a diverging run is cut off there)."""
+    return 1.3 * max(start_loss, floor, 0.1)
+
+
+def loss_chart(
+    runs: pd.DataFrame,
+    *,
+    floor: float,
+    start_loss: float,
+    epochs: int | None = None,
+    height: int = 420,
+) -> alt.LayerChart:
+    """Loss against epoch for the current run (thick) and earlier runs (faint), with the two
+    reference rules, ln|V| and the loss floor, labelled in words.
+
+    `runs`: `runs_frame(...)`. `epochs`: the length of the x axis (the run's planned epochs),
+    so the curve grows across a fixed frame while it trains.
+    """
+    top = loss_axis_top(floor, start_loss)
+    right = max([epochs or 1, int(runs["epoch"].max()) if len(runs) else 1])
+    x = alt.X("epoch:Q", title="Epoch (one pass over all the windows)",
+              scale=alt.Scale(domain=[0, right], nice=False))
+    y = alt.Y("loss:Q", title="Loss (how surprised the model is)",
+              scale=alt.Scale(domain=[0, top], nice=False))
+    names = list(dict.fromkeys(runs["run"]))
+    current = [name for name in names if name.startswith("this run")]
+    past = [name for name in names if name not in current]
+    color = alt.Color(
+        "run:N", title=None,
+        scale=alt.Scale(domain=current + past,
+                        range=[CURRENT_COLOR] * len(current) + PAST_COLORS[: len(past)]),
+        legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=900),
+    )
+    tooltip = [alt.Tooltip("run:N"), alt.Tooltip("epoch:Q"), alt.Tooltip("loss:Q", format=".4f")]
+    lines = (
+        alt.Chart(runs)
+        .mark_line(clip=True)
+        .encode(
+            x=x, y=y, color=color, detail="run:N", tooltip=tooltip,
+            strokeWidth=alt.condition("datum.current", alt.value(4), alt.value(2)),
+            opacity=alt.condition("datum.current", alt.value(1.0), alt.value(0.45)),
+        )
+    )
+    hover = (  # invisible dots: hovering anywhere near the curve shows epoch and loss
+        alt.Chart(runs).mark_circle(size=120, opacity=0, clip=True)
+        .encode(x=x, y=y, tooltip=tooltip)
+    )
+    rules = pd.DataFrame([
+        {"loss": start_loss, "what": f"ln|V| = {start_loss:.3f}: a model that knows nothing",
+         "color": START_COLOR},
+        {"loss": floor, "what": f"floor = {floor:.4f}: the best any model can do on this data",
+         "color": FLOOR_COLOR},
+    ])
+    rule = (
+        alt.Chart(rules).mark_rule(strokeDash=[8, 6], strokeWidth=3)
+        .encode(y=alt.Y("loss:Q"), color=alt.Color("color:N", scale=None),
+                tooltip=[alt.Tooltip("what:N", title="reference")])
+    )
+    # Labels sit just under their rule at the right end, where the curve has left ln|V|
+    # behind; a floor near zero gets its label above the rule instead.
+    below_floor = floor > 0.12 * top
+    text = [
+        alt.Chart(rules.iloc[[i]])
+        .mark_text(align="right", fontSize=LABEL_SIZE, fontWeight="bold", dx=-6, dy=dy)
+        .encode(x=alt.datum(right), y=alt.Y("loss:Q"), text="what:N",
+                color=alt.Color("color:N", scale=None))
+        for i, dy in ((0, 16), (1, 16 if below_floor else -12))
+    ]
+    return (
+        alt.layer(rule, lines, hover, *text)
+        .properties(height=height)
+        .configure_axis(labelFontSize=LABEL_SIZE, titleFontSize=TITLE_SIZE)
+        .configure_legend(labelFontSize=LABEL_SIZE, symbolStrokeWidth=4)
+    )
