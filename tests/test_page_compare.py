@@ -1,0 +1,182 @@
+"""AppTest of the Compare tokenizers page: presets, typed text, limits, shared pieces."""
+
+import json
+import time
+
+import pytest
+
+from conftest import app_test, run_app
+from minillm import compare
+from minillm.bpe import train_bpe
+from minillm.corpus import PRESETS
+from minillm.tokenizers import FETCH_COMMAND, TiktokenTokenizer, is_available, load_encoding
+
+PAGE = "pages/compare.py"
+FIRST_CORPUS = next(iter(PRESETS))
+TYPED = {
+    "emoji": "Our llama 🦙 waves 👋🏽 at the 🇫🇷 flag",
+    "cjk": "東京で寿司を食べました。 我爱北京天安门",
+    "html": "<img src=x onerror=alert(1)> <script>alert('x')</script> **bold** [a](javascript:x)",
+    "whitespace": "tabs\tand\n\nnew lines   and spaces \x00 and a NUL",
+}
+
+
+def expected_counts(text, n_words=compare.DEFAULT_WORD_LIST_SIZE, corpus=FIRST_CORPUS):
+    """Token counts straight from the engine, for every row the page should show."""
+    bpe = TiktokenTokenizer(train_bpe("\n".join(PRESETS[corpus]), 500).encoding())
+    return {
+        "characters": len(text),
+        "bytes": len(text.encode("utf-8")),
+        f"words (top {n_words:,})": len(compare.word_list_tokenizer(n_words).encode_known(text).ids),
+        "small BPE": len(bpe.encode_known(text).ids),
+        "cl100k_base": len(load_encoding("cl100k_base").encode(text, disallowed_special=())),
+    }
+
+
+def shown_counts(at):
+    table = at.dataframe[0].value
+    return dict(zip(table["Tokenizer"], table["Tokens"]))
+
+
+def token_lines(at):
+    """The '**N tokens** · ...' line of every tokenizer block, in order."""
+    return [m.value for m in at.markdown if " tokens** · **" in m.value]
+
+
+def chips_html(at):
+    return [h.body for h in at.html if "mll-chips" in h.body]
+
+
+def check(at, text, **kw):
+    """The page shows the engine's counts, in the table and in each block."""
+    assert not at.exception
+    expected = expected_counts(text, **kw)
+    assert shown_counts(at) == expected
+    assert [int(line.split(" tokens")[0].strip("*").replace(",", "")) for line in token_lines(at)] \
+        == list(expected.values())
+    assert len(chips_html(at)) == len(expected)
+
+
+@pytest.fixture
+def at():
+    at = app_test(PAGE).run()
+    assert not at.exception
+    return at
+
+
+def test_opens_with_its_question_the_notebook_sentence_and_the_figure(at):
+    assert at.title[0].value == "Compare tokenizers"
+    assert at.header[0].value == "How do different tokenizers cut the same sentence into pieces?"
+    assert at.text_area(key="compare_text").value == compare.PRESET_TEXTS["BPE encoder (the notebook)"]
+    check(at, at.text_area(key="compare_text").value)
+    assert shown_counts(at)["cl100k_base"] == 12  # the notebook's 12 ids
+    assert any("**32,192** different cl100k_base pieces" in m.value for m in at.markdown)
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert spec["encoding"]["y"]["scale"]["type"] == "log"
+
+
+def test_missing_encodings_get_a_plain_notice(at):
+    missing = [name for name in ("gpt2", "o200k_base") if not is_available(name)]
+    notices = " ".join(i.value for i in at.info)
+    for name in missing:
+        assert name in notices
+    if missing:
+        assert FETCH_COMMAND in notices
+    for name in {"gpt2", "o200k_base"} - set(missing):
+        assert name in shown_counts(at)
+
+
+def test_each_preset_fills_the_text_and_every_tokenizer_counts_it(at):
+    for preset, text in compare.PRESET_TEXTS.items():
+        at.pills(key="compare_preset").set_value(preset).run()
+        assert at.text_area(key="compare_text").value == text, preset
+        check(at, text)
+    at.pills(key="compare_preset").set_value("…with “!”").run()
+    assert shown_counts(at)["cl100k_base"] == 13  # the "!" is one more token
+
+
+def test_typed_text_of_any_kind(at):
+    for kind, text in TYPED.items():
+        at.text_area(key="compare_text").input(text).run()
+        check(at, text)
+        assert at.pills(key="compare_preset").value is None, kind  # typing unselects the preset
+        for body in chips_html(at):
+            assert "<img" not in body and "<script" not in body, kind
+    at.text_area(key="compare_text").input(TYPED["html"]).run()
+    bodies = "".join(chips_html(at))
+    assert "&lt;img" in bodies and "&gt;alert" in bodies  # shown as text
+    assert any("<" in label for label in at.selectbox(key="compare_piece").options)
+
+
+def test_emoji_pieces_show_their_bytes(at):
+    at.text_area(key="compare_text").input("🦙").run()
+    assert not at.exception
+    cl100k_chips = chips_html(at)[-1]
+    assert "⟨F0 9F⟩" in cl100k_chips and "2 of 4 bytes of &#x27;🦙&#x27;" in cl100k_chips
+
+
+def test_text_over_the_limit_is_cut_with_a_message_and_empty_text_asks_for_some(at):
+    text = "the cat sat on the mat. " * 1_000  # 24,000 characters
+    at.text_area(key="compare_text").input(text).run()
+    assert not at.exception
+    assert any("24,000 characters; only the first 20,000" in w.value for w in at.warning)
+    check(at, text[:20_000])
+    assert all("more tokens" in body for body in chips_html(at)[:2])  # 20,000 chips capped
+    at.text_area(key="compare_text").input("").run()
+    assert not at.exception
+    assert any("Type or paste some text" in i.value for i in at.info)
+    assert not at.dataframe
+
+
+def test_word_list_size_and_corpus_change_the_rows(at):
+    at.pills(key="compare_preset").set_value("bookkeepers (the notebook)").run()
+    at.selectbox(key="compare_words").set_value(1_000).run()
+    at.selectbox(key="compare_corpus").set_value("Country-style lines (original)").run()
+    check(at, compare.PRESET_TEXTS["bookkeepers (the notebook)"], n_words=1_000,
+          corpus="Country-style lines (original)")
+    assert at.text[0].value == "bookkeepers, bookies, booking, bookers"  # the [UNK] words
+
+
+def test_pick_a_piece_and_see_the_words_that_share_it(at):
+    at.pills(key="compare_preset").set_value("bookkeepers (the notebook)").run()
+    piece = at.selectbox(key="compare_piece")
+    assert "·book   (id 2363, in 32 words)" in piece.options
+    piece.set_value(2363).run()  # " book"
+    assert not at.exception
+    assert any("Found in **32** of the top 100,000 words" in m.value for m in at.markdown)
+    words_html = [h.body for h in at.html if "white-space:nowrap" in h.body][0]
+    assert words_html.count("white-space:nowrap") == 32  # every word, each split in pieces
+    assert "keeping" in words_html and "mobile" in words_html
+    at.selectbox(key="compare_words").set_value(1_000).run()
+    assert not at.exception
+    assert at.selectbox(key="compare_piece").value == 2363
+    assert any("Found in **1** of the top 1,000 words" in m.value for m in at.markdown)
+
+
+def test_a_bpe_trained_on_build_a_bpe_replaces_the_small_one():
+    at = app_test(PAGE)
+    result = train_bpe("\n".join(PRESETS[FIRST_CORPUS]), 30)
+    at.session_state["trained_bpe"] = {"result": result, "merges": 12, "name": "cats, 12 merges"}
+    at.run()
+    assert not at.exception
+    counts = shown_counts(at)
+    text = compare.PRESET_TEXTS[next(iter(compare.PRESET_TEXTS))]
+    assert counts["your BPE: cats, 12 merges"] == len(result.encoding(12).encode(text))
+    assert "small BPE" not in counts and not [s for s in at.selectbox if s.key == "compare_corpus"]
+
+
+def test_a_typed_change_reruns_fast(at):
+    at.text_area(key="compare_text").input("warm up the caches 🦙").run()
+    for i in range(3):
+        at.text_area(key="compare_text").input(f"bookkeepers number {i} keep the books 東京").run()
+        assert not at.exception
+    start = time.perf_counter()
+    at.text_area(key="compare_text").input("one more typed change, never seen before").run()
+    assert not at.exception
+    assert time.perf_counter() - start < 1.0
+
+
+def test_the_page_runs_inside_the_app():
+    at = run_app(PAGE)
+    assert not at.exception
+    assert at.title[0].value == "Compare tokenizers"
