@@ -138,7 +138,7 @@ with table_col:
     st.subheader("The merges so far")
     st.dataframe(
         bpe.merges_table(result, step).sort_values("merge", ascending=False),
-        hide_index=True, width="stretch", height=380,
+        hide_index=True, width="stretch", height="auto" if step <= 10 else 380,
         column_config={"count": st.column_config.NumberColumn("count", format="localized")},
     )
     st.caption("Newest first. **␣** is a space, **↵** a new line; hex like ⟨F0 9F⟩ is part "
