@@ -1,6 +1,163 @@
-"""Attention: which earlier words does the model look at? (being written)"""
+"""Attention: when the model predicts the next word, which earlier words does it look at?
 
+Layout and widgets only. The numbers come from `minillm.inspect`, the figures from
+`minillm.charts.attention`. Chart specs are cached by the numbers they draw, so moving a
+slider back to a place already seen costs no chart building.
+"""
+
+from pathlib import Path
+
+import numpy as np
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
+
+from minillm import inspect
+from minillm.charts.attention import attention_heatmap, embedding_scatter
+from minillm.experiment import Experiment, TrainSettings
+
+TYPED = "Type a context"
+FROM_DATA = "A window from the dataset"
+MAPS_PER_ROW = 3
+MAX_MAP_TOKENS = 150  # the embedding map labels at most this many tokens (the most frequent)
+
+
+def plain(text: str) -> str:
+    """User text inside a markdown message: every ASCII punctuation mark backslash-escaped."""
+    return "".join("\\" + ch if ch.isascii() and not ch.isalnum() and not ch.isspace() else ch
+                   for ch in text)
+
+
+def need_model(key: str) -> None:
+    """No trained model in this session: say so, offer to train the notebook's one, stop."""
+    st.info("There is no trained model in this session yet. Train one first: the notebook's "
+            "settings take a few seconds.", icon=":material/school:")
+    if st.button("Train the notebook's model now (about 2 seconds)", type="primary", key=key,
+                 icon=":material/play_arrow:"):
+        with st.spinner("Training the notebook's model: 300 epochs on six sentences…"):
+            experiment = Experiment(TrainSettings())
+            experiment.trainer.run()
+        st.session_state["experiment"] = experiment
+        st.rerun()
+    if (Path(__file__).parent / "train.py").exists():
+        try:
+            st.page_link("pages/train.py", label="Or choose your own settings on the Train page",
+                         icon=":material/model_training:")
+        except StreamlitPageNotFoundError:
+            pass  # Train is not registered in app.py (yet)
+    st.stop()
+
+
+@st.cache_data(max_entries=300, show_spinner=False)
+def heatmap_specs(labels: tuple, weights: np.ndarray, causal: bool) -> list[tuple[str, dict]]:
+    """(map name, Vega-Lite spec) for each head and their average."""
+    table = inspect.attention_table(list(labels), weights, causal)
+    specs = []
+    for name, rows in table.groupby("map_order", sort=True):
+        title = rows["map"].iloc[0]
+        subtitle = "what the notebook printed as attn_weights" if title == inspect.AVERAGE else ""
+        specs.append((title, attention_heatmap(rows, title, subtitle).to_dict()))
+    return specs
+
+
+@st.cache_data(max_entries=100, show_spinner=False)
+def embedding_spec(points, explained: tuple) -> dict:
+    points.attrs["explained"] = explained
+    return embedding_scatter(points).to_dict()
+
 
 st.title("Attention")
 st.header("When the model predicts the next word, which earlier words does it look at?")
+st.markdown(
+    "Inside the model, every position of the window asks the others for information. "
+    "**Attention** is how much it takes from each: a share between 0 and 1, and the shares of a "
+    "position add up to 1. The model's guess for the next word is read at the **last "
+    "position**, so the bottom row of each map is the one that makes the guess."
+)
+
+experiment = st.session_state.get("experiment")
+if experiment is None:
+    need_model("attention_train_now")
+dataset = experiment.dataset
+causal = experiment.model.config.causal
+
+st.subheader("1. Pick a context")
+source = st.segmented_control("Where the context comes from", [FROM_DATA, TYPED], default=FROM_DATA,
+                              required=True, key="attention_source")
+if source == TYPED:
+    st.session_state.setdefault("attention_text", "the cat sat on the")
+    st.text_input("Context", key="attention_text", max_chars=inspect.MAX_PROMPT_CHARS,
+                  help=f"The model reads the last {dataset.block_size} tokens.")
+    typed = inspect.clean_prompt(st.session_state.attention_text)
+    for note in typed.notes:
+        st.warning(note, icon=":material/content_cut:")
+    context, unknown = inspect.typed_context(dataset, typed.text) if not typed.problem else ([], [])
+    if unknown:
+        st.warning(plain(inspect.describe_unknown(unknown, getattr(dataset.tokenizer, "unit", "token"))),
+                   icon=":material/help:")
+    if len(context) > dataset.block_size:
+        st.caption(f"The model reads only the last {dataset.block_size} tokens (its block size); "
+                   "the earlier ones are cut off.")
+else:
+    choices = inspect.window_choices(dataset)
+    if st.session_state.get("attention_window", 0) not in range(len(choices)):
+        del st.session_state["attention_window"]  # a new model: its dataset has other windows
+    pick = st.selectbox(f"A context window from the dataset ({len(choices)} different ones) → "
+                        "the next token(s) that follow it there", range(len(choices)),
+                        index=inspect.notebook_choice(choices), key="attention_window",
+                        format_func=lambda n: choices[n].label)
+    context = list(choices[pick].context)
+
+epochs = inspect.replay_epochs(experiment)
+if st.session_state.get("attention_epoch", epochs[-1]) not in epochs:
+    del st.session_state["attention_epoch"]
+epoch = st.select_slider("Replay training: the weights after this many epochs", epochs,
+                         value=epochs[-1], key="attention_epoch",
+                         help="Weights are kept at a few points while training. Epoch 0 is the "
+                              "untrained model: its attention is close to even.")
+model = inspect.model_at(experiment, epoch)
+
+st.subheader("2. Where each position looks")
+if not context:
+    st.info(typed.problem or "None of these words is in the model's vocabulary, so the window "
+            "would be all PAD. Type words from the corpus, like “the cat sat on the”.",
+            icon=":material/edit:")
+else:
+    labels, weights = inspect.attention_maps(model, dataset, context)
+    n_heads = weights.shape[0]
+    st.markdown(
+        f"One map per head (**head 1** … **head {n_heads}**: each head asks its own question), "
+        "and **their average**, last. The notebook's `attn_weights` was that average: PyTorch "
+        "averages the heads unless told not to, although the notebook's comment calls it the "
+        "first head. Rows: the position asking. Columns: the position it looks at. Hover a cell "
+        "for its exact weight."
+    )
+    specs = heatmap_specs(tuple(labels), weights, causal)
+    for row_start in range(0, len(specs), MAPS_PER_ROW):
+        for column, (name, spec) in zip(st.columns(MAPS_PER_ROW), specs[row_start:row_start + MAPS_PER_ROW]):
+            column.vega_lite_chart(spec, width="stretch")
+    if causal:
+        st.markdown("**Causal mask on:** a position may only look at itself and earlier ones. The "
+                    "grey cells marked *hidden* are later positions: their weight is exactly 0.")
+    elif experiment.model.config.loss_on == "every":
+        st.warning("**Causal mask off, loss on every position:** each position can look at the "
+                   "next token, the very answer it is asked for. Look right of the diagonal: the "
+                   "model learned to copy it. That is cheating; it cannot do that when it writes.",
+                   icon=":material/visibility:")
+    else:
+        st.markdown("**Causal mask off** (the notebook): every position may look at every other, "
+                    "even later ones. That is harmless here: only the last position's guess is "
+                    "scored, and nothing comes after it.")
+
+st.subheader("3. Which tokens does the model put together?")
+st.markdown(
+    "Each token is stored as a list of numbers (its **embedding**, "
+    f"{experiment.model.config.d_model} of them). This map squeezes those lists down to 2 "
+    "directions (PCA). Tokens close together are ones the model treats alike: words that fill "
+    "the same slot in a sentence drift together while it trains."
+)
+points = inspect.embedding_map(model, dataset, inspect.map_ids(dataset, MAX_MAP_TOKENS))
+st.vega_lite_chart(embedding_spec(points, points.attrs["explained"]), width="stretch")
+shown = f"the {MAX_MAP_TOKENS} most frequent tokens, " if dataset.vocab_size > MAX_MAP_TOKENS else ""
+st.caption(f"Weights after epoch {epoch}; {shown}the two axes keep "
+           f"{sum(points.attrs['explained']):.0%} of the spread. The axes are recomputed for "
+           "each epoch, so compare groups, not positions.")

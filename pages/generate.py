@@ -1,6 +1,141 @@
-"""Generate: what does the trained model write? (being written)"""
+"""Generate: what does the trained model write, and is it creating or just remembering?
+
+Layout and widgets only. Sampling is `minillm.sample.generate`; the copied runs, candidate
+tables and prompt checks come from `minillm.inspect`; the figures from
+`minillm.charts.generate`. The model is the session's `st.session_state["experiment"]`.
+"""
+
+from pathlib import Path
 
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
+
+from minillm import inspect
+from minillm.charts.generate import candidate_bars, marked_text_html
+from minillm.experiment import Experiment, TrainSettings
+from minillm.sample import generate
+
+TOP_K_CHOICES = ["off", 1, 2, 3, 5, 10, 20]
+
+
+def plain(text: str) -> str:
+    """User text inside a markdown message: every ASCII punctuation mark backslash-escaped."""
+    return "".join("\\" + ch if ch.isascii() and not ch.isalnum() and not ch.isspace() else ch
+                   for ch in text)
+
+
+def need_model(key: str) -> None:
+    """No trained model in this session: say so, offer to train the notebook's one, stop."""
+    st.info("There is no trained model in this session yet. Train one first: the notebook's "
+            "settings take a few seconds.", icon=":material/school:")
+    if st.button("Train the notebook's model now (about 2 seconds)", type="primary", key=key,
+                 icon=":material/play_arrow:"):
+        with st.spinner("Training the notebook's model: 300 epochs on six sentences…"):
+            experiment = Experiment(TrainSettings())
+            experiment.trainer.run()
+        st.session_state["experiment"] = experiment
+        st.rerun()
+    if (Path(__file__).parent / "train.py").exists():
+        try:
+            st.page_link("pages/train.py", label="Or choose your own settings on the Train page",
+                         icon=":material/model_training:")
+        except StreamlitPageNotFoundError:
+            pass  # Train is not registered in app.py (yet)
+    st.stop()
+
+
+def pick_prompt():  # a quick pick fills the prompt box; typing unselects it
+    if st.session_state.generate_pick is not None:
+        st.session_state.generate_prompt = st.session_state.generate_pick
+
+
+def next_sample():
+    st.session_state.generate_seed = (st.session_state.generate_seed + 1) % 1_000_000
+
 
 st.title("Generate")
 st.header("What does the model write, and is it creating or just remembering?")
+st.markdown(
+    "Give the model a few words. It guesses the next word, adds it, and guesses again, one "
+    "word at a time. Then we check each run of words against the corpus: did it **copy** a "
+    "sentence it learned, or **combine** pieces into something new?"
+)
+
+experiment = st.session_state.get("experiment")
+if experiment is None:
+    need_model("generate_train_now")
+dataset = experiment.dataset
+unit = getattr(dataset.tokenizer, "unit", "token")
+suggestions = inspect.prompt_suggestions(dataset)
+st.session_state.setdefault("generate_prompt", "the cat" if "the cat" in suggestions else suggestions[0])
+st.session_state.setdefault("generate_seed", 42)
+
+st.pills("Try a prompt (the notebook's)" if suggestions[0] == "the cat" else "Try a prompt",
+         suggestions, key="generate_pick", on_change=pick_prompt)
+st.text_input("Prompt", key="generate_prompt", max_chars=inspect.MAX_PROMPT_CHARS,
+              on_change=lambda: st.session_state.update(generate_pick=None),
+              help=f"Up to {inspect.MAX_PROMPT_CHARS} characters. The model only knows the {unit}s "
+                   "of its corpus; others are left out, and we say which.")
+
+greedy_col, temp_col, topk_col, length_col, seed_col = st.columns([1.1, 1.4, 1.4, 1.4, 1.2])
+greedy = greedy_col.toggle("Greedy", key="generate_greedy",
+                           help="Always write the most likely next word: the same text every time.")
+temperature = temp_col.slider("Temperature", 0.1, 3.0, 1.0, 0.1, key="generate_temperature",
+                              disabled=greedy, help="Below 1: bolder favourites. Above 1: flatter, wilder.")
+top_k = topk_col.select_slider("Top-k", TOP_K_CHOICES, "off", key="generate_top_k", disabled=greedy,
+                               help="Draw only from the k most likely words (off: from all of them).")
+max_new = length_col.slider(f"Max new {unit}s", 1, 50, 15, key="generate_max_new",
+                            help="The notebook wrote up to 15.")
+seed_col.number_input("Seed", 0, 999_999, step=1, key="generate_seed", disabled=greedy,
+                       help="Same seed, same settings: the same text.")
+seed_col.button("Another sample", on_click=next_sample, disabled=greedy, icon=":material/casino:")
+
+prompt = inspect.clean_prompt(st.session_state.generate_prompt)
+for note in prompt.notes:
+    st.warning(note, icon=":material/content_cut:")
+if prompt.problem:
+    st.info(prompt.problem, icon=":material/edit:")
+    st.stop()
+
+generation = generate(experiment.model, dataset, prompt.text, max_new_tokens=max_new,
+                      temperature=temperature, top_k=None if top_k == "off" else top_k,
+                      greedy=greedy, seed=int(st.session_state.generate_seed))
+if generation.unknown:
+    message = inspect.describe_unknown(generation.unknown, unit)
+    if not inspect.typed_context(dataset, prompt.text)[0]:
+        message += (" Nothing of the prompt is left, so the model started from an empty window "
+                    "(all PAD), as at the start of a sentence.")
+    st.warning(plain(message), icon=":material/help:")
+
+st.subheader("What the model wrote")
+segments = inspect.marked_generation(generation, dataset)
+st.html(marked_text_html(segments, unit=unit, min_len=inspect.MIN_COPIED))
+copied, written = inspect.copied_count(generation, dataset)
+
+if generation.stopped == "eos":
+    st.success(f"The model wrote **EOS** (end of sentence) after {written} {unit}(s): it ended "
+               "the text by itself. It learned where sentences end.", icon=":material/stop_circle:")
+elif generation.stopped == "pad":
+    st.info(f"The model picked **PAD** after {written} {unit}(s), so it stopped, as the notebook "
+            "does.", icon=":material/stop_circle:")
+elif dataset.eos:
+    st.info(f"It stopped at the limit of {max_new} new {unit}s before writing EOS.",
+            icon=":material/straighten:")
+else:
+    st.info(f"It stopped only because of the limit of {max_new} new {unit}s. This model has no "
+            "end-of-sentence token (EOS), so it never learned where a sentence ends: it rambles "
+            "until the limit. Train with **EOS on** and it stops by itself.",
+            icon=":material/straighten:")
+
+if written:
+    st.markdown(
+        f"**{copied} of the {written} {unit}s it wrote** sit in runs copied word for word from "
+        "the corpus. Where one highlighted run stops and the next begins, the model glued two "
+        "remembered pieces together: that seam is the only *new* thing a model this small writes."
+    )
+
+st.subheader("What it weighed at each step")
+st.caption("For each new word: the most likely candidates and the probability the model gave "
+           "each (after temperature and top-k). Orange is the one it wrote. Several long bars: the "
+           "corpus had several ways to continue, and the model drew one at random.")
+st.altair_chart(candidate_bars(inspect.candidates_table(generation)), width="content")

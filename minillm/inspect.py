@@ -1,0 +1,395 @@
+"""Looking inside a trained model: what it attends to, where it puts tokens, what it copies.
+
+Everything the Generate and Attention pages show comes from here, so a notebook can
+reproduce each figure:
+
+    exp = Experiment(TrainSettings()); exp.trainer.run()
+    labels, weights = attention_maps(exp.model, exp.dataset, exp.dataset.X[4].tolist())
+    labels                        # ['the', 'cat', 'sat', 'on', 'the']
+    weights.shape                 # (2, 5, 5): one (T, T) map per head
+    weights.mean(axis=0)          # the notebook's `attn_weights[0]`: the head *average*
+
+Reading an attention map: row i is position i asking "which tokens do I take my
+information from?"; its entries are softmax weights, so each row sums to 1. The model's
+guess for the next token is read at the last position, so the last row is the one that
+matters for the notebook's objective. With the causal mask on, row i may only look at
+positions 0..i: everything right of the diagonal is exactly 0.
+
+No streamlit here: pages call these functions and draw what they return.
+"""
+
+from __future__ import annotations
+
+import copy
+import unicodedata
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from minillm.data import Dataset
+from minillm.model import MiniTransformer
+from minillm.sample import Generation, copied_spans
+from minillm.tokenizers import WordTokenizer
+
+if TYPE_CHECKING:  # only for type hints: Experiment imports tiktoken and the trainer
+    from minillm.experiment import Experiment
+
+#: The prompts the notebook generates from (its last cells).
+NOTEBOOK_PROMPTS = ("the cat", "the dog", "the cat chased", "the dog sat", "the mouse", "the mailman")
+#: The notebook looks at attention for `X_train[4:5]`: "the cat sat on the" -> mat.
+NOTEBOOK_WINDOW = 4
+#: A prompt is a few words; longer text is cut here (the model sees only block_size anyway).
+MAX_PROMPT_CHARS = 200
+#: A run of at least this many tokens found word for word in one corpus sentence is "copied".
+MIN_COPIED = 3
+
+AVERAGE = "average of the heads"
+
+# --------------------------------------------------------------------------------------------
+# Tokens as text people can read
+
+
+_VISIBLE = {" ": "·", "\n": "↵", "\t": "→"}
+
+
+def display_label(dataset: Dataset, token_id: int) -> str:
+    """A token as a short readable label: PAD / EOS by name, whitespace made visible.
+
+    >>> from minillm.data import build_dataset
+    >>> from minillm.tokenizers import CharTokenizer
+    >>> ds = build_dataset(["a b"], CharTokenizer.fit(["a b"]), 3)
+    >>> [display_label(ds, i) for i in range(ds.vocab_size)]
+    ['·', 'a', 'b', 'PAD']
+    """
+    label = dataset.label(token_id)
+    if token_id in (dataset.pad_id, dataset.eos_id):
+        return label
+    return "".join(_VISIBLE.get(ch, ch) for ch in label)
+
+
+def _drop_control(text: str) -> tuple[str, int]:
+    """Control characters (NUL, escape codes, ...) become spaces; returns (text, how many)."""
+    out, dropped = [], 0
+    for ch in text:
+        if ch not in " \t\n" and unicodedata.category(ch) == "Cc":
+            out.append(" ")
+            dropped += 1
+        else:
+            out.append(ch)
+    return "".join(out), dropped
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A prompt made safe to use: the text, what was changed, and what is wrong with it."""
+
+    text: str
+    notes: tuple[str, ...] = ()  # what was cleaned up, in plain words
+    problem: str | None = None  # why it cannot be used at all (empty)
+
+
+def clean_prompt(text: str | None, max_chars: int = MAX_PROMPT_CHARS) -> Prompt:
+    """Cut a prompt to `max_chars`, drop control characters, and refuse an empty one.
+
+    >>> clean_prompt("the\\x00cat").text, clean_prompt("   ").problem is not None
+    ('the cat', True)
+    """
+    text = text or ""
+    notes = []
+    if len(text) > max_chars:
+        notes.append(f"The prompt had {len(text):,} characters: only the first {max_chars} were used.")
+        text = text[:max_chars]
+    text, dropped = _drop_control(text)
+    if dropped:
+        notes.append(f"{dropped} invisible control character(s) were replaced by spaces.")
+    if not text.strip():
+        return Prompt("", tuple(notes), "The prompt is empty. Type a word or two to start from, like “the cat”.")
+    return Prompt(text, tuple(notes))
+
+
+def describe_unknown(unknown: Sequence[str], unit: str = "word", shown: int = 8) -> str:
+    """Say which prompt parts the model has never seen, in one plain sentence.
+
+    >>> describe_unknown(["zebra"])
+    "The model has never seen the word 'zebra', so it was left out."
+    """
+    if not unknown:
+        return ""
+    quoted = [repr(u) if len(u) <= 40 else repr(u[:40] + "…") for u in unknown[:shown]]
+    more = f" and {len(unknown) - shown} more" if len(unknown) > shown else ""
+    if len(unknown) == 1:
+        return f"The model has never seen the {unit} {quoted[0]}, so it was left out."
+    listed = ", ".join(quoted[:-1]) + f" and {quoted[-1]}" if not more else ", ".join(quoted) + more
+    return f"The model has never seen the {unit}s {listed}, so they were left out."
+
+
+def prompt_suggestions(dataset: Dataset, n: int = 6) -> list[str]:
+    """Prompts to try: the notebook's when the corpus knows their words, else openings.
+
+    For another corpus: the first two tokens of its sentences, each opening once.
+    """
+    tokenizer = dataset.tokenizer
+    if isinstance(tokenizer, WordTokenizer):
+        known = [p for p in NOTEBOOK_PROMPTS if not tokenizer.encode_known(p).unknown]
+        if len(known) == len(NOTEBOOK_PROMPTS):
+            return list(NOTEBOOK_PROMPTS)
+    openings = []
+    for sentence in dataset.sentences:
+        ids = [i for i in sentence[:2] if i != dataset.eos_id]
+        text = tokenizer.decode(ids).strip()
+        if text and text not in openings:
+            openings.append(text)
+    return openings[:n]
+
+
+# --------------------------------------------------------------------------------------------
+# Attention
+
+
+def window_ids(dataset: Dataset, context_ids: Sequence[int]) -> list[int]:
+    """The window the model reads: the last block_size ids, left-padded with PAD.
+
+    With block_size 5, the context [13, 3] ("the cat") becomes [PAD, PAD, PAD, 13, 3].
+    """
+    ids = [int(i) for i in context_ids][-dataset.block_size :] if dataset.block_size else []
+    return [dataset.pad_id] * (dataset.block_size - len(ids)) + ids
+
+
+def attention_maps(
+    model: MiniTransformer, dataset: Dataset, context_ids: Sequence[int]
+) -> tuple[list[str], np.ndarray]:
+    """Per-head attention for one window: (labels, weights of shape (n_heads, T, T)).
+
+    The window is padded on the left like every window of the dataset. `weights[h, i, j]`
+    is how much position i looks at position j in head h; each row sums to 1. The
+    notebook's printed `attn_weights` is `weights.mean(axis=0)` (torch averages the heads by
+    default), not the first head as its comment says.
+    """
+    window = window_ids(dataset, context_ids)
+    model.eval()
+    with torch.no_grad():
+        _, attention = model(torch.tensor([window]), need_weights=True)  # (1, n_heads, T, T)
+    return [display_label(dataset, i) for i in window], attention[0].numpy()
+
+
+def typed_context(dataset: Dataset, text: str) -> tuple[list[int], list[str]]:
+    """Ids of the parts of `text` the vocabulary knows, and the parts it does not.
+
+    All known ids are returned; the model reads only the last block_size of them.
+    """
+    encoded = dataset.tokenizer.encode_known(text)
+    return list(encoded.ids), list(encoded.unknown)
+
+
+@dataclass(frozen=True)
+class WindowChoice:
+    """One distinct context from the dataset, and the tokens that follow it there."""
+
+    context: tuple[int, ...]
+    label: str  # "the cat sat on the → mat"
+    windows: tuple[int, ...]  # the rows of dataset.X with this context
+
+
+def window_choices(dataset: Dataset) -> list[WindowChoice]:
+    """Each distinct context window once, in dataset order, labelled "context → next".
+
+    A context followed by different tokens (PAD PAD PAD PAD the → cat / dog) is listed once
+    with all of them: that ambiguity is why the loss cannot reach 0.
+    """
+    rows: dict[tuple[int, ...], list[int]] = {}
+    for n, x in enumerate(dataset.X.tolist()):
+        rows.setdefault(tuple(x), []).append(n)
+    ys = dataset.Y.tolist()
+    choices = []
+    for context, windows in rows.items():
+        nexts = list(dict.fromkeys(display_label(dataset, ys[n]) for n in windows))
+        text = " ".join(display_label(dataset, i) for i in context)
+        choices.append(WindowChoice(context, f"{text} → {' / '.join(nexts)}", tuple(windows)))
+    return choices
+
+
+def notebook_choice(choices: Sequence[WindowChoice]) -> int:
+    """Index of the choice holding the notebook's window (X_train[4]), else 0."""
+    for n, choice in enumerate(choices):
+        if NOTEBOOK_WINDOW in choice.windows:
+            return n
+    return 0
+
+
+def replay_epochs(experiment: "Experiment") -> list[int]:
+    """Epochs whose weights we can replay: the kept snapshots and the live model's epoch."""
+    return sorted(set(experiment.trainer.snapshots) | {experiment.trainer.epoch})
+
+
+def model_at(experiment: "Experiment", epoch: int) -> MiniTransformer:
+    """The model as it was after `epoch` training steps (epoch 0: freshly initialised).
+
+    The live model for the current epoch; otherwise a copy with the snapshot loaded, so the
+    live model (and its optimizer) are never touched.
+    """
+    trainer = experiment.trainer
+    if epoch == trainer.epoch:
+        return experiment.model
+    if epoch not in trainer.snapshots:
+        raise KeyError(f"no weights kept for epoch {epoch}; kept: {sorted(trainer.snapshots)}")
+    model = copy.deepcopy(experiment.model)
+    model.load_state_dict(trainer.snapshots[epoch])
+    return model
+
+
+def attention_at(
+    experiment: "Experiment", epoch: int, context: Sequence[int]
+) -> tuple[list[str], np.ndarray]:
+    """`attention_maps` for `context` with the weights the model had after `epoch` steps."""
+    return attention_maps(model_at(experiment, epoch), experiment.dataset, context)
+
+
+def attention_table(labels: Sequence[str], weights: np.ndarray, causal: bool) -> pd.DataFrame:
+    """Long table for the heatmaps: one row per (map, position, looked-at position).
+
+    Maps are "head 1", "head 2", ... and the average of the heads. With the causal mask a
+    cell right of the diagonal is `hidden` (its weight is exactly 0: never looked at).
+    """
+    weights = np.asarray(weights, dtype=float)
+    n_heads, T, _ = weights.shape
+    maps = [(f"head {h + 1}", weights[h]) for h in range(n_heads)] + [(AVERAGE, weights.mean(axis=0))]
+    rows = []
+    for order, (name, matrix) in enumerate(maps):
+        for i in range(T):
+            for j in range(T):
+                hidden = causal and j > i
+                rows.append({
+                    "map": name, "map_order": order,
+                    "position": i, "token": labels[i],
+                    "looks_at": j, "looks_at_token": labels[j],
+                    "weight": float(matrix[i, j]), "hidden": hidden,
+                    "cell": "hidden" if hidden else f"{matrix[i, j]:.2f}",
+                })
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# Embeddings
+
+
+def map_ids(dataset: Dataset, limit: int = 150) -> list[int]:
+    """Ids worth putting on the embedding map: the `limit` most frequent tokens of the corpus,
+    plus PAD (and EOS). Ids that never occur keep their random start and only add clutter."""
+    from collections import Counter
+
+    counts = Counter(i for sentence in dataset.sentences for i in sentence if i != dataset.eos_id)
+    ids = sorted(i for i, _ in counts.most_common(limit))
+    return ids + [i for i in (dataset.pad_id, dataset.eos_id) if i is not None]
+
+
+def embedding_map(model: MiniTransformer, dataset: Dataset, ids: Sequence[int] | None = None) -> pd.DataFrame:
+    """A 2-D map of the token embedding table (PCA): which tokens the model puts together.
+
+    Each token is a d_model-long row of `token_embed`. PCA finds the two directions along
+    which those rows spread the most; we centre the rows and take the top two right singular
+    vectors (SVD). Tokens the model uses alike end up close together. Two axes cannot hold
+    everything: `df.attrs["explained"]` is the share of the spread each axis keeps.
+
+    Columns: id, token, x, y, kind ("word"/"character"/"token", "PAD", "EOS"), seen (the id
+    occurs in the corpus; a byte-level BPE has many ids that never do).
+    """
+    ids = list(range(dataset.vocab_size)) if ids is None else [int(i) for i in ids]
+    table = model.token_embed.weight.detach()[ids].double()  # (n, d)
+    centred = table - table.mean(dim=0, keepdim=True)
+    _, s, vh = torch.linalg.svd(centred, full_matrices=False)
+    coords = (centred @ vh[:2].T).numpy() if len(s) else np.zeros((len(ids), 0))
+    for k in range(coords.shape[1]):  # a fixed sign: the farthest token on the positive side
+        if coords[np.argmax(np.abs(coords[:, k])), k] < 0:
+            coords[:, k] *= -1
+    coords = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))[:, :2]
+    spread = float((s**2).sum())
+    explained = [float(v**2) / spread if spread else 0.0 for v in s[:2]] + [0.0, 0.0]
+    seen = {int(i) for sentence in dataset.sentences for i in sentence}
+    unit = getattr(dataset.tokenizer, "unit", "token")
+    kinds = {dataset.pad_id: "PAD", dataset.eos_id: "EOS"}
+    df = pd.DataFrame({
+        "id": ids,
+        "token": [display_label(dataset, i) for i in ids],
+        "x": coords[:, 0],
+        "y": coords[:, 1],
+        "kind": [kinds.get(i, unit) for i in ids],
+        "seen": [i in seen or i in kinds for i in ids],
+    })
+    df.attrs["explained"] = tuple(explained[:2])
+    return df
+
+
+# --------------------------------------------------------------------------------------------
+# Generation: creating or remembering?
+
+
+def _generated_ids(generation: Generation, dataset: Dataset) -> tuple[list[int], int]:
+    """(prompt ids the model read + ids it wrote, how many came from the prompt)."""
+    prompt_ids = list(dataset.tokenizer.encode_known(generation.prompt).ids)
+    stop = {dataset.eos_id, dataset.pad_id}
+    new_ids = [step.token_id for step in generation.steps if step.token_id not in stop]
+    return prompt_ids + new_ids, len(prompt_ids)
+
+
+def _kept_spans(generation: Generation, dataset: Dataset, min_len: int):
+    """(ids, copied spans the model wrote at least part of, how many ids are the prompt's)."""
+    ids, n_prompt = _generated_ids(generation, dataset)
+    spans = [(a, b) for a, b in copied_spans(ids, dataset.sentences, min_len) if b > n_prompt]
+    return ids, spans, n_prompt
+
+
+def marked_generation(generation: Generation, dataset: Dataset, min_len: int = MIN_COPIED) -> list[tuple[str, bool]]:
+    """The output (prompt as the model read it + what it wrote) cut into (text, copied) parts.
+
+    `copied` is True for a run of at least `min_len` tokens that appears word for word in one
+    corpus sentence and that the model wrote at least part of (`copied_spans`); a prompt
+    alone is never "copied". Two copied runs in a row stay two parts ("the cat sat on the
+    mat" + "slept on the mat": each is in the corpus, the pair is not). Joined, the texts give
+    the whole output (word-level: single spaces between parts, as `(" ", False)`).
+
+    With the notebook's corpus, "the cat sat on the mat" is one copied part: the model is
+    remembering. "the cat sat on the rug" is nowhere in the corpus: the model combined two
+    sentences it knows.
+    """
+    ids, spans, _ = _kept_spans(generation, dataset, min_len)
+    cuts = sorted({0, len(ids), *(i for span in spans for i in span)})
+    starts = {a for a, _ in spans}
+    word_level = isinstance(dataset.tokenizer, WordTokenizer)
+    segments: list[tuple[str, bool]] = []
+    for a, b in zip(cuts, cuts[1:]):
+        if segments and word_level:
+            segments.append((" ", False))
+        segments.append((dataset.tokenizer.decode(ids[a:b]), a in starts))
+    return segments
+
+
+def copied_count(generation: Generation, dataset: Dataset, min_len: int = MIN_COPIED) -> tuple[int, int]:
+    """(how many of the tokens the model wrote sit in copied runs, how many it wrote)."""
+    ids, spans, n_prompt = _kept_spans(generation, dataset, min_len)
+    copied = sum(b - max(a, n_prompt) for a, b in spans)
+    return copied, len(ids) - n_prompt
+
+
+def candidates_table(generation: Generation) -> pd.DataFrame:
+    """One row per (step, candidate): the probabilities the model gave, and what it picked.
+
+    These are the probabilities it sampled from: after temperature and top-k.
+    """
+    def visible(label: str) -> str:
+        return label if label in ("PAD", "EOS") else "".join(_VISIBLE.get(c, c) for c in label)
+
+    rows = []
+    for n, step in enumerate(generation.steps, start=1):
+        candidates = list(step.candidates)
+        if step.token not in [token for token, _ in candidates]:  # sampled from the long tail
+            candidates.append((step.token, step.probability))
+        for rank, (token, p) in enumerate(candidates, start=1):
+            rows.append({
+                "step": n, "panel": f"step {n}: picked “{visible(step.token)}”",
+                "candidate": visible(token), "rank": rank, "probability": p,
+                "picked": token == step.token,
+            })
+    return pd.DataFrame(rows, columns=["step", "panel", "candidate", "rank", "probability", "picked"])
