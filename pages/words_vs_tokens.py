@@ -18,10 +18,18 @@ EXAMPLE_RANKS = [1, 10, 100, 1_000, 10_000, 30_000, 100_000, 300_000]
 DEFAULT_TEXT = "I textd my frend Oluwaseun about the rizzler"
 
 
-# Shared by every student, read-only: the encoding, the table of all 319,938 words, their ranks.
+# Shared by every student, read-only: tables of the top 100,000 and of all words, word ranks.
+TABLE_SIZES = (100_000, words.MAX_WORDS)  # the default N needs only the smaller, faster table
+
+
 @st.cache_resource(show_spinner=False)
-def word_table(encoding_name: str):
-    return words.tokens_per_word(words.top_words(words.MAX_WORDS), load_encoding(encoding_name))
+def word_table(size: int, encoding_name: str):
+    return words.tokens_per_word(words.top_words(size), load_encoding(encoding_name))
+
+
+def top_table(n: int, encoding_name: str):
+    """The first n rows of the smallest shared table that holds them (a view, not a copy)."""
+    return word_table(next(s for s in TABLE_SIZES if s >= n), encoding_name).iloc[:n]
 
 
 @st.cache_resource(show_spinner=False)
@@ -37,7 +45,7 @@ def sizes(n: int, encoding_name: str):
 
 @st.cache_data(max_entries=len(N_CHOICES), show_spinner=False)
 def chart_data(n: int, encoding_name: str):
-    table = word_table(encoding_name).iloc[:n]
+    table = top_table(n, encoding_name)
     return (words.sample_by_log_rank(table), words.mean_tokens_by_log_rank(table),
             words.single_token_share(table), words.single_token_share(table, "tokens_no_space"),
             words.coverage(table["word"]))
@@ -99,7 +107,7 @@ st.success(
 
 # ---------------------------------------------------------------------------------------------
 st.header("2. Common words are one token, rare words split", divider="gray")
-with st.spinner(f"Tokenizing all {words.MAX_WORDS:,} words one by one (once per server, a few seconds)…"):
+with st.spinner(f"Tokenizing the top {n:,} words one by one (once per server, a few seconds)…"):
     sample, bins, single_share, single_share_bare, covered = chart_data(n, ENCODING)
 st.subheader(f"{single_share:.0%} of the top {n:,} words are a single token; rare words split into pieces")
 st.altair_chart(tokens_per_word_chart(sample, bins), width="stretch")
@@ -110,17 +118,17 @@ st.markdown(
 )
 st.markdown(f"The top {n:,} words make up {covered:.1%} of English text: even this list meets a word it "
             f"does not know about once every {1 / max(1 - covered, 1e-9):,.0f} words.")
-examples = word_table(ENCODING).iloc[[r - 1 for r in EXAMPLE_RANKS if r <= n]]
+examples = top_table(n, ENCODING).iloc[[r - 1 for r in EXAMPLE_RANKS if r <= n]]
 st.dataframe(examples[["rank", "word", "tokens", "pieces"]], hide_index=True, width="stretch",
              column_config={"rank": st.column_config.NumberColumn(format="localized")})
 
 # ---------------------------------------------------------------------------------------------
 st.header("3. Words it has never seen", divider="gray")
 st.markdown(f"##### Type a typo, a name or a brand-new word. A vocabulary of the top {n:,} words has no number for them; {ENCODING} still writes each one, in pieces.")
-text = st.text_area("Your text", value=DEFAULT_TEXT, max_chars=words.MAX_TEXT_CHARS, key="words_vs_tokens_text")
-if len(text) > words.MAX_TEXT_CHARS:
-    st.warning(f"Only the first {words.MAX_TEXT_CHARS:,} characters are checked.")
-table = checked(text[: words.MAX_TEXT_CHARS], n, ENCODING)
+# Streamlit itself cuts the box's value to max_chars, on the server too.
+text = st.text_area(f"Your text (up to {words.MAX_TEXT_CHARS:,} characters)", value=DEFAULT_TEXT,
+                    max_chars=words.MAX_TEXT_CHARS, key="words_vs_tokens_text")
+table = checked(text, n, ENCODING)
 if table.empty:
     st.info("No words to check yet: type a few words above (punctuation alone is not a word).")
 else:

@@ -1,0 +1,174 @@
+"""AppTest of the Words vs tokens page: the slider and the text box, with awkward input.
+
+Every number the page shows is checked against the notebook's own cells, computed here
+independently of minillm.words (wordfreq + tiktoken directly).
+"""
+
+import sys
+
+import pytest
+import wordfreq
+from streamlit.testing.v1 import AppTest
+
+from conftest import app_test, run_app
+from minillm.tokenizers import load_encoding
+
+PAGE = "pages/words_vs_tokens.py"
+N_KEY = "words_vs_tokens_n"
+TEXT_KEY = "words_vs_tokens_text"
+MAX_WORDS = len(wordfreq.top_n_list("en", 10**7))
+
+
+@pytest.fixture(scope="module")
+def enc():
+    return load_encoding("cl100k_base")
+
+
+def notebook_numbers(n, enc):
+    """The notebook's experiment for the top n words, done by hand."""
+    sentence = " ".join(wordfreq.top_n_list("en", n))
+    string_size = sys.getsizeof(sentence)  # before encoding, as the notebook did
+    tokens = enc.encode(sentence)
+    return {
+        "Characters": len(sentence),
+        "UTF-8 bytes": len(sentence.encode("utf-8")),
+        "cl100k_base tokens": len(tokens),
+        "sys.getsizeof(sentence)": string_size,
+        "sys.getsizeof(tokens)": sys.getsizeof(tokens),
+        "Different tokens used": len(set(tokens)),
+    }
+
+
+def single_token_percent(n, enc):
+    top = wordfreq.top_n_list("en", n)
+    return round(100 * sum(len(enc.encode(" " + w)) == 1 for w in top) / n)
+
+
+def shown_metrics(at: AppTest) -> dict[str, int]:
+    return {metric.label: int(metric.value.replace(",", "")) for metric in at.metric}
+
+
+def check_table(at: AppTest):
+    """The unknown-words table: the last dataframe but one (the cost table comes last)."""
+    return at.dataframe[-2].value
+
+
+def run_page() -> AppTest:
+    at = app_test(PAGE).run()
+    assert not at.exception
+    return at
+
+
+def test_default_shows_the_notebooks_numbers_for_100k(enc):
+    at = run_page()
+    assert at.select_slider(key=N_KEY).value == 100_000
+    assert shown_metrics(at) == notebook_numbers(100_000, enc)
+    assert shown_metrics(at)["cl100k_base tokens"] == 205_558
+    headline = at.subheader[0].value
+    assert headline == f"{single_token_percent(100_000, enc)}% of the top 100,000 words are a single token; rare words split into pieces"
+    assert headline.startswith("21% ")
+    assert "Why don't language models use whole words as their pieces?" in [h.value for h in at.header]
+    # the chart is there, and small: a sample of words plus bin averages, not all 100,000 rows
+    assert len(at.get("vega_lite_chart")) == 1
+    spec = at.get("vega_lite_chart")[0].proto.spec
+    assert "Frequency rank" in spec and "pieces" in spec
+    assert len(spec) < 2_000_000
+
+
+@pytest.mark.parametrize("n", [1_000, MAX_WORDS])
+def test_slider_changes_every_number(enc, n):
+    at = run_page()
+    at.select_slider(key=N_KEY).set_value(n).run()
+    assert not at.exception
+    assert shown_metrics(at) == notebook_numbers(n, enc)
+    assert at.subheader[0].value.startswith(f"{single_token_percent(n, enc)}% of the top {n:,} words")
+    # the cost table follows N: its first row is the word vocabulary of the top n
+    costs = at.dataframe[-1].value
+    assert costs["vocab_size"].iloc[0] == n
+    assert costs["d=32"].tolist() == [v * 32 for v in costs["vocab_size"]]
+    assert costs["d=4096"].iloc[2] == enc.n_vocab * 4096
+
+
+def test_getsizeof_sentences_say_what_python_stores(enc):
+    at = run_page()
+    text = "\n".join(m.value for m in at.markdown)
+    assert "4 bytes per character because one word is an emoji" in text
+    assert "8 bytes per token plus 56" in text
+    at.select_slider(key=N_KEY).set_value(1_000).run()
+    assert not at.exception
+    assert "1 byte per character because every character is plain ASCII" in "\n".join(m.value for m in at.markdown)
+
+
+def test_default_text_names_the_unknown_words(enc):
+    at = run_page()
+    assert at.text_area(key=TEXT_KEY).value == "I textd my frend Oluwaseun about the rizzler"
+    assert at.code[0].value.split() == ["textd", "oluwaseun", "rizzler"]
+    table = check_table(at)
+    assert table["word"].tolist() == ["i", "textd", "my", "frend", "oluwaseun", "about", "the", "rizzler"]
+    assert table["tokens"].tolist() == [len(enc.encode(" " + w)) for w in table["word"]]
+    assert dict(zip(table["word"], table["known"]))["frend"]  # rank 99,289: inside the top 100,000
+    # a smaller vocabulary does not know the typo 'frend' any more
+    at.select_slider(key=N_KEY).set_value(50_000).run()
+    assert not at.exception
+    assert at.code[0].value.split() == ["textd", "frend", "oluwaseun", "rizzler"]
+
+
+def test_typing_a_known_sentence_says_all_are_known():
+    at = run_page()
+    at.text_area(key=TEXT_KEY).input("The cat sat on the mat.").run()
+    assert not at.exception
+    assert not at.code
+    assert any("include all 5 of these words" in s.value for s in at.success)
+
+
+AWKWARD = {
+    "empty": "",
+    "only punctuation": "?! ... --",
+    "emoji": "😂 🦙 👩‍👩‍👧",
+    "CJK": "東京タワーに行きました 北京欢迎你",
+    "html": "<img src=x onerror=alert(1)>",
+    "control characters": "tab\there\x00bell\x07",
+}
+
+
+def test_awkward_text_never_breaks_the_page(enc):
+    at = run_page()
+    for name, text in AWKWARD.items():
+        at.text_area(key=TEXT_KEY).input(text).run()
+        assert not at.exception, name
+        assert not any(m.proto.allow_html for m in at.markdown), name  # never rendered as HTML
+        words = wordfreq.tokenize(text, "en")
+        if not words:
+            assert any("No words to check yet" in i.value for i in at.info), name
+            continue
+        table = check_table(at)
+        assert table["word"].tolist() == list(dict.fromkeys(words)), name
+        assert table["tokens"].tolist() == [len(enc.encode(" " + w)) for w in table["word"]], name
+
+
+def test_html_is_shown_as_words_not_markup():
+    at = run_page()
+    at.text_area(key=TEXT_KEY).input("<img src=x onerror=alert(1)>").run()
+    assert not at.exception
+    assert check_table(at)["word"].tolist() == ["img", "src", "x", "onerror", "alert", "1"]
+    assert at.code[0].value == "onerror"
+    assert not any("<img" in m.value for m in at.markdown)
+
+
+def test_a_10000_character_word_is_capped(enc):
+    at = run_page()
+    assert at.text_area(key=TEXT_KEY).label == "Your text (up to 2,000 characters)"
+    # the browser stops typing at 2,000 (AppTest's .input() too); a client that sends more
+    # anyway is cut to 2,000 by Streamlit on the server
+    at.text_area(key=TEXT_KEY).set_value("a" * 10_000).run()
+    assert not at.exception
+    table = check_table(at)
+    assert table["word"].tolist() == ["a" * 2_000]
+    assert table["tokens"].tolist() == [len(enc.encode(" " + "a" * 2_000))]
+    assert table["pieces"].iloc[0].endswith("more)")
+
+
+def test_page_runs_inside_the_app():
+    at = run_app(PAGE)
+    assert not at.exception
+    assert at.title[0].value == "Words vs tokens"
