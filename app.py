@@ -44,7 +44,7 @@ TOKENS_LAB = [
 
 MODEL_LAB = [
     # Add, in this order, when the files land:
-    # st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
     st.Page("pages/generate.py", title="Generate", icon=":material/edit_note:", url_path="generate"),
     st.Page("pages/attention.py", title="Attention", icon=":material/visibility:", url_path="attention"),
 ]

@@ -1,0 +1,231 @@
+"""Train: a tiny transformer learns to predict the next word, live, one chunk at a time.
+
+Layout and widgets only. The run is a `minillm.experiment.Experiment` that `ui.model_state`
+keeps in session state (Generate and Attention read it); the figure comes from
+`minillm.charts.training`. Training happens only inside the `live_run` fragment, one bounded
+chunk per fragment run: on a timer (`run_every`) while a run is active, or once per Step.
+"""
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from minillm.charts.training import loss_chart, runs_frame
+from minillm.corpus import CATS_AND_DOGS, PRESETS, CorpusError, load_corpus, load_upload
+from minillm.data import ambiguous_contexts, build_dataset, loss_floor
+from minillm.experiment import TrainSettings, make_tokenizer
+from ui import model_state
+
+PASTE, UPLOAD = "Paste your own sentences", "Upload a text file (.txt)"
+LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 10.0, 1000.0)
+D_MODELS = (8, 16, 32, 64, 128)
+TICK_SECONDS = 0.3  # while a run is active the fragment reruns this often, one chunk each
+NOTEBOOK = TrainSettings()
+KEEP = {"persist_state": "session"}  # settings survive a visit to Generate or Attention
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def preview(lines, tokenizer, block_size, eos, loss_on, bpe_key, _bpe):
+    """The dataset the next run will learn from, its floor and tables (read-only, shared)."""
+    data = build_dataset(lines, make_tokenizer(TrainSettings(lines, tokenizer=tokenizer), _bpe),
+                         block_size, eos)
+    vocab = pd.DataFrame({"id": range(data.vocab_size),
+                          "token": [data.label(i) for i in range(data.vocab_size)]})
+    return (data, loss_floor(data, loss_on), vocab, pd.DataFrame(data.windows_table()),
+            pd.DataFrame(ambiguous_contexts(data, loss_on)))
+
+
+def choose_corpus():
+    """(name, lines) for the next run; raises CorpusError with a message for the student."""
+    choice = st.selectbox("Corpus", [*PRESETS, PASTE, UPLOAD], key="train_corpus", **KEEP)
+    if choice in PRESETS:
+        return choice, PRESETS[choice]
+    if choice == PASTE:
+        text = st.text_area("Your sentences, one per line", "\n".join(CATS_AND_DOGS),
+                            height=150, key="train_text", **KEEP)
+        corpus = load_corpus(text, "your sentences")
+    else:
+        upload = st.file_uploader("A plain-text file, one sentence per line", type=["txt"],
+                                  key="train_file")
+        if upload is None:
+            raise CorpusError("Upload a .txt file (UTF-8), one sentence per line.")
+        corpus = load_upload(upload.getvalue(), upload.name)
+    for note in corpus.notes:
+        st.caption(note)
+    return corpus.name, corpus.lines
+
+
+st.title("Train")
+st.header("Can a tiny model learn to predict the next word? How low can its mistakes go?")
+st.markdown(
+    "The model reads a few words (the **context**) and bets on the next one. Its **loss** says "
+    "how surprised it was by the real next word: high when it guesses blindly, low when it "
+    "knows. Press **Train** and watch the loss fall toward the best any model can do here."
+)
+
+trained_bpe = st.session_state.get("trained_bpe")
+with st.expander("Settings for the next run (the notebook's values to start with)", expanded=True):
+    left, middle, right = st.columns(3)
+    with left:
+        try:
+            corpus_name, lines, problem = *choose_corpus(), None
+        except CorpusError as error:
+            corpus_name, lines, problem = None, None, str(error)
+            st.error(problem, icon=":material/error:")
+        kinds = {"word": "words (the notebook)", "character": "characters"}
+        if trained_bpe:
+            kinds["bpe"] = f"your BPE: {trained_bpe['name']} ({trained_bpe['merges']:,} merges)"
+        tokenizer = st.radio("Tokenizer for the model", list(kinds), format_func=kinds.get,
+                             key="train_tokenizer", **KEEP)
+        if not trained_bpe:
+            st.caption("Want BPE pieces instead? Train one on the **Build a BPE** page; "
+                       "it then shows up here.")
+    with middle:
+        block_size = st.slider("Block size (words of context)", 1, 16, NOTEBOOK.block_size,
+                               key="train_block", **KEEP)
+        d_model = st.select_slider("d_model (numbers per token)", D_MODELS, NOTEBOOK.d_model,
+                                   key="train_d_model", **KEEP)
+        heads = [h for h in (1, 2, 4, 8, 16) if d_model % h == 0]
+        n_heads = st.selectbox("Attention heads (each gets d_model / heads numbers)", heads,
+                               heads.index(NOTEBOOK.n_heads), key="train_heads", **KEEP)
+        lr = st.select_slider("Learning rate (step size)", LEARNING_RATES, NOTEBOOK.lr,
+                              format_func=lambda v: f"{v:g}", key="train_lr", **KEEP,
+                              help="1e-3 is the notebook's. Try 1 or 10: too big a step "
+                                   "overshoots; 1000 blows up.")
+    with right:
+        epochs = st.number_input("Epochs (passes over the data)", 10, 2000, NOTEBOOK.epochs,
+                                 step=50, key="train_epochs", **KEEP)
+        seed = st.number_input("Seed (the random start)", 0, 1_000_000, NOTEBOOK.seed,
+                               key="train_seed", **KEEP)
+        eos = st.toggle("End-of-sentence token (EOS)", NOTEBOOK.eos, key="train_eos", **KEEP,
+                        help="With EOS the model learns where a sentence ends.")
+        loss_on = st.radio("Loss on", ["last", "every"], key="train_loss_on", **KEEP,
+                           format_func={"last": "the last position (the notebook)",
+                                        "every": "every position (GPT style)"}.get)
+        causal = st.toggle("Causal mask (hide later words)", NOTEBOOK.causal, key="train_causal",
+                           **KEEP, help="Each position may only look at itself and earlier ones.")
+
+bpe = trained_bpe["result"].encoding(trained_bpe["merges"]) if tokenizer == "bpe" else None
+settings = data = None
+if problem is None:
+    settings = TrainSettings(lines, corpus_name, tokenizer, block_size, d_model, n_heads, lr,
+                             epochs=int(epochs), seed=int(seed), eos=eos, loss_on=loss_on,
+                             causal=causal)
+    bpe_key = (trained_bpe["name"], trained_bpe["merges"]) if bpe else None
+    data, floor, vocab, windows, ambiguous = preview(lines, tokenizer, block_size, eos, loss_on,
+                                                     bpe_key, bpe)
+    longest = max(len(sentence) for sentence in data.sentences)
+    if block_size > longest - 1:
+        st.info(f"The longest sentence has {longest} tokens, so no context is longer than "
+                f"{longest - 1}: the other {block_size - longest + 1} position(s) of every window "
+                "are just PAD.", icon=":material/info:")
+
+exp = model_state.current_experiment()
+paused = st.session_state.setdefault("train_paused", False)
+done = exp is not None and exp.trainer.done
+train_col, pause_col, step_col, reset_col = st.columns(4)
+if train_col.button("Train", type="primary", icon=":material/play_arrow:", width="stretch",
+                    disabled=settings is None, help="A new run with the settings above"):
+    model_state.start_experiment(settings, bpe)
+    st.session_state.update(train_paused=False, train_step=False)
+    st.rerun()
+if pause_col.button("Resume" if paused else "Pause", width="stretch", disabled=exp is None or done,
+                    icon=":material/resume:" if paused else ":material/pause:"):
+    st.session_state.train_paused = not paused
+    st.rerun()
+if step_col.button("Step", icon=":material/skip_next:", width="stretch",
+                   disabled=done or (exp is None and settings is None), help="Train one chunk"):
+    if exp is None:
+        model_state.start_experiment(settings, bpe)
+    st.session_state.update(train_paused=True, train_step=True)
+    st.rerun()
+if reset_col.button("Reset", icon=":material/restart_alt:", width="stretch", disabled=exp is None,
+                    help="Drop the model (its curve stays as a faint line)"):
+    model_state.reset()
+    st.session_state.update(train_paused=False, train_step=False)
+    st.rerun()
+
+if exp is not None and settings is not None and (settings != exp.settings or bpe is not exp.bpe):
+    st.info("Settings changed — press Train to start a new run with them. Until then the model "
+            "you trained stays (here, on Generate and on Attention).", icon=":material/tune:")
+
+ticking = exp is not None and not done and (not paused or st.session_state.get("train_step"))
+
+
+@st.fragment(run_every=TICK_SECONDS if ticking else None)
+def live_run():
+    """One chunk of training (when the run is active), then progress and the loss curve."""
+    exp = model_state.current_experiment()
+    if exp is None:
+        st.info("No model yet: press **Train**, or **Step** to train one chunk at a time.")
+        return
+    trainer, stepping = exp.trainer, st.session_state.get("train_step", False)
+    if not trainer.done and (stepping or not st.session_state.train_paused):
+        if model_state.train_chunk(exp):
+            st.session_state.train_step = False
+            if trainer.done or stepping:
+                st.rerun()  # full redraw: the summary appears and the timer stops
+        else:
+            st.info("Waiting for a free slot: other students are training right now. "
+                    "This run goes on by itself in a moment.", icon=":material/hourglass_top:")
+    loss_text = f" · loss {trainer.last_loss:.4f}" if trainer.history else ""
+    st.progress(trainer.epoch / trainer.epochs,
+                text=f"Epoch {trainer.epoch} of {trainer.epochs}{loss_text}")
+    runs = runs_frame(trainer.history, exp.settings.label(), model_state.past_runs())
+    st.altair_chart(loss_chart(runs, floor=exp.floor, start_loss=exp.start_loss,
+                               epochs=trainer.epochs), width="stretch")
+
+
+live_run()
+
+if exp is not None and done:
+    result = exp.summary()
+    if result["stopped_reason"]:
+        st.warning(result["stopped_reason"], icon=":material/warning:")
+    else:
+        st.success(f"Training done: {result['epochs']} epochs in {result['seconds']:.1f} s.",
+                   icon=":material/check_circle:")
+    cols = st.columns(5 if "honest_loss" in result else 4)
+    cols[0].metric("Final training loss", f"{result['loss']:.4f}")
+    cols[1].metric("Loss floor", f"{result['floor']:.4f}")
+    cols[2].metric("Parameters", f"{result['parameters']:,}")
+    cols[3].metric("Training time", f"{result['seconds']:.1f} s")
+    if "honest_loss" in result:
+        cols[4].metric("Honest loss (future hidden)", f"{result['honest_loss']:.4f}")
+    if "honest_loss" in result and result["loss"] < result["floor"] - 0.02:
+        st.error(f"The training loss {result['loss']:.4f} is below the floor "
+                 f"{result['floor']:.4f}, which no honest model can do: **the model was peeking "
+                 f"at the answer.** Without the causal mask each position sees the next word. "
+                 f"With the future hidden, as when it writes new text, its loss is "
+                 f"{result['honest_loss']:.4f}.", icon=":material/visibility:")
+    else:
+        learned = math.floor(result["learned"] * 1000) / 10
+        st.markdown(f"#### The model has learned {learned:.1f}% of what can be learned.")
+    st.markdown(
+        f"It started at ln|V| = {result['start_loss']:.3f} (a blind guess among "
+        f"{result['vocab_size']} ids). **The floor, {result['floor']:.4f}, is the best any "
+        "model can do on this data:** after some contexts several next words really occur "
+        "(see *Ambiguous contexts* below), so no model can be sure.")
+    if max(exp.trainer.history, default=0) > 2 * result["start_loss"]:
+        st.warning(f"The learning rate {exp.settings.lr:g} is too high: on the way the loss shot "
+                   f"up to {max(exp.trainer.history):.3g} (cut off at the top of the chart). "
+                   "Try 1e-3.", icon=":material/trending_up:")
+elif exp is not None and paused:
+    st.caption("Paused. **Resume**, or **Step** one chunk at a time.")
+
+st.subheader("The data the next run learns from")
+if data is None:
+    st.caption("Fix the corpus above to see its data.")
+else:
+    st.markdown(f"{len(windows)} windows (context → next token), a vocabulary of "
+                f"{data.vocab_size} ids (PAD{' and EOS' if eos else ''} included). "
+                f"ln|V| = {math.log(data.vocab_size):.3f}; loss floor = {floor:.4f}.")
+    vocab_tab, windows_tab, ambiguous_tab = st.tabs(
+        ["Vocabulary", "Windows (context → next)", "Ambiguous contexts (why the floor is above 0)"])
+    vocab_tab.dataframe(vocab, hide_index=True, height=300)
+    windows_tab.dataframe(windows, hide_index=True, height=300)
+    ambiguous_tab.caption("Contexts followed by more than one next token in the data: here even "
+                          "a perfect model can only give odds. Their entropy makes up the floor.")
+    ambiguous_tab.dataframe(ambiguous, hide_index=True, height=300,
+                            column_config={"entropy (nats)": st.column_config.NumberColumn(format="%.3f")})
