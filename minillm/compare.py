@@ -289,6 +289,20 @@ def most_shared(piece_ids: Sequence[int], index: PieceIndex) -> int | None:
     return max(piece_ids, key=lambda p: len(index.words_with(p)))
 
 
+def suggested_piece(pieces: Sequence[TokenPiece], index: PieceIndex) -> int | None:
+    """A piece worth looking at first: the most shared *word start* of 4+ letters (like
+    ``" book"``), else the most shared piece of all.
+
+    Short pieces (``" a"``, ``"ers"``) are in hundreds of words, but a stem tells the story
+    better: ``" book"`` starts bookkeeping, bookshelf, booking...
+    """
+    stems = [p.id for p in pieces if p.text[:1] == " " and p.text[1:].isalpha() and len(p.text) > 4]
+    best = most_shared(stems, index)
+    if best is not None and index.words_with(best):
+        return best
+    return most_shared([p.id for p in pieces], index)
+
+
 def word_splits(encoding: tiktoken.Encoding, words: Sequence[str]) -> list[list[TokenPiece]]:
     """Each word, written after a space as inside a sentence, as its list of pieces.
 

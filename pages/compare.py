@@ -7,16 +7,12 @@ Layout and widgets only. The numbers come from `minillm.compare`, the figure fro
 import streamlit as st
 
 from minillm import compare
+from minillm.bpe import train_bpe
 from minillm.charts.compare import sharing_chart
 from minillm.corpus import PRESETS
 from minillm.tokenizers import FETCH_COMMAND, ByteTokenizer, TiktokenTokenizer
 from minillm.tokenizers import is_available, load_encoding
 from ui.chips import render_chips_html, token_chips_html, visible_text, word_splits_html
-
-try:
-    from minillm.bpe import train_bpe
-except ImportError:  # the Build-a-BPE engine is optional here
-    train_bpe = None
 
 WORDFREQ_CORPUS = "Top 10,000 English words (wordfreq)"
 BPE_MERGES = 500  # a small BPE: the presets run out of pairs to merge before this
@@ -99,7 +95,7 @@ n_words = size_col.selectbox(
     index=compare.WORD_LIST_SIZES.index(compare.DEFAULT_WORD_LIST_SIZE),
     format_func=lambda n: f"top {n:,} English words (wordfreq)", key="compare_words")
 trained = st.session_state.get("trained_bpe")
-if trained is None and train_bpe is not None:
+if trained is None:
     corpus = corpus_col.selectbox(
         "Corpus for the small BPE", [*PRESETS, WORDFREQ_CORPUS], key="compare_corpus",
         help="Train your own, step by step, on the Build a BPE page: it then appears here.")
@@ -120,7 +116,7 @@ if trained is not None:
                    f"your BPE: {trained['name']}",
                    f"The BPE you trained on Build a BPE, after {trained['merges']:,} merges "
                    f"({bpe_encoding.n_vocab:,} tokens).", TiktokenTokenizer(bpe_encoding)))
-elif train_bpe is not None:
+else:
     result = default_bpe(corpus)
     lineup.append((f"bpe-{corpus}", "small BPE", f"A byte-level BPE trained here on "
                    f"“{corpus}”: 256 bytes + {len(result.merges):,} merges. It knows the "
@@ -172,7 +168,8 @@ pieces = {p.id: p for p in cl100k.pieces}
 options = compare.pieces_in_order(pieces, limit=MAX_PIECE_OPTIONS)
 piece_id = st.selectbox(
     "Pick a piece of your text (as cut by cl100k_base)", options,
-    index=options.index(compare.most_shared(options, index)), key="compare_piece",
+    index=options.index(compare.suggested_piece([pieces[p] for p in options], index)),
+    key="compare_piece",
     format_func=lambda p: f"{visible_text(pieces[p].text)}   (id {p}, in "
                           f"{len(index.words_with(p)):,} words)",
 )

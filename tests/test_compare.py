@@ -189,9 +189,27 @@ def test_pieces_most_shared_and_word_splits(cl100k):
 def test_sharing_chart_is_grouped_log_bars(cl100k):
     table = compare.sharing_distribution(compare.word_piece_index(cl100k, 1_000))
     spec = json.loads(sharing_chart(table).to_json())
-    assert spec["mark"]["type"] == "bar"
-    assert spec["encoding"]["y"]["scale"]["type"] == "log"
-    assert spec["encoding"]["xOffset"]["field"] == "vocabulary"
-    assert spec["encoding"]["x"]["sort"] == ["1", "2", "3–4", "5–9", "10–99"]
+    bars, labels = spec["layer"]
+    assert bars["mark"]["type"] == "bar" and labels["mark"]["type"] == "text"
+    encoding = bars["encoding"]
+    assert encoding["y"]["scale"]["type"] == "log" and encoding["y"]["stack"] is None
+    assert encoding["y"]["scale"]["domainMin"] < 1  # a bar of 1 piece is visible
+    assert encoding["xOffset"]["field"] == "vocabulary"
+    assert encoding["x"]["sort"] == ["1", "2", "3–4", "5–9", "10–99"]
+    assert labels["encoding"]["text"]["field"] == "pieces"
     values = next(iter(spec["datasets"].values()))
     assert sum(v["pieces"] for v in values if v["vocabulary"] == "cl100k_base pieces") == 995
+
+
+def test_the_suggested_piece_is_a_shared_word_start(cl100k):
+    index = compare.word_piece_index(cl100k, 100_000)
+    tok = TiktokenTokenizer(cl100k)
+
+    def suggested(text):
+        piece_id = compare.suggested_piece(compare.tokenize("c", tok, text).pieces, index)
+        return cl100k.decode_single_token_bytes(piece_id)
+
+    assert suggested(BOOKS) == b" book"  # not "ers" (628 words) or " for": a stem
+    assert suggested(NOTEBOOK) == b" this"  # 3 words, tied with " works": the first wins
+    assert suggested("I am a") == b" a"  # no stem of 4+ letters: the most shared piece
+    assert compare.suggested_piece([], index) is None

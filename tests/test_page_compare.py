@@ -72,7 +72,7 @@ def test_opens_with_its_question_the_notebook_sentence_and_the_figure(at):
     assert shown_counts(at)["cl100k_base"] == 12  # the notebook's 12 ids
     assert any("**32,192** different cl100k_base pieces" in m.value for m in at.markdown)
     spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
-    assert spec["encoding"]["y"]["scale"]["type"] == "log"
+    assert spec["layer"][0]["encoding"]["y"]["scale"]["type"] == "log"
 
 
 def test_missing_encodings_get_a_plain_notice(at):
@@ -141,6 +141,10 @@ def test_pick_a_piece_and_see_the_words_that_share_it(at):
     at.pills(key="compare_preset").set_value("bookkeepers (the notebook)").run()
     piece = at.selectbox(key="compare_piece")
     assert "·book   (id 2363, in 32 words)" in piece.options
+    assert piece.value == 2363  # suggested first: the most shared stem of the sentence
+    piece.set_value(2239).run()  # "book" with no space: in 30 words, never at their start
+    assert any("Found in **30** of the top" in m.value for m in at.markdown)
+    piece = at.selectbox(key="compare_piece")
     piece.set_value(2363).run()  # " book"
     assert not at.exception
     assert any("Found in **32** of the top 100,000 words" in m.value for m in at.markdown)
