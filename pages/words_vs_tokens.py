@@ -125,28 +125,35 @@ st.dataframe(examples[["rank", "word", "tokens", "pieces"]], hide_index=True, wi
 # ---------------------------------------------------------------------------------------------
 st.header("3. Words it has never seen", divider="gray")
 st.markdown(f"##### Type a typo, a name or a brand-new word. A vocabulary of the top {n:,} words has no number for them; {ENCODING} still writes each one, in pieces.")
-# Streamlit itself cuts the box's value to max_chars, on the server too.
-text = st.text_area(f"Your text (up to {words.MAX_TEXT_CHARS:,} characters)", value=DEFAULT_TEXT,
-                    max_chars=words.MAX_TEXT_CHARS, key="words_vs_tokens_text")
-table = checked(text, n, ENCODING)
-if table.empty:
-    st.info("No words to check yet: type a few words above (punctuation alone is not a word).")
-else:
-    unknown = table.loc[~table["known"], "word"].tolist()
-    if unknown:
-        st.error(f"##### The word vocabulary (top {n:,}) knows {len(table) - len(unknown)} of these {len(table)} words. "
-                 f"It has no number for {len(unknown)}:")
-        st.code("   ".join(unknown), language=None)
+
+
+@st.fragment  # typing reruns only this section: the chart and numbers above stay as they are
+def unknown_words_section(n: int) -> None:
+    # Streamlit itself cuts the box's value to max_chars, on the server too.
+    text = st.text_area(f"Your text (up to {words.MAX_TEXT_CHARS:,} characters)", value=DEFAULT_TEXT,
+                        max_chars=words.MAX_TEXT_CHARS, key="words_vs_tokens_text")
+    table = checked(text, n, ENCODING)
+    if table.empty:
+        st.info("No words to check yet: type a few words above (punctuation alone is not a word).")
     else:
-        st.success(f"##### The top {n:,} words include all {len(table)} of these words. Try a typo or a made-up word.")
-    st.markdown(f"{ENCODING} wrote all {len(table)} words with {table['tokens'].sum():,} tokens. "
-                "A rank is the word's place in wordfreq's list: a word vocabulary knows it only if N reaches it.")
-    st.dataframe(table, hide_index=True, width="stretch", column_config={
-        "known": st.column_config.CheckboxColumn(f"in the top {n:,}?"),
-        "rank": st.column_config.NumberColumn("wordfreq rank", format="localized"),
-        "tokens": st.column_config.NumberColumn(f"{ENCODING} tokens"),
-        "pieces": st.column_config.TextColumn("pieces (· is a space)"),
-    })
+        unknown = table.loc[~table["known"], "word"].tolist()
+        if unknown:
+            st.error(f"##### The word vocabulary (top {n:,}) knows {len(table) - len(unknown)} of these {len(table)} words. "
+                     f"It has no number for {len(unknown)}:")
+            st.code("   ".join(unknown), language=None)
+        else:
+            st.success(f"##### The top {n:,} words include all {len(table)} of these words. Try a typo or a made-up word.")
+        st.markdown(f"{ENCODING} wrote all {len(table)} words with {table['tokens'].sum():,} tokens. "
+                    "A rank is the word's place in wordfreq's list: a word vocabulary knows it only if N reaches it.")
+        st.dataframe(table, hide_index=True, width="stretch", placeholder="not in wordfreq", column_config={
+            "known": st.column_config.CheckboxColumn(f"in the top {n:,}?"),
+            "rank": st.column_config.NumberColumn("wordfreq rank", format="localized"),
+            "tokens": st.column_config.NumberColumn(f"{ENCODING} tokens"),
+            "pieces": st.column_config.TextColumn("pieces (· is a space)"),
+        })
+
+
+unknown_words_section(n)
 
 # ---------------------------------------------------------------------------------------------
 st.header("4. The cost: one row of numbers per vocabulary entry", divider="gray")
@@ -157,7 +164,7 @@ st.markdown(
 )
 costs = words.embedding_comparison(n, size.distinct_characters)
 st.dataframe(costs, hide_index=True, width="stretch", column_config={
-    "vocabulary": st.column_config.TextColumn("way of cutting text", width="large"),
+    "vocabulary": st.column_config.TextColumn("way of cutting text", width="medium"),
     "vocab_size": st.column_config.NumberColumn("entries (V)", format="localized"),
     "writes_any_text": st.column_config.CheckboxColumn("writes any text?"),
     **{f"d={d}": st.column_config.NumberColumn(f"V × {d}", format="localized") for d in words.D_MODELS},
