@@ -17,12 +17,13 @@ from minillm.experiment import Experiment, TrainSettings
 
 TYPED = "Type a context"
 FROM_DATA = "A window from the dataset"
-MAPS_PER_ROW = 3
 MAX_MAP_TOKENS = 150  # the embedding map labels at most this many tokens (the most frequent)
 
 
 def plain(text: str) -> str:
-    """User text inside a markdown message: every ASCII punctuation mark backslash-escaped."""
+    """User text inside a markdown message: every ASCII punctuation mark backslash-escaped,
+    and a word joiner after "://" and "www" so a typed address does not become a link."""
+    text = text.replace("://", ":\u2060//").replace("www", "w\u2060ww")
     return "".join("\\" + ch if ch.isascii() and not ch.isalnum() and not ch.isspace() else ch
                    for ch in text)
 
@@ -54,7 +55,7 @@ def heatmap_specs(labels: tuple, weights: np.ndarray, causal: bool) -> list[tupl
     specs = []
     for name, rows in table.groupby("map_order", sort=True):
         title = rows["map"].iloc[0]
-        subtitle = "what the notebook printed as attn_weights" if title == inspect.AVERAGE else ""
+        subtitle = "= the notebook's attn_weights" if title == inspect.AVERAGE else ""
         specs.append((title, attention_heatmap(rows, title, subtitle).to_dict()))
     return specs
 
@@ -71,7 +72,7 @@ st.markdown(
     "Inside the model, every position of the window asks the others for information. "
     "**Attention** is how much it takes from each: a share between 0 and 1, and the shares of a "
     "position add up to 1. The model's guess for the next word is read at the **last "
-    "position**, so the bottom row of each map is the one that makes the guess."
+    "position**, so the bottom row of each map (outlined in orange) is the one that makes the guess."
 )
 
 experiment = st.session_state.get("experiment")
@@ -126,27 +127,34 @@ else:
     n_heads = weights.shape[0]
     st.markdown(
         f"One map per head (**head 1** … **head {n_heads}**: each head asks its own question), "
-        "and **their average**, last. The notebook's `attn_weights` was that average: PyTorch "
+        "then **their average**. The notebook's `attn_weights` was that average: PyTorch "
         "averages the heads unless told not to, although the notebook's comment calls it the "
         "first head. Rows: the position asking. Columns: the position it looks at. Hover a cell "
         "for its exact weight."
     )
-    specs = heatmap_specs(tuple(labels), weights, causal)
-    for row_start in range(0, len(specs), MAPS_PER_ROW):
-        for column, (name, spec) in zip(st.columns(MAPS_PER_ROW), specs[row_start:row_start + MAPS_PER_ROW]):
+    *heads, average = heatmap_specs(tuple(labels), weights, causal)
+    per_row = 2 if len(heads) <= 4 else 3
+    for row_start in range(0, len(heads), per_row):
+        for column, (name, spec) in zip(st.columns(per_row), heads[row_start:row_start + per_row]):
             column.vega_lite_chart(spec, width="stretch")
-    if causal:
-        st.markdown("**Causal mask on:** a position may only look at itself and earlier ones. The "
-                    "grey cells marked *hidden* are later positions: their weight is exactly 0.")
-    elif experiment.model.config.loss_on == "every":
-        st.warning("**Causal mask off, loss on every position:** each position can look at the "
-                   "next token, the very answer it is asked for. Look right of the diagonal: the "
-                   "model learned to copy it. That is cheating; it cannot do that when it writes.",
-                   icon=":material/visibility:")
-    else:
-        st.markdown("**Causal mask off** (the notebook): every position may look at every other, "
-                    "even later ones. That is harmless here: only the last position's guess is "
-                    "scored, and nothing comes after it.")
+    average_col, note_col = st.columns(2, vertical_alignment="center")
+    average_col.vega_lite_chart(average[1], width="stretch")
+    with note_col:
+        st.markdown(f"**The average** of the {len(heads)} heads: each cell is the mean of that cell "
+                    "in the maps above. This is the one the notebook printed.")
+        if causal:
+            st.markdown("**Causal mask on:** a position may only look at itself and earlier "
+                        "ones. The grey cells marked *hidden* are later positions: their weight "
+                        "is exactly 0.")
+        elif experiment.model.config.loss_on == "every":
+            st.warning("**Causal mask off, loss on every position:** each position can look at "
+                       "the next token, the very answer it is asked for. Look right of the "
+                       "diagonal: the model learned to copy it. That is cheating; it cannot do "
+                       "that when it writes.", icon=":material/visibility:")
+        else:
+            st.markdown("**Causal mask off** (the notebook): every position may look at every "
+                        "other, even later ones. That is harmless here: only the last position's "
+                        "guess is scored, and nothing comes after it.")
 
 st.subheader("3. Which tokens does the model put together?")
 st.markdown(

@@ -19,7 +19,9 @@ TOP_K_CHOICES = ["off", 1, 2, 3, 5, 10, 20]
 
 
 def plain(text: str) -> str:
-    """User text inside a markdown message: every ASCII punctuation mark backslash-escaped."""
+    """User text inside a markdown message: every ASCII punctuation mark backslash-escaped,
+    and a word joiner after "://" and "www" so a typed address does not become a link."""
+    text = text.replace("://", ":\u2060//").replace("www", "w\u2060ww")
     return "".join("\\" + ch if ch.isascii() and not ch.isalnum() and not ch.isspace() else ch
                    for ch in text)
 
@@ -42,6 +44,12 @@ def need_model(key: str) -> None:
         except StreamlitPageNotFoundError:
             pass  # Train is not registered in app.py (yet)
     st.stop()
+
+
+@st.cache_data(max_entries=300, show_spinner=False)
+def bars_spec(candidates) -> dict:
+    """The candidate bars as a Vega-Lite spec, cached by the numbers they draw."""
+    return candidate_bars(candidates).to_dict()
 
 
 def pick_prompt():  # a quick pick fills the prompt box; typing unselects it
@@ -77,18 +85,20 @@ st.text_input("Prompt", key="generate_prompt", max_chars=inspect.MAX_PROMPT_CHAR
               help=f"Up to {inspect.MAX_PROMPT_CHARS} characters. The model only knows the {unit}s "
                    "of its corpus; others are left out, and we say which.")
 
-greedy_col, temp_col, topk_col, length_col, seed_col = st.columns([1.1, 1.4, 1.4, 1.4, 1.2])
-greedy = greedy_col.toggle("Greedy", key="generate_greedy",
-                           help="Always write the most likely next word: the same text every time.")
+temp_col, topk_col, length_col = st.columns(3, gap="medium")
+greedy = st.session_state.get("generate_greedy", False)
 temperature = temp_col.slider("Temperature", 0.1, 3.0, 1.0, 0.1, key="generate_temperature",
                               disabled=greedy, help="Below 1: bolder favourites. Above 1: flatter, wilder.")
 top_k = topk_col.select_slider("Top-k", TOP_K_CHOICES, "off", key="generate_top_k", disabled=greedy,
                                help="Draw only from the k most likely words (off: from all of them).")
 max_new = length_col.slider(f"Max new {unit}s", 1, 50, 15, key="generate_max_new",
                             help="The notebook wrote up to 15.")
+greedy_col, seed_col, again_col = st.columns(3, gap="medium", vertical_alignment="bottom")
+greedy = greedy_col.toggle("Greedy", key="generate_greedy",
+                           help="Always write the most likely next word: the same text every time.")
 seed_col.number_input("Seed", 0, 999_999, step=1, key="generate_seed", disabled=greedy,
-                       help="Same seed, same settings: the same text.")
-seed_col.button("Another sample", on_click=next_sample, disabled=greedy, icon=":material/casino:")
+                      help="Same seed, same settings: the same text.")
+again_col.button("Another sample", on_click=next_sample, disabled=greedy, icon=":material/casino:")
 
 prompt = inspect.clean_prompt(st.session_state.generate_prompt)
 for note in prompt.notes:
@@ -138,4 +148,4 @@ st.subheader("What it weighed at each step")
 st.caption("For each new word: the most likely candidates and the probability the model gave "
            "each (after temperature and top-k). Orange is the one it wrote. Several long bars: the "
            "corpus had several ways to continue, and the model drew one at random.")
-st.altair_chart(candidate_bars(inspect.candidates_table(generation)), width="content")
+st.vega_lite_chart(bars_spec(inspect.candidates_table(generation)), width="content")

@@ -21,6 +21,7 @@ TITLE_SIZE = 18
 HIDDEN_COLOUR = "#D1D5DB"  # a masked cell: grey, with the word "hidden"
 KIND_COLOURS = {"PAD": "#6B7280", "EOS": "#DC2626"}  # any other kind: blue
 TOKEN_COLOUR = "#1D4ED8"
+LAST_ROW_COLOUR = "#EA580C"
 
 
 def _labels_expr(labels: list[str]) -> str:
@@ -29,12 +30,13 @@ def _labels_expr(labels: list[str]) -> str:
 
 
 def attention_heatmap(table: pd.DataFrame, title: str, subtitle: str = "", *, height: int = 300,
-                      show_values: bool = True) -> alt.LayerChart:
+                      show_values: bool = True, mark_last_row: bool = True) -> alt.LayerChart:
     """One attention map: rows are the positions asking, columns the positions looked at.
 
     `table` holds one map's rows of `minillm.inspect.attention_table`. Darker blue is more
     attention; each row sums to 1. Cells hidden by the causal mask are grey and say
-    "hidden". Hover a cell for its exact weight.
+    "hidden". Hover a cell for its exact weight. The last row, whose output becomes the
+    guess for the next token, is outlined in orange.
     """
     T = int(table["position"].max()) + 1
     labels = [table.loc[table["position"] == i, "token"].iloc[0] for i in range(T)]
@@ -42,7 +44,7 @@ def attention_heatmap(table: pd.DataFrame, title: str, subtitle: str = "", *, he
                 labelAngle=0, ticks=False, domain=False, labelLimit=120)
     base = alt.Chart(table).encode(
         x=alt.X("looks_at:O", title="looks at →", axis=alt.Axis(orient="top", **axis)),
-        y=alt.Y("position:O", title="position asking ↓", axis=alt.Axis(**axis)),
+        y=alt.Y("position:O", title="position asking", axis=alt.Axis(**axis)),
         tooltip=[
             alt.Tooltip("token:N", title="Position asking"),
             alt.Tooltip("looks_at_token:N", title="looks at"),
@@ -56,6 +58,9 @@ def attention_heatmap(table: pd.DataFrame, title: str, subtitle: str = "", *, he
                              legend=None))
     )
     layers = [base.mark_rect(stroke="white", strokeWidth=2).encode(color=colour)]
+    if mark_last_row:  # the row whose output becomes the guess for the next token
+        layers.append(base.transform_filter(alt.datum.position == T - 1)
+                      .mark_rect(fill=None, stroke=LAST_ROW_COLOUR, strokeWidth=3))
     if show_values:
         text_colour = (
             alt.when(alt.datum.hidden).then(alt.value("#4B5563"))
@@ -73,6 +78,13 @@ def attention_heatmap(table: pd.DataFrame, title: str, subtitle: str = "", *, he
     )
 
 
+def _room(values: pd.Series, before: float, after: float) -> list[float]:
+    """An axis domain with room around the points (labels are drawn to the right of a dot)."""
+    low, high = float(values.min()), float(values.max())
+    span = (high - low) or 1.0
+    return [low - before * span, high + after * span]
+
+
 def embedding_scatter(points: pd.DataFrame, *, height: int = 460) -> alt.LayerChart:
     """Each token as a labelled dot on the two PCA axes of `minillm.inspect.embedding_map`.
 
@@ -88,8 +100,10 @@ def embedding_scatter(points: pd.DataFrame, *, height: int = 460) -> alt.LayerCh
     kinds = sorted(points["kind"].unique(), key=lambda k: (k in KIND_COLOURS, k))
     colours = [KIND_COLOURS.get(k, TOKEN_COLOUR) for k in kinds]
     base = alt.Chart(points).encode(
-        x=alt.X("x:Q", title=axis_title(1), axis=alt.Axis(labels=False, ticks=False)),
-        y=alt.Y("y:Q", title=axis_title(2), axis=alt.Axis(labels=False, ticks=False)),
+        x=alt.X("x:Q", title=axis_title(1), scale=alt.Scale(domain=_room(points["x"], 0.06, 0.2)),
+                axis=alt.Axis(labels=False, ticks=False)),
+        y=alt.Y("y:Q", title=axis_title(2), scale=alt.Scale(domain=_room(points["y"], 0.08, 0.08)),
+                axis=alt.Axis(labels=False, ticks=False)),
         color=alt.Color("kind:N", title=None, scale=alt.Scale(domain=kinds, range=colours),
                         legend=alt.Legend(orient="top", labelFontSize=LABEL_SIZE, symbolSize=200)),
         tooltip=[alt.Tooltip("token:N", title="Token"), alt.Tooltip("id:Q", title="id"),
