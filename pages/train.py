@@ -36,6 +36,20 @@ def preview(lines, tokenizer, block_size, eos, loss_on, bpe_key, _bpe):
             pd.DataFrame(ambiguous_contexts(data, loss_on)))
 
 
+def chart_spec(exp):
+    """The loss chart as a Vega-Lite spec, rebuilt only when a curve changed: altair's
+    validation costs ~0.1 s, too much for every rerun of a page that is not training."""
+    past = model_state.past_runs()
+    key = (id(exp), exp.settings, exp.trainer.epoch, len(past), id(past[-1]) if past else 0)
+    memo = st.session_state.get("train_chart")
+    if memo is None or memo[0] != key:
+        runs = runs_frame(exp.trainer.history, exp.settings.label(), past)
+        chart = loss_chart(runs, floor=exp.floor, start_loss=exp.start_loss,
+                           epochs=exp.trainer.epochs)
+        memo = st.session_state.train_chart = (key, chart.to_dict())
+    return memo[1]
+
+
 def choose_corpus():
     """(name, lines) for the next run; raises CorpusError with a message for the student."""
     choice = st.selectbox("Corpus", [*PRESETS, PASTE, UPLOAD], key="train_corpus", **KEEP)
@@ -125,32 +139,32 @@ exp = model_state.current_experiment()
 paused = st.session_state.setdefault("train_paused", False)
 done = exp is not None and exp.trainer.done
 train_col, pause_col, step_col, reset_col = st.columns(4)
-if train_col.button("Train", type="primary", icon=":material/play_arrow:", width="stretch",
+if train_col.button("Train", key="train_go", type="primary", icon=":material/play_arrow:", width="stretch",
                     disabled=settings is None, help="A new run with the settings above"):
     model_state.start_experiment(settings, bpe)
-    st.session_state.update(train_paused=False, train_step=False)
+    st.session_state.update(train_paused=False, train_step_pending=False)
     st.rerun()
-if pause_col.button("Resume" if paused else "Pause", width="stretch", disabled=exp is None or done,
+if pause_col.button("Resume" if paused else "Pause", key="train_pause", width="stretch", disabled=exp is None or done,
                     icon=":material/resume:" if paused else ":material/pause:"):
     st.session_state.train_paused = not paused
     st.rerun()
-if step_col.button("Step", icon=":material/skip_next:", width="stretch",
+if step_col.button("Step", key="train_step", icon=":material/skip_next:", width="stretch",
                    disabled=done or (exp is None and settings is None), help="Train one chunk"):
     if exp is None:
         model_state.start_experiment(settings, bpe)
-    st.session_state.update(train_paused=True, train_step=True)
+    st.session_state.update(train_paused=True, train_step_pending=True)
     st.rerun()
-if reset_col.button("Reset", icon=":material/restart_alt:", width="stretch", disabled=exp is None,
+if reset_col.button("Reset", key="train_reset", icon=":material/restart_alt:", width="stretch", disabled=exp is None,
                     help="Drop the model (its curve stays as a faint line)"):
     model_state.reset()
-    st.session_state.update(train_paused=False, train_step=False)
+    st.session_state.update(train_paused=False, train_step_pending=False)
     st.rerun()
 
 if exp is not None and settings is not None and (settings != exp.settings or bpe is not exp.bpe):
     st.info("Settings changed — press Train to start a new run with them. Until then the model "
             "you trained stays (here, on Generate and on Attention).", icon=":material/tune:")
 
-ticking = exp is not None and not done and (not paused or st.session_state.get("train_step"))
+ticking = exp is not None and not done and (not paused or st.session_state.get("train_step_pending"))
 
 
 @st.fragment(run_every=TICK_SECONDS if ticking else None)
@@ -160,10 +174,10 @@ def live_run():
     if exp is None:
         st.info("No model yet: press **Train**, or **Step** to train one chunk at a time.")
         return
-    trainer, stepping = exp.trainer, st.session_state.get("train_step", False)
+    trainer, stepping = exp.trainer, st.session_state.get("train_step_pending", False)
     if not trainer.done and (stepping or not st.session_state.train_paused):
         if model_state.train_chunk(exp):
-            st.session_state.train_step = False
+            st.session_state.train_step_pending = False
             if trainer.done or stepping:
                 st.rerun()  # full redraw: the summary appears and the timer stops
         else:
@@ -172,9 +186,7 @@ def live_run():
     loss_text = f" · loss {trainer.last_loss:.4f}" if trainer.history else ""
     st.progress(trainer.epoch / trainer.epochs,
                 text=f"Epoch {trainer.epoch} of {trainer.epochs}{loss_text}")
-    runs = runs_frame(trainer.history, exp.settings.label(), model_state.past_runs())
-    st.altair_chart(loss_chart(runs, floor=exp.floor, start_loss=exp.start_loss,
-                               epochs=trainer.epochs), width="stretch")
+    st.vega_lite_chart(chart_spec(exp), width="stretch")
 
 
 live_run()

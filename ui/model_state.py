@@ -79,9 +79,12 @@ def training_slots() -> threading.BoundedSemaphore:
     return threading.BoundedSemaphore(max(1, slots))
 
 
-def train_chunk(exp: Experiment, seconds: float = CHUNK_SECONDS,
-                max_epochs: int = CHUNK_MAX_EPOCHS) -> bool:
-    """Train `exp` for one bounded chunk; False (nothing trained) when no slot is free."""
+def train_chunk(exp: Experiment, seconds: float | None = None,
+                max_epochs: int | None = None) -> bool:
+    """Train `exp` for one bounded chunk (default: CHUNK_SECONDS, at most CHUNK_MAX_EPOCHS);
+    False, with nothing trained, when no slot is free."""
+    seconds = CHUNK_SECONDS if seconds is None else seconds
+    max_epochs = CHUNK_MAX_EPOCHS if max_epochs is None else max_epochs
     slots = training_slots()
     if not slots.acquire(blocking=False):
         return False
