@@ -347,12 +347,12 @@ def embedding_comparison(
     they have no id for what they never saw), then one `d=<width>` column per width.
     """
     rows = [
-        (f"words: top {n_words:,}", n_words, False),
-        (f"words: all {MAX_WORDS:,} wordfreq knows", MAX_WORDS, False),
-        ("cl100k_base (GPT-4, byte-level BPE)", BPE_VOCAB_SIZES["cl100k_base"], True),
-        ("gpt2 (GPT-2, byte-level BPE)", BPE_VOCAB_SIZES["gpt2"], True),
+        (f"words (top {n_words:,})", n_words, False),
+        ("words (all of wordfreq's)", MAX_WORDS, False),
+        ("cl100k_base (GPT-4)", BPE_VOCAB_SIZES["cl100k_base"], True),
+        ("gpt2 (GPT-2)", BPE_VOCAB_SIZES["gpt2"], True),
         ("bytes", 256, True),
-        (f"characters of the top {n_words:,} words", distinct_characters, False),
+        ("characters (of those words)", distinct_characters, False),
     ]
     table = pd.DataFrame(rows, columns=["vocabulary", "vocab_size", "writes_any_text"])
     for d in d_models:

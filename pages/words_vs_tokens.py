@@ -112,9 +112,9 @@ with st.spinner(f"Tokenizing the top {n:,} words one by one (once per server, a 
 st.subheader(f"{single_share:.0%} of the top {n:,} words are a single token; rare words split into pieces")
 st.altair_chart(tokens_per_word_chart(sample, bins), width="stretch")
 st.markdown(
-    f"Each word is measured with a space in front, as it appears in a sentence (` the`, not `the`): "
-    f"that is how the tokenizer learned them. At the very start of a text, without the space, only "
-    f"{single_share_bare:.0%} are one token. Point at a dot to see the word and its pieces (· is a space)."
+    f"Each word is measured with a space in front (·the, not the; · stands for a space), as it appears "
+    f"in a sentence: that is how the tokenizer learned them. At the very start of a text, without the "
+    f"space, only {single_share_bare:.0%} are one token. Point at a dot to see the word and its pieces."
 )
 st.markdown(f"The top {n:,} words make up {covered:.1%} of English text: even this list meets a word it "
             f"does not know about once every {1 / max(1 - covered, 1e-9):,.0f} words.")
@@ -145,8 +145,9 @@ def unknown_words_section(n: int) -> None:
             st.success(f"##### The top {n:,} words include all {len(table)} of these words. Try a typo or a made-up word.")
         st.markdown(f"{ENCODING} wrote all {len(table)} words with {table['tokens'].sum():,} tokens. "
                     "A rank is the word's place in wordfreq's list: a word vocabulary knows it only if N reaches it.")
+        table["known"] = table["known"].map({True: "yes", False: "NO: unknown"})
         st.dataframe(table, hide_index=True, width="stretch", placeholder="not in wordfreq", column_config={
-            "known": st.column_config.CheckboxColumn(f"in the top {n:,}?"),
+            "known": st.column_config.TextColumn(f"in the top {n:,}?"),
             "rank": st.column_config.NumberColumn("wordfreq rank", format="localized"),
             "tokens": st.column_config.NumberColumn(f"{ENCODING} tokens"),
             "pieces": st.column_config.TextColumn("pieces (· is a space)"),
@@ -163,10 +164,11 @@ st.markdown(
     "The model's output layer needs another table of the same size."
 )
 costs = words.embedding_comparison(n, size.distinct_characters)
+costs["writes_any_text"] = costs["writes_any_text"].map({True: "yes", False: "no"})
 st.dataframe(costs, hide_index=True, width="stretch", column_config={
     "vocabulary": st.column_config.TextColumn("way of cutting text", width="medium"),
     "vocab_size": st.column_config.NumberColumn("entries (V)", format="localized"),
-    "writes_any_text": st.column_config.CheckboxColumn("writes any text?"),
+    "writes_any_text": st.column_config.TextColumn("writes any text?"),
     **{f"d={d}": st.column_config.NumberColumn(f"V × {d}", format="localized") for d in words.D_MODELS},
 })
 word_row, bpe_row = costs.iloc[0], costs.iloc[2]

@@ -87,6 +87,7 @@ def test_slider_changes_every_number(enc, n):
     assert costs["vocab_size"].iloc[0] == n
     assert costs["d=32"].tolist() == [v * 32 for v in costs["vocab_size"]]
     assert costs["d=4096"].iloc[2] == enc.n_vocab * 4096
+    assert costs["writes_any_text"].tolist() == ["no", "no", "yes", "yes", "yes", "no"]
 
 
 def test_getsizeof_sentences_say_what_python_stores(enc):
@@ -106,7 +107,8 @@ def test_default_text_names_the_unknown_words(enc):
     table = check_table(at)
     assert table["word"].tolist() == ["i", "textd", "my", "frend", "oluwaseun", "about", "the", "rizzler"]
     assert table["tokens"].tolist() == [len(enc.encode(" " + w)) for w in table["word"]]
-    assert dict(zip(table["word"], table["known"]))["frend"]  # rank 99,289: inside the top 100,000
+    assert table["known"].tolist() == ["yes", "NO: unknown", "yes", "yes", "NO: unknown", "yes", "yes", "NO: unknown"]
+    assert dict(zip(table["word"], table["rank"]))["frend"] == 99_289  # a typo inside the top 100,000
     # a smaller vocabulary does not know the typo 'frend' any more
     at.select_slider(key=N_KEY).set_value(50_000).run()
     assert not at.exception
