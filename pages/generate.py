@@ -101,6 +101,10 @@ seed_col.number_input("Seed", 0, 999_999, step=1, key="generate_seed", disabled=
 again_col.button("Another sample", on_click=next_sample, disabled=greedy, icon=":material/casino:")
 
 prompt = inspect.clean_prompt(st.session_state.generate_prompt)
+if len(st.session_state.generate_prompt or "") >= inspect.MAX_PROMPT_CHARS:  # the box cuts a paste
+    st.warning(f"A prompt can be at most {inspect.MAX_PROMPT_CHARS} characters: longer text is cut "
+               f"there. The model reads only the last {dataset.block_size} {unit}s anyway.",
+               icon=":material/content_cut:")
 for note in prompt.notes:
     st.warning(note, icon=":material/content_cut:")
 if prompt.problem:
