@@ -59,20 +59,44 @@ def run_page() -> AppTest:
     return at
 
 
-def test_default_shows_the_notebooks_numbers_for_100k(enc):
+def all_markdown(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def expected_unknown(text, n):
+    top = set(wordfreq.top_n_list("en", n))
+    return [w for w in dict.fromkeys(wordfreq.tokenize(text, "en")) if w not in top]
+
+
+def test_default_page(enc):
     at = run_page()
+    assert "Why don't language models use whole words as their pieces?" in [h.value for h in at.header]
+    # 1. the notebook's experiment at N = 100,000, each number with what it measures
     assert at.select_slider(key=N_KEY).value == 100_000
     assert shown_metrics(at) == notebook_numbers(100_000, enc)
     assert shown_metrics(at)["cl100k_base tokens"] == 205_558
+    assert "4 bytes per character because one word is an emoji" in all_markdown(at)
+    assert "8 bytes per token plus 56" in all_markdown(at)
+    # 2. the headline and the chart: a sample of words plus bin averages, not 100,000 rows
     headline = at.subheader[0].value
     assert headline == f"{single_token_percent(100_000, enc)}% of the top 100,000 words are a single token; rare words split into pieces"
     assert headline.startswith("21% ")
-    assert "Why don't language models use whole words as their pieces?" in [h.value for h in at.header]
-    # the chart is there, and small: a sample of words plus bin averages, not all 100,000 rows
-    assert len(at.get("vega_lite_chart")) == 1
-    spec = at.get("vega_lite_chart")[0].proto.spec
-    assert "Frequency rank" in spec and "pieces" in spec
-    assert len(spec) < 2_000_000
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 1
+    assert "Frequency rank" in charts[0].proto.spec and "pieces" in charts[0].proto.spec
+    # 3. the default text: a typo, a name and a new word are unknown; cl100k_base writes them all
+    assert at.text_area(key=TEXT_KEY).value == "I textd my frend Oluwaseun about the rizzler"
+    assert at.code[0].value.split() == ["textd", "oluwaseun", "rizzler"]
+    table = check_table(at)
+    assert table["word"].tolist() == ["i", "textd", "my", "frend", "oluwaseun", "about", "the", "rizzler"]
+    assert table["tokens"].tolist() == [len(enc.encode(" " + w)) for w in table["word"]]
+    assert table["known"].tolist() == ["yes", "NO: unknown", "yes", "yes", "NO: unknown", "yes", "yes", "NO: unknown"]
+    assert dict(zip(table["word"], table["rank"]))["frend"] == 99_289  # a typo inside the top 100,000
+    # 4. the cost table
+    costs = at.dataframe[-1].value
+    assert costs["vocab_size"].tolist() == [100_000, MAX_WORDS, enc.n_vocab, 50_257, 256, 407]
+    assert costs["d=32"].tolist() == [v * 32 for v in costs["vocab_size"]]
+    assert costs["writes_any_text"].tolist() == ["no", "no", "yes", "yes", "yes", "no"]
 
 
 @pytest.mark.parametrize("n", [1_000, MAX_WORDS])
@@ -82,45 +106,13 @@ def test_slider_changes_every_number(enc, n):
     assert not at.exception
     assert shown_metrics(at) == notebook_numbers(n, enc)
     assert at.subheader[0].value.startswith(f"{single_token_percent(n, enc)}% of the top {n:,} words")
-    # the cost table follows N: its first row is the word vocabulary of the top n
+    ascii_only = "1 byte per character because every character is plain ASCII"
+    assert (ascii_only in all_markdown(at)) == (n == 1_000)
+    # the word vocabulary follows N: the top 1,000 no longer knows the typo 'frend'
+    assert at.code[0].value.split() == expected_unknown("I textd my frend Oluwaseun about the rizzler", n)
     costs = at.dataframe[-1].value
     assert costs["vocab_size"].iloc[0] == n
-    assert costs["d=32"].tolist() == [v * 32 for v in costs["vocab_size"]]
-    assert costs["d=4096"].iloc[2] == enc.n_vocab * 4096
-    assert costs["writes_any_text"].tolist() == ["no", "no", "yes", "yes", "yes", "no"]
-
-
-def test_getsizeof_sentences_say_what_python_stores(enc):
-    at = run_page()
-    text = "\n".join(m.value for m in at.markdown)
-    assert "4 bytes per character because one word is an emoji" in text
-    assert "8 bytes per token plus 56" in text
-    at.select_slider(key=N_KEY).set_value(1_000).run()
-    assert not at.exception
-    assert "1 byte per character because every character is plain ASCII" in "\n".join(m.value for m in at.markdown)
-
-
-def test_default_text_names_the_unknown_words(enc):
-    at = run_page()
-    assert at.text_area(key=TEXT_KEY).value == "I textd my frend Oluwaseun about the rizzler"
-    assert at.code[0].value.split() == ["textd", "oluwaseun", "rizzler"]
-    table = check_table(at)
-    assert table["word"].tolist() == ["i", "textd", "my", "frend", "oluwaseun", "about", "the", "rizzler"]
-    assert table["tokens"].tolist() == [len(enc.encode(" " + w)) for w in table["word"]]
-    assert table["known"].tolist() == ["yes", "NO: unknown", "yes", "yes", "NO: unknown", "yes", "yes", "NO: unknown"]
-    assert dict(zip(table["word"], table["rank"]))["frend"] == 99_289  # a typo inside the top 100,000
-    # a smaller vocabulary does not know the typo 'frend' any more
-    at.select_slider(key=N_KEY).set_value(50_000).run()
-    assert not at.exception
-    assert at.code[0].value.split() == ["textd", "frend", "oluwaseun", "rizzler"]
-
-
-def test_typing_a_known_sentence_says_all_are_known():
-    at = run_page()
-    at.text_area(key=TEXT_KEY).input("The cat sat on the mat.").run()
-    assert not at.exception
-    assert not at.code
-    assert any("include all 5 of these words" in s.value for s in at.success)
+    assert costs["d=4096"].tolist() == [v * 4096 for v in costs["vocab_size"]]
 
 
 AWKWARD = {
@@ -130,10 +122,11 @@ AWKWARD = {
     "CJK": "東京タワーに行きました 北京欢迎你",
     "html": "<img src=x onerror=alert(1)>",
     "control characters": "tab\there\x00bell\x07",
+    "known words only": "The cat sat on the mat.",
 }
 
 
-def test_awkward_text_never_breaks_the_page(enc):
+def test_text_box_takes_any_input(enc):
     at = run_page()
     for name, text in AWKWARD.items():
         at.text_area(key=TEXT_KEY).input(text).run()
@@ -146,22 +139,22 @@ def test_awkward_text_never_breaks_the_page(enc):
         table = check_table(at)
         assert table["word"].tolist() == list(dict.fromkeys(words)), name
         assert table["tokens"].tolist() == [len(enc.encode(" " + w)) for w in table["word"]], name
+        unknown = expected_unknown(text, 100_000)
+        if unknown:
+            assert at.code[0].value.split() == unknown, name
+        else:
+            assert not at.code, name
+            assert any(f"include all {len(table)} of these words" in s.value for s in at.success), name
 
-
-def test_html_is_shown_as_words_not_markup():
-    at = run_page()
+    # HTML arrives as words, never as markup
     at.text_area(key=TEXT_KEY).input("<img src=x onerror=alert(1)>").run()
-    assert not at.exception
     assert check_table(at)["word"].tolist() == ["img", "src", "x", "onerror", "alert", "1"]
     assert at.code[0].value == "onerror"
     assert not any("<img" in m.value for m in at.markdown)
 
-
-def test_a_10000_character_word_is_capped(enc):
-    at = run_page()
+    # the browser stops typing at 2,000 characters (AppTest's .input() too); a client that
+    # sends more anyway is cut to 2,000 by Streamlit on the server
     assert at.text_area(key=TEXT_KEY).label == "Your text (up to 2,000 characters)"
-    # the browser stops typing at 2,000 (AppTest's .input() too); a client that sends more
-    # anyway is cut to 2,000 by Streamlit on the server
     at.text_area(key=TEXT_KEY).set_value("a" * 10_000).run()
     assert not at.exception
     table = check_table(at)
