@@ -100,7 +100,7 @@ if trained is None:
         "Corpus for the small BPE", [*PRESETS, WORDFREQ_CORPUS], key="compare_corpus",
         help="Train your own, step by step, on the Build a BPE page: it then appears here.")
 
-# The tokenizers, in order from the smallest pieces to the largest: (key, name, about, tokenizer)
+# The tokenizers, the fixed-unit ones first, then the BPEs: (cache key, name, about, tokenizer)
 lineup = [
     ("chars", "characters", "One token per Unicode character; the id is its code point "
      "(so the vocabulary is every possible character: 1,114,112).", compare.CodePointTokenizer()),
