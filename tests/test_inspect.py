@@ -18,7 +18,7 @@ from minillm.charts.generate import candidate_bars, marked_text_html
 from minillm.data import build_dataset
 from minillm.experiment import Experiment, TrainSettings
 from minillm.model import build_model
-from minillm.sample import Generation, Step, generate
+from minillm.sample import Generation, Step, copied_spans, generate
 from minillm.tokenizers import CharTokenizer
 
 EPOCHS = 60  # snapshots every 6 epochs
@@ -239,6 +239,24 @@ def test_marked_generation_of_a_real_generation_joins_to_its_text(notebook):
         assert "".join(text for text, _ in segments) == generation.text
         copied, written = inspect.copied_count(generation, notebook.dataset)
         assert written == 15 and 0 <= copied <= written
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_copied_runs_are_exactly_copied_spans(seed):
+    """The fast search gives sample.copied_spans' answer (the reference) on random corpora."""
+    rng = np.random.default_rng(seed)
+    vocab = int(rng.integers(2, 8))
+    sentences = [rng.integers(0, vocab, int(rng.integers(1, 12))).tolist() for _ in range(int(rng.integers(1, 6)))]
+    generated = rng.integers(0, vocab, int(rng.integers(0, 25))).tolist()
+    for min_len in (1, 2, 3, 5):
+        assert inspect.copied_runs(generated, sentences, min_len) == copied_spans(generated, sentences, min_len)
+
+
+def test_copied_runs_handle_ids_past_the_surrogates_and_long_lines():
+    big = [0xD7FE, 0xD7FF, 0xD800, 0xE000, 60_000]
+    assert inspect.copied_runs(big, [big], 3) == copied_spans(big, [big], 3) == [(0, 5)]
+    line = list(range(5_000)) * 2  # copied_spans would take minutes on this one line
+    assert inspect.copied_runs(list(range(100, 160)), [line], 3) == [(0, 60)]
 
 
 def test_candidates_table_adds_a_pick_from_the_long_tail(notebook):
