@@ -5,6 +5,7 @@ Layout and widgets only. The numbers come from `minillm.inspect`, the figures fr
 slider back to a place already seen costs no chart building.
 """
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,8 @@ from streamlit.errors import StreamlitPageNotFoundError
 
 from minillm import inspect
 from minillm.charts.attention import attention_heatmap, embedding_scatter
-from minillm.experiment import Experiment, TrainSettings
+from minillm.experiment import TrainSettings
+from ui import model_state
 
 TYPED = "Type a context"
 FROM_DATA = "A window from the dataset"
@@ -34,10 +36,12 @@ def need_model(key: str) -> None:
             "settings take a few seconds.", icon=":material/school:")
     if st.button("Train the notebook's model now (about 2 seconds)", type="primary", key=key,
                  icon=":material/play_arrow:"):
+        model_state.warm_up()
         with st.spinner("Training the notebook's model: 300 epochs on six sentences…"):
-            experiment = Experiment(TrainSettings())
-            experiment.trainer.run()
-        st.session_state["experiment"] = experiment
+            experiment = model_state.start_experiment(TrainSettings())
+            while not experiment.trainer.done:  # in chunks, within the server's training slots
+                if not model_state.train_chunk(experiment, seconds=1.0, max_epochs=300):
+                    time.sleep(0.05)  # every slot busy: another student is training
         st.rerun()
     if (Path(__file__).parent / "train.py").exists():
         try:
@@ -75,10 +79,13 @@ st.markdown(
     "position**, so the bottom row of each map (outlined in orange) is the one that makes the guess."
 )
 
-experiment = st.session_state.get("experiment")
+experiment = model_state.current_experiment()
 if experiment is None:
     need_model("attention_train_now")
 dataset = experiment.dataset
+trainer = experiment.trainer
+st.caption(f"Model: {plain(experiment.settings.label())} · trained {trainer.epoch} of {trainer.epochs} "
+           f"epochs · {experiment.model.num_parameters():,} parameters")
 causal = experiment.model.config.causal
 
 st.subheader("1. Pick a context")

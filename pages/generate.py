@@ -5,6 +5,7 @@ tables and prompt checks come from `minillm.inspect`; the figures from
 `minillm.charts.generate`. The model is the session's `st.session_state["experiment"]`.
 """
 
+import time
 from pathlib import Path
 
 import streamlit as st
@@ -12,7 +13,8 @@ from streamlit.errors import StreamlitPageNotFoundError
 
 from minillm import inspect
 from minillm.charts.generate import candidate_bars, marked_text_html
-from minillm.experiment import Experiment, TrainSettings
+from minillm.experiment import TrainSettings
+from ui import model_state
 from minillm.sample import generate
 
 TOP_K_CHOICES = ["off", 1, 2, 3, 5, 10, 20]
@@ -32,10 +34,12 @@ def need_model(key: str) -> None:
             "settings take a few seconds.", icon=":material/school:")
     if st.button("Train the notebook's model now (about 2 seconds)", type="primary", key=key,
                  icon=":material/play_arrow:"):
+        model_state.warm_up()
         with st.spinner("Training the notebook's model: 300 epochs on six sentences…"):
-            experiment = Experiment(TrainSettings())
-            experiment.trainer.run()
-        st.session_state["experiment"] = experiment
+            experiment = model_state.start_experiment(TrainSettings())
+            while not experiment.trainer.done:  # in chunks, within the server's training slots
+                if not model_state.train_chunk(experiment, seconds=1.0, max_epochs=300):
+                    time.sleep(0.05)  # every slot busy: another student is training
         st.rerun()
     if (Path(__file__).parent / "train.py").exists():
         try:
@@ -69,10 +73,13 @@ st.markdown(
     "sentence it learned, or **combine** pieces into something new?"
 )
 
-experiment = st.session_state.get("experiment")
+experiment = model_state.current_experiment()
 if experiment is None:
     need_model("generate_train_now")
 dataset = experiment.dataset
+trainer = experiment.trainer
+st.caption(f"Model: {plain(experiment.settings.label())} · trained {trainer.epoch} of {trainer.epochs} "
+           f"epochs · {experiment.model.num_parameters():,} parameters")
 unit = getattr(dataset.tokenizer, "unit", "token")
 suggestions = inspect.prompt_suggestions(dataset)
 st.session_state.setdefault("generate_prompt", "the cat" if "the cat" in suggestions else suggestions[0])

@@ -73,6 +73,14 @@ def test_without_a_model_the_page_says_so_and_trains_the_notebooks_one():
     assert len(candidates(at)["step"].unique()) == 15
 
 
+def test_after_a_reset_the_page_says_there_is_no_model():
+    at = app_test(PAGE)
+    at.session_state["experiment"] = None  # what ui.model_state.reset() leaves behind
+    at.run()
+    assert not at.exception
+    assert "no trained model in this session" in at.info[0].value
+
+
 def test_the_notebooks_prompts_are_quick_picks(trained):
     at = page_with(trained)
     assert at.pills[0].options == list(NOTEBOOK_PROMPTS)
