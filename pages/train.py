@@ -1,73 +1,24 @@
 """Train: a tiny transformer learns to predict the next word, live, one chunk at a time.
 
 Layout and widgets only. The run is a `minillm.experiment.Experiment` that `ui.model_state`
-keeps in session state (Generate and Attention read it); the figure comes from
-`minillm.charts.training`. Training happens only inside the `live_run` fragment, one bounded
-chunk per fragment run: on a timer (`run_every`) while a run is active, or once per Step.
+keeps in session state (Generate and Attention read it); corpus widget, dataset preview and
+chart come from `ui.train_widgets`. Training happens only inside the `live_run` fragment, one
+bounded chunk per fragment run: on a timer (`run_every`) while a run is active, or per Step.
 """
 
 import math
 
-import pandas as pd
 import streamlit as st
 
-from minillm.charts.training import loss_chart, runs_frame
-from minillm.corpus import CATS_AND_DOGS, PRESETS, CorpusError, load_corpus, load_upload
-from minillm.data import ambiguous_contexts, build_dataset, loss_floor
-from minillm.experiment import TrainSettings, make_tokenizer
+from minillm.corpus import CorpusError
+from minillm.experiment import TrainSettings
 from ui import model_state
+from ui.train_widgets import KEEP, chart_spec, choose_corpus, preview
 
-PASTE, UPLOAD = "Paste your own sentences", "Upload a text file (.txt)"
 LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 10.0, 1000.0)
 D_MODELS = (8, 16, 32, 64, 128)
 TICK_SECONDS = 0.3  # while a run is active the fragment reruns this often, one chunk each
 NOTEBOOK = TrainSettings()
-KEEP = {"persist_state": "session"}  # settings survive a visit to Generate or Attention
-
-
-@st.cache_resource(max_entries=16, show_spinner=False)
-def preview(lines, tokenizer, block_size, eos, loss_on, bpe_key, _bpe):
-    """The dataset the next run will learn from, its floor and tables (read-only, shared)."""
-    data = build_dataset(lines, make_tokenizer(TrainSettings(lines, tokenizer=tokenizer), _bpe),
-                         block_size, eos)
-    vocab = pd.DataFrame({"id": range(data.vocab_size),
-                          "token": [data.label(i) for i in range(data.vocab_size)]})
-    return (data, loss_floor(data, loss_on), vocab, pd.DataFrame(data.windows_table()),
-            pd.DataFrame(ambiguous_contexts(data, loss_on)))
-
-
-def chart_spec(exp):
-    """The loss chart as a Vega-Lite spec, rebuilt only when a curve changed: altair's
-    validation costs ~0.1 s, too much for every rerun of a page that is not training."""
-    past = model_state.past_runs()
-    key = (id(exp), exp.settings, exp.trainer.epoch, len(past), id(past[-1]) if past else 0)
-    memo = st.session_state.get("train_chart")
-    if memo is None or memo[0] != key:
-        runs = runs_frame(exp.trainer.history, exp.settings.label(), past)
-        chart = loss_chart(runs, floor=exp.floor, start_loss=exp.start_loss,
-                           epochs=exp.trainer.epochs)
-        memo = st.session_state.train_chart = (key, chart.to_dict())
-    return memo[1]
-
-
-def choose_corpus():
-    """(name, lines) for the next run; raises CorpusError with a message for the student."""
-    choice = st.selectbox("Corpus", [*PRESETS, PASTE, UPLOAD], key="train_corpus", **KEEP)
-    if choice in PRESETS:
-        return choice, PRESETS[choice]
-    if choice == PASTE:
-        text = st.text_area("Your sentences, one per line", "\n".join(CATS_AND_DOGS),
-                            height=150, key="train_text", **KEEP)
-        corpus = load_corpus(text, "your sentences")
-    else:
-        upload = st.file_uploader("A plain-text file, one sentence per line", type=["txt"],
-                                  key="train_file")
-        if upload is None:
-            raise CorpusError("Upload a .txt file (UTF-8), one sentence per line.")
-        corpus = load_upload(upload.getvalue(), upload.name)
-    for note in corpus.notes:
-        st.caption(note)
-    return corpus.name, corpus.lines
 
 
 st.title("Train")
@@ -78,6 +29,7 @@ st.markdown(
     "knows. Press **Train** and watch the loss fall toward the best any model can do here."
 )
 
+model_state.warm_up()
 trained_bpe = st.session_state.get("trained_bpe")
 with st.expander("Settings for the next run (the notebook's values to start with)", expanded=True):
     left, middle, right = st.columns(3)
@@ -123,12 +75,16 @@ with st.expander("Settings for the next run (the notebook's values to start with
 bpe = trained_bpe["result"].encoding(trained_bpe["merges"]) if tokenizer == "bpe" else None
 settings = data = None
 if problem is None:
+    try:  # e.g. one word per line: no (context -> next) pair at all
+        data, floor, vocab, windows, ambiguous = preview(
+            lines, tokenizer, block_size, eos, loss_on,
+            (trained_bpe["name"], trained_bpe["merges"]) if bpe else None, bpe)
+    except ValueError as error:
+        st.error(f"This corpus cannot be trained on: {error}.", icon=":material/error:")
+if data is not None:
     settings = TrainSettings(lines, corpus_name, tokenizer, block_size, d_model, n_heads, lr,
                              epochs=int(epochs), seed=int(seed), eos=eos, loss_on=loss_on,
                              causal=causal)
-    bpe_key = (trained_bpe["name"], trained_bpe["merges"]) if bpe else None
-    data, floor, vocab, windows, ambiguous = preview(lines, tokenizer, block_size, eos, loss_on,
-                                                     bpe_key, bpe)
     longest = max(len(sentence) for sentence in data.sentences)
     if block_size > longest - 1:
         st.info(f"The longest sentence has {longest} tokens, so no context is longer than "
@@ -139,13 +95,14 @@ exp = model_state.current_experiment()
 paused = st.session_state.setdefault("train_paused", False)
 done = exp is not None and exp.trainer.done
 train_col, pause_col, step_col, reset_col = st.columns(4)
-if train_col.button("Train", key="train_go", type="primary", icon=":material/play_arrow:", width="stretch",
-                    disabled=settings is None, help="A new run with the settings above"):
+if train_col.button("Train", key="train_go", type="primary", icon=":material/play_arrow:",
+                    width="stretch", disabled=settings is None, help="A new run, these settings"):
     model_state.start_experiment(settings, bpe)
     st.session_state.update(train_paused=False, train_step_pending=False)
     st.rerun()
-if pause_col.button("Resume" if paused else "Pause", key="train_pause", width="stretch", disabled=exp is None or done,
-                    icon=":material/resume:" if paused else ":material/pause:"):
+if pause_col.button("Resume" if paused else "Pause", key="train_pause", width="stretch",
+                    icon=":material/resume:" if paused else ":material/pause:",
+                    disabled=exp is None or done):
     st.session_state.train_paused = not paused
     st.rerun()
 if step_col.button("Step", key="train_step", icon=":material/skip_next:", width="stretch",
@@ -154,8 +111,8 @@ if step_col.button("Step", key="train_step", icon=":material/skip_next:", width=
         model_state.start_experiment(settings, bpe)
     st.session_state.update(train_paused=True, train_step_pending=True)
     st.rerun()
-if reset_col.button("Reset", key="train_reset", icon=":material/restart_alt:", width="stretch", disabled=exp is None,
-                    help="Drop the model (its curve stays as a faint line)"):
+if reset_col.button("Reset", key="train_reset", icon=":material/restart_alt:", width="stretch",
+                    disabled=exp is None, help="Drop the model (its curve stays as a faint line)"):
     model_state.reset()
     st.session_state.update(train_paused=False, train_step_pending=False)
     st.rerun()
@@ -164,7 +121,8 @@ if exp is not None and settings is not None and (settings != exp.settings or bpe
     st.info("Settings changed — press Train to start a new run with them. Until then the model "
             "you trained stays (here, on Generate and on Attention).", icon=":material/tune:")
 
-ticking = exp is not None and not done and (not paused or st.session_state.get("train_step_pending"))
+stepping = st.session_state.get("train_step_pending", False)
+ticking = exp is not None and not done and (stepping or not paused)
 
 
 @st.fragment(run_every=TICK_SECONDS if ticking else None)
@@ -234,10 +192,10 @@ else:
                 f"{data.vocab_size} ids (PAD{' and EOS' if eos else ''} included). "
                 f"ln|V| = {math.log(data.vocab_size):.3f}; loss floor = {floor:.4f}.")
     vocab_tab, windows_tab, ambiguous_tab = st.tabs(
-        ["Vocabulary", "Windows (context → next)", "Ambiguous contexts (why the floor is above 0)"])
+        ["Vocabulary", "Windows (context → next)", "Ambiguous contexts (why the floor > 0)"])
     vocab_tab.dataframe(vocab, hide_index=True, height=300)
     windows_tab.dataframe(windows, hide_index=True, height=300)
     ambiguous_tab.caption("Contexts followed by more than one next token in the data: here even "
                           "a perfect model can only give odds. Their entropy makes up the floor.")
-    ambiguous_tab.dataframe(ambiguous, hide_index=True, height=300,
-                            column_config={"entropy (nats)": st.column_config.NumberColumn(format="%.3f")})
+    ambiguous_tab.dataframe(ambiguous, hide_index=True, height=300, column_config={
+        "entropy (nats)": st.column_config.NumberColumn(format="%.3f")})

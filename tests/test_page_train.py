@@ -133,6 +133,9 @@ def test_pause_step_resume_and_reset():
     assert paused_at < stepped <= paused_at + model_state.CHUNK_MAX_EPOCHS
     run(at)
     assert experiment(at).trainer.epoch == stepped  # one chunk per Step, still paused
+    curve = next(d for d in chart_data(at) if "run" in d)
+    assert curve["epoch"].max() == stepped  # the chart shows the curve up to now
+    assert at.progress[0].proto.text.startswith(f"Epoch {stepped} of 300")
 
     click(at, "train_pause")  # Resume
     assert at.button(key="train_pause").label == "Pause"
@@ -206,7 +209,8 @@ def test_a_too_high_learning_rate_that_never_gives_nan_is_still_called_out(fast_
     ("   \n\n  ", "The text is empty"),
     ("hello", "at least two words"),
     ("word " * (MAX_CHARS // 5 + 1), "the limit is 50,000"),
-], ids=["empty", "blank", "one word", "over the limit"])
+    ("hello\nworld", "no (context -> next token) pairs"),
+], ids=["empty", "blank", "one word", "over the limit", "one word per line"])
 def test_a_bad_pasted_corpus_shows_why_and_keeps_the_model(fast_chunks, text, message):
     at = page()
     at.number_input(key="train_epochs").set_value(20)

@@ -72,6 +72,13 @@ def reset() -> None:
     st.session_state[EXPERIMENT] = None
 
 
+@st.cache_resource(show_spinner="Loading PyTorch's optimizer (once per server start)…")
+def warm_up() -> None:
+    """Import what the first optimizer imports (torch._dynamo: seconds, once per process), so
+    the first Train does not look frozen. Called when the Train page opens."""
+    import torch._dynamo  # noqa: F401
+
+
 @st.cache_resource(show_spinner=False)
 def training_slots() -> threading.BoundedSemaphore:
     """One semaphore for the whole server: how many chunks may train at the same time."""

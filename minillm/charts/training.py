@@ -82,8 +82,9 @@ def loss_chart(
     """Loss against epoch for the current run (thick) and earlier runs (faint), with the two
     reference rules, ln|V| and the loss floor, labelled in words.
 
-    `runs`: `runs_frame(...)`. `epochs`: the length of the x axis (the run's planned epochs),
-    so the curve grows across a fixed frame while it trains.
+    `runs`: `runs_frame(...)`, the layer's top-level data (a page may swap in newer rows of
+    the same runs without rebuilding the chart). `epochs`: the length of the x axis (the run's
+    planned epochs), so the curve grows across a fixed frame while it trains.
     """
     top = loss_axis_top(floor, start_loss)
     right = max([epochs or 1, int(runs["epoch"].max()) if len(runs) else 1])
@@ -101,8 +102,8 @@ def loss_chart(
         legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=900),
     )
     tooltip = [alt.Tooltip("run:N"), alt.Tooltip("epoch:Q"), alt.Tooltip("loss:Q", format=".4f")]
-    lines = (
-        alt.Chart(runs)
+    lines = (  # the curves take their data from the layer (below): one dataset, easy to swap
+        alt.Chart()
         .mark_line(clip=True)
         .encode(
             x=x, y=y, color=color, detail="run:N", tooltip=tooltip,
@@ -111,7 +112,7 @@ def loss_chart(
         )
     )
     hover = (  # invisible dots: hovering anywhere near the curve shows epoch and loss
-        alt.Chart(runs).mark_circle(size=120, opacity=0, clip=True)
+        alt.Chart().mark_circle(size=120, opacity=0, clip=True)
         .encode(x=x, y=y, tooltip=tooltip)
     )
     rules = pd.DataFrame([
@@ -136,7 +137,7 @@ def loss_chart(
         for i, dy in ((0, 16), (1, 16 if below_floor else -12))
     ]
     return (
-        alt.layer(rule, lines, hover, *text)
+        alt.layer(rule, lines, hover, *text, data=runs)
         .properties(height=height)
         .configure_axis(labelFontSize=LABEL_SIZE, titleFontSize=TITLE_SIZE)
         .configure_legend(labelFontSize=LABEL_SIZE, symbolStrokeWidth=4)

@@ -1,0 +1,50 @@
+"""The Train page in a real browser: press Train, the live fragment trains to its done marker.
+
+`run_every` only fires in a browser, so this is the test of the timer-driven training loop:
+nothing but the fragment's own reruns moves the run from epoch 0 to the end.
+"""
+
+import re
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+DONE_MARKER = "Training done:"
+POLL_MS = 150
+TRAINING_TIMEOUT_MS = 90_000  # 300 epochs take a few seconds; a busy class server, longer
+
+
+def test_train_runs_live_to_the_done_marker(browser_page):
+    # Home first: on a fresh server, a first visit straight to /train runs pages/train.py in
+    # Streamlit's old pages/-folder mode, without app.py; app.py's st.navigation takes over
+    # for the whole server only once app.py has run.
+    browser_page.goto("")
+    browser_page.goto("train")
+    browser_page.assert_no_exception()
+    page = browser_page.page
+    assert page.get_by_role("heading", name=re.compile("Can a tiny model learn")).is_visible()
+
+    page.get_by_role("button", name=re.compile("Train")).first.click()
+    progress = page.get_by_text(re.compile(r"Epoch \d+ of 300"))
+    progress.first.wait_for(timeout=TRAINING_TIMEOUT_MS)  # the live run has started
+    browser_page.screenshot("train-while-training")
+
+    # The page redraws on its own while it trains: the fragment's timer, not a click.
+    done = page.locator("[data-testid='stAlertContentSuccess']", has_text=DONE_MARKER)
+    epochs_seen = set()
+    for _ in range(TRAINING_TIMEOUT_MS // POLL_MS):
+        if done.count():
+            break
+        text = " ".join(progress.all_inner_texts())
+        epochs_seen.update(int(e) for e in re.findall(r"Epoch (\d+) of 300", text))
+        page.wait_for_timeout(POLL_MS)
+    done.wait_for(timeout=POLL_MS)
+    assert len({e for e in epochs_seen if 0 < e < 300}) >= 2, epochs_seen
+    browser_page.wait_until_idle()
+    assert page.get_by_text("Epoch 300 of 300").is_visible()
+    learned = re.compile(r"The model has learned 99\.\d% of what can be learned")
+    assert page.get_by_text(learned).is_visible()
+    browser_page.assert_no_exception()
+    browser_page.screenshot("train-done")
+    assert not browser_page.external_requests, "\n".join(browser_page.external_requests)

@@ -1,0 +1,64 @@
+"""Widgets and cached helpers for the Train page (layout glue, no engine logic).
+
+- `choose_corpus()`: preset, pasted or uploaded sentences, checked by `minillm.corpus`;
+- `preview(...)`: the dataset the *next* run learns from, with its loss floor and tables;
+- `chart_spec(exp)`: the live loss chart, rebuilt only when the runs shown change.
+"""
+
+import pandas as pd
+import streamlit as st
+
+from minillm.charts.training import loss_chart, runs_frame
+from minillm.corpus import CATS_AND_DOGS, PRESETS, CorpusError, load_corpus, load_upload
+from minillm.data import ambiguous_contexts, build_dataset, loss_floor
+from minillm.experiment import TrainSettings, make_tokenizer
+from ui import model_state
+
+PASTE, UPLOAD = "Paste your own sentences", "Upload a text file (.txt)"
+KEEP = {"persist_state": "session"}  # settings survive a visit to Generate or Attention
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def preview(lines, tokenizer, block_size, eos, loss_on, bpe_key, _bpe):
+    """The dataset the next run will learn from, its floor and tables (read-only, shared)."""
+    data = build_dataset(lines, make_tokenizer(TrainSettings(lines, tokenizer=tokenizer), _bpe),
+                         block_size, eos)
+    vocab = pd.DataFrame({"id": range(data.vocab_size),
+                          "token": [data.label(i) for i in range(data.vocab_size)]})
+    return (data, loss_floor(data, loss_on), vocab, pd.DataFrame(data.windows_table()),
+            pd.DataFrame(ambiguous_contexts(data, loss_on)))
+
+
+def chart_spec(exp):
+    """The loss chart as a Vega-Lite spec. Altair's validation costs ~0.1 s, so the chart is
+    built once per run; each rerun only swaps in the curves' rows (the layer's dataset)."""
+    past = model_state.past_runs()
+    runs = runs_frame(exp.trainer.history, exp.settings.label(), past)
+    key = (id(exp), exp.settings, exp.trainer.epoch > 0, len(past), id(past[-1]) if past else 0)
+    memo = st.session_state.get("train_chart")
+    if memo is None or memo[0] != key:
+        chart = loss_chart(runs, floor=exp.floor, start_loss=exp.start_loss,
+                           epochs=exp.trainer.epochs)
+        memo = st.session_state.train_chart = (key, chart.to_dict())
+    spec = memo[1]
+    return {**spec, "datasets": {**spec["datasets"], spec["data"]["name"]: runs}}
+
+
+def choose_corpus():
+    """(name, lines) for the next run; raises CorpusError with a message for the student."""
+    choice = st.selectbox("Corpus", [*PRESETS, PASTE, UPLOAD], key="train_corpus", **KEEP)
+    if choice in PRESETS:
+        return choice, PRESETS[choice]
+    if choice == PASTE:
+        text = st.text_area("Your sentences, one per line", "\n".join(CATS_AND_DOGS),
+                            height=150, key="train_text", **KEEP)
+        corpus = load_corpus(text, "your sentences")
+    else:
+        upload = st.file_uploader("A plain-text file, one sentence per line", type=["txt"],
+                                  key="train_file")
+        if upload is None:
+            raise CorpusError("Upload a .txt file (UTF-8), one sentence per line.")
+        corpus = load_upload(upload.getvalue(), upload.name)
+    for note in corpus.notes:
+        st.caption(note)
+    return corpus.name, corpus.lines
