@@ -120,7 +120,8 @@ def _python_bytes_per_char(text: str) -> int:
 def size_comparison(n: int, encoding: tiktoken.Encoding) -> SizeComparison:
     """The notebook's experiment for the top `n` words.
 
-    >>> s = size_comparison(1_000, load_encoding("cl100k_base"))   # doctest: +SKIP
+    >>> from minillm.tokenizers import load_encoding
+    >>> s = size_comparison(1_000, load_encoding("cl100k_base"))
     >>> s.characters, s.tokens, s.string_getsizeof, s.tokens_getsizeof
     (6063, 1046, 6112, 8424)
     """
@@ -178,10 +179,10 @@ def tokens_per_word(words: Sequence[str], encoding: tiktoken.Encoding) -> pd.Dat
     At the very start of a text a word has no space and more often splits: 'biting' is one
     token as ' biting' but two as 'biting'.
 
-    >>> tokens_per_word(["the", "bookkeepers"], enc)[["word", "tokens", "pieces"]]  # doctest: +SKIP
-              word  tokens          pieces
-    0          the       1            ·the
-    1  bookkeepers       2   ·book|keepers
+    >>> from minillm.tokenizers import load_encoding
+    >>> table = tokens_per_word(["the", "bookkeepers", "biting"], load_encoding("cl100k_base"))
+    >>> table["tokens"].tolist(), table["tokens_no_space"].tolist(), table["pieces"].tolist()
+    ([1, 2, 1], [1, 2, 2], ['·the', '·book|keepers', '·biting'])
 
     All 319,938 words take a few seconds, most of it encoding each bare word.
     """

@@ -5,7 +5,7 @@ Pure functions (no streamlit), so a notebook draws exactly the figure the app sh
     >>> from minillm import words
     >>> from minillm.tokenizers import load_encoding
     >>> table = words.tokens_per_word(words.top_words(100_000), load_encoding("cl100k_base"))
-    >>> tokens_per_word_chart(words.sample_by_log_rank(table), words.mean_tokens_by_log_rank(table))
+    >>> chart = tokens_per_word_chart(words.sample_by_log_rank(table), words.mean_tokens_by_log_rank(table))
 
 The chart never receives all N words: a few thousand sampled words (evenly spread over the
 log-scale axis) carry the tooltips, and a line of bin averages carries the trend, so the page
