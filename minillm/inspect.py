@@ -142,7 +142,9 @@ def prompt_suggestions(dataset: Dataset, n: int = 6) -> list[str]:
         text = tokenizer.decode(ids).strip()
         if text and text not in openings:
             openings.append(text)
-    return openings[:n]
+            if len(openings) == n:
+                break
+    return openings
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,15 +195,21 @@ class WindowChoice:
     windows: tuple[int, ...]  # the rows of dataset.X with this context
 
 
-def window_choices(dataset: Dataset) -> list[WindowChoice]:
+def window_choices(dataset: Dataset, limit: int | None = None) -> list[WindowChoice]:
     """Each distinct context window once, in dataset order, labelled "context → next".
 
     A context followed by different tokens (PAD PAD PAD PAD the → cat / dog) is listed once
-    with all of them: that ambiguity is why the loss cannot reach 0.
+    with all of them: that ambiguity is why the loss cannot reach 0. With `limit`, only the
+    first `limit` distinct contexts (a big corpus has tens of thousands).
     """
     rows: dict[tuple[int, ...], list[int]] = {}
     for n, x in enumerate(dataset.X.tolist()):
-        rows.setdefault(tuple(x), []).append(n)
+        windows = rows.get(key := tuple(x))
+        if windows is None:
+            if limit is not None and len(rows) >= limit:
+                continue
+            windows = rows[key] = []
+        windows.append(n)
     ys = dataset.Y.tolist()
     choices = []
     for context, windows in rows.items():

@@ -19,6 +19,7 @@ from ui import model_state
 
 TYPED = "Type a context"
 FROM_DATA = "A window from the dataset"
+MAX_WINDOWS = 500  # a big corpus has tens of thousands: type a context for any other
 MAX_MAP_TOKENS = 150  # the embedding map labels at most this many tokens (the most frequent)
 
 
@@ -106,11 +107,13 @@ if source == TYPED:
         st.caption(f"The model reads only the last {dataset.block_size} tokens (its block size); "
                    "the earlier ones are cut off.")
 else:
-    choices = inspect.window_choices(dataset)
+    choices = inspect.window_choices(dataset, MAX_WINDOWS)
     if st.session_state.get("attention_window", 0) not in range(len(choices)):
         del st.session_state["attention_window"]  # a new model: its dataset has other windows
-    pick = st.selectbox(f"A context window from the dataset ({len(choices)} different ones) → "
-                        "the next token(s) that follow it there", range(len(choices)),
+    shown = f"the first {MAX_WINDOWS:,} different ones" if len(choices) == MAX_WINDOWS else \
+        f"{len(choices):,} different ones"
+    pick = st.selectbox(f"A context window from the dataset ({shown}) → the next token(s) that "
+                        "follow it there", range(len(choices)),
                         index=inspect.notebook_choice(choices), key="attention_window",
                         format_func=lambda n: choices[n].label)
     context = list(choices[pick].context)
