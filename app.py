@@ -37,9 +37,9 @@ START = [
 
 TOKENS_LAB = [
     # Add, in this order, when the files land:
-    st.Page("pages/words_vs_tokens.py", title="Words vs tokens", icon=":material/text_fields:", url_path="words-vs-tokens"),
+    st.Page("pages/words_vs_tokens.py", title="Words vs tokens", icon=":material/text_fields:", url_path="words_vs_tokens"),
     st.Page("pages/compare.py", title="Compare tokenizers", icon=":material/compare_arrows:", url_path="compare"),
-    st.Page("pages/build_bpe.py", title="Build a BPE", icon=":material/construction:", url_path="build-bpe"),
+    st.Page("pages/build_bpe.py", title="Build a BPE", icon=":material/construction:", url_path="build_bpe"),
 ]
 
 MODEL_LAB = [

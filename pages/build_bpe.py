@@ -14,6 +14,9 @@ from minillm.corpus import PRESETS, CorpusError, load_corpus, preset
 from minillm.tokenizers import TiktokenTokenizer
 from minillm.words import top_words
 from ui.chips import render_token_chips
+from ui.router import ensure_router
+
+ensure_router()  # a deep link on a fresh server must still go through app.py
 
 PASTE = "Paste your own text"
 WORDFREQ = "Most common English words (wordfreq)"

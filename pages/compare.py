@@ -13,6 +13,9 @@ from minillm.corpus import PRESETS
 from minillm.tokenizers import FETCH_COMMAND, ByteTokenizer, TiktokenTokenizer
 from minillm.tokenizers import is_available, load_encoding
 from ui.chips import render_chips_html, token_chips_html, visible_text, word_splits_html
+from ui.router import ensure_router
+
+ensure_router()  # a deep link on a fresh server must still go through app.py
 
 WORDFREQ_CORPUS = "Top 10,000 English words (wordfreq)"
 BPE_MERGES = 500  # a small BPE: the presets run out of pairs to merge before this

@@ -11,6 +11,9 @@ import streamlit as st
 from minillm import words
 from minillm.charts.words import tokens_per_word_chart
 from minillm.tokenizers import EncodingUnavailable, load_encoding
+from ui.router import ensure_router
+
+ensure_router()  # a deep link on a fresh server must still go through app.py
 
 ENCODING = "cl100k_base"
 N_CHOICES = [1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 150_000, 200_000, 250_000, 300_000, words.MAX_WORDS]

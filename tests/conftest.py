@@ -45,6 +45,7 @@ skipped with a reason, except under ``CI=true``, where that is a failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -176,12 +177,12 @@ def stop_process_group(process: subprocess.Popen) -> None:
         pass
 
 
-@pytest.fixture(scope="session")
-def streamlit_server():
+@contextlib.contextmanager
+def running_server(log_name: str = "streamlit-server.log"):
     """``streamlit run app.py`` on a free port; yields the base URL, e.g. http://127.0.0.1:8765."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    log_path = artifacts_dir() / "streamlit-server.log"
+    log_path = artifacts_dir() / log_name
     command = [
         sys.executable, "-m", "streamlit", "run", "app.py",
         "--server.headless", "true",
@@ -200,6 +201,13 @@ def streamlit_server():
         yield base_url
     finally:
         stop_process_group(server)
+
+
+@pytest.fixture(scope="session")
+def streamlit_server():
+    """One server for the whole test session (see `running_server`)."""
+    with running_server() as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ NAV_LINKS = "[data-testid='stSidebarNav'] a"
 
 
 def screenshot_name(url: str) -> str:
-    """'http://host/' -> 'home', 'http://host/build-bpe' -> 'build-bpe'."""
+    """'http://host/' -> 'home', 'http://host/build_bpe' -> 'build_bpe'."""
     return urlparse(url).path.strip("/") or "home"
 
 
