@@ -1,8 +1,9 @@
 """Attention: when the model predicts the next word, which earlier words does it look at?
 
 Layout and widgets only. The numbers come from `minillm.inspect`, the figures from
-`minillm.charts.attention`. Chart specs are cached by the numbers they draw, so moving a
-slider back to a place already seen costs no chart building.
+`minillm.charts.attention`. A chart is built once per layout (the same tokens on the axes) and
+new numbers are swapped into it (`minillm.charts.specs.with_data`), so moving the epoch slider
+costs no chart building.
 """
 
 import time
@@ -14,6 +15,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 
 from minillm import inspect
 from minillm.charts.attention import attention_heatmap, embedding_scatter
+from minillm.charts.specs import with_data
 from minillm.experiment import TrainSettings
 from ui import model_state
 
@@ -54,21 +56,25 @@ def need_model(key: str) -> None:
 
 
 @st.cache_data(max_entries=300, show_spinner=False)
-def heatmap_specs(labels: tuple, weights: np.ndarray, causal: bool) -> list[tuple[str, dict]]:
-    """(map name, Vega-Lite spec) for each head and their average."""
-    table = inspect.attention_table(list(labels), weights, causal)
+def heatmap_template(labels: tuple, title: str, subtitle: str, _rows) -> dict:
+    """One map's Vega-Lite spec for these tokens; other weights are swapped in (with_data)."""
+    return attention_heatmap(_rows, title, subtitle).to_dict()
+
+
+@st.cache_data(max_entries=20, show_spinner=False)
+def embedding_template(kinds: tuple, _points) -> dict:
+    return embedding_scatter(_points).to_dict()
+
+
+def heatmaps(labels, weights, causal) -> list[dict]:
+    """A spec for each head, then their average."""
+    table = inspect.attention_table(labels, weights, causal)
     specs = []
-    for name, rows in table.groupby("map_order", sort=True):
+    for _, rows in table.groupby("map_order", sort=True):
         title = rows["map"].iloc[0]
         subtitle = "= the notebook's attn_weights" if title == inspect.AVERAGE else ""
-        specs.append((title, attention_heatmap(rows, title, subtitle).to_dict()))
+        specs.append(with_data(heatmap_template(tuple(labels), title, subtitle, rows), rows))
     return specs
-
-
-@st.cache_data(max_entries=100, show_spinner=False)
-def embedding_spec(points, explained: tuple) -> dict:
-    points.attrs["explained"] = explained
-    return embedding_scatter(points).to_dict()
 
 
 st.title("Attention")
@@ -142,13 +148,13 @@ else:
         "first head. Rows: the position asking. Columns: the position it looks at. Hover a cell "
         "for its exact weight."
     )
-    *heads, average = heatmap_specs(tuple(labels), weights, causal)
+    *heads, average = heatmaps(labels, weights, causal)
     per_row = 2 if len(heads) <= 4 else 3
     for row_start in range(0, len(heads), per_row):
-        for column, (name, spec) in zip(st.columns(per_row), heads[row_start:row_start + per_row]):
+        for column, spec in zip(st.columns(per_row), heads[row_start:row_start + per_row]):
             column.vega_lite_chart(spec, width="stretch")
     average_col, note_col = st.columns(2, vertical_alignment="center")
-    average_col.vega_lite_chart(average[1], width="stretch")
+    average_col.vega_lite_chart(average, width="stretch")
     with note_col:
         st.markdown(f"**The average** of the {len(heads)} heads: each cell is the mean of that cell "
                     "in the maps above. This is the one the notebook printed.")
@@ -174,8 +180,9 @@ st.markdown(
     "the same slot in a sentence drift together while it trains."
 )
 points = inspect.embedding_map(model, dataset, inspect.map_ids(dataset, MAX_MAP_TOKENS))
-st.vega_lite_chart(embedding_spec(points, points.attrs["explained"]), width="stretch")
+kinds = tuple(sorted(points["kind"].unique()))
+st.vega_lite_chart(with_data(embedding_template(kinds, points), points), width="stretch")
 shown = f"the {MAX_MAP_TOKENS} most frequent tokens, " if dataset.vocab_size > MAX_MAP_TOKENS else ""
-st.caption(f"Weights after epoch {epoch}; {shown}the two axes keep "
-           f"{sum(points.attrs['explained']):.0%} of the spread. The axes are recomputed for "
-           "each epoch, so compare groups, not positions.")
+first, second = points.attrs["explained"]
+st.caption(f"Weights after epoch {epoch}; {shown}axis 1 keeps {first:.0%} of the spread, axis 2 "
+           f"{second:.0%}. The axes are recomputed for each epoch, so compare groups, not positions.")

@@ -13,6 +13,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 
 from minillm import inspect
 from minillm.charts.generate import candidate_bars, marked_text_html
+from minillm.charts.specs import with_data
 from minillm.experiment import TrainSettings
 from ui import model_state
 from minillm.sample import generate
@@ -50,10 +51,10 @@ def need_model(key: str) -> None:
     st.stop()
 
 
-@st.cache_data(max_entries=300, show_spinner=False)
-def bars_spec(candidates) -> dict:
-    """The candidate bars as a Vega-Lite spec, cached by the numbers they draw."""
-    return candidate_bars(candidates).to_dict()
+@st.cache_data(max_entries=20, show_spinner=False)
+def bars_template(rows_per_step: int, _candidates) -> dict:
+    """The candidate bars' Vega-Lite spec; another generation's rows are swapped in."""
+    return candidate_bars(_candidates).to_dict()
 
 
 def pick_prompt():  # a quick pick fills the prompt box; typing unselects it
@@ -159,4 +160,6 @@ st.subheader("What it weighed at each step")
 st.caption("For each new word: the most likely candidates and the probability the model gave "
            "each (after temperature and top-k). Orange is the one it wrote. Several long bars: the "
            "corpus had several ways to continue, and the model drew one at random.")
-st.vega_lite_chart(bars_spec(inspect.candidates_table(generation)), width="content")
+table = inspect.candidates_table(generation)
+template = bars_template(int(table.groupby("step").size().max()), table)
+st.vega_lite_chart(with_data(template, table), width="content")

@@ -15,6 +15,7 @@ import torch
 from minillm import inspect
 from minillm.charts.attention import attention_heatmap, embedding_scatter
 from minillm.charts.generate import candidate_bars, marked_text_html
+from minillm.charts.specs import with_data
 from minillm.data import build_dataset
 from minillm.experiment import Experiment, TrainSettings
 from minillm.model import build_model
@@ -162,6 +163,12 @@ def test_window_choices_list_each_context_once(notebook):
     assert choices[0].label == "PAD PAD PAD PAD the → cat / dog"
     assert choices[1].label == "PAD PAD PAD the cat → sat / chased / slept"
     assert choices[inspect.notebook_choice(choices)].label == "the cat sat on the → mat"
+
+
+def test_window_choices_can_stop_early_but_still_name_every_next_token(notebook):
+    first = inspect.window_choices(notebook.dataset, limit=2)
+    assert [c.label for c in first] == [c.label for c in inspect.window_choices(notebook.dataset)[:2]]
+    assert first[0].windows == (0, 5, 10, 14, 18, 23)  # its later windows are still counted
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,4 +345,37 @@ def test_other_charts_build(notebook):
     bars = candidate_bars(inspect.candidates_table(generation)).to_dict()
     assert bars["columns"] == 3 and bars["resolve"] == {"scale": {"y": "independent"}}
     scatter = embedding_scatter(inspect.embedding_map(notebook.model, notebook.dataset)).to_dict()
-    assert "PCA axis 1 (" in json.dumps(scatter)
+    assert scatter["layer"][0]["encoding"]["x"]["title"] == "PCA axis 1"
+    assert scatter["layer"][1]["encoding"]["text"]["field"] == "token"  # every dot is labelled
+
+
+def normalised(spec: dict) -> dict:
+    """A spec with its one dataset renamed, so two specs compare by what they draw."""
+    (rows,) = spec["datasets"].values()
+    return {**spec, "data": {"name": "t"}, "datasets": {"t": json.loads(json.dumps(rows))}}
+
+
+def test_with_data_redraws_a_built_chart_exactly_as_building_it_again(notebook):
+    """The pages build a chart once per layout and swap the numbers in: same spec as a rebuild."""
+    dataset, context = notebook.dataset, notebook.dataset.X[4].tolist()
+    early = inspect.attention_table(*inspect.attention_at(notebook, 0, context), causal=False)
+    late = inspect.attention_table(*inspect.attention_at(notebook, EPOCHS, context), causal=False)
+    for name in ("head 1", inspect.AVERAGE):
+        template = attention_heatmap(early[early["map"] == name], name).to_dict()
+        rebuilt = attention_heatmap(late[late["map"] == name], name).to_dict()
+        assert normalised(with_data(template, late[late["map"] == name])) == normalised(rebuilt)
+    assert "datasets" in template and len(template["datasets"]) == 1  # the template is untouched
+
+    first = inspect.embedding_map(inspect.model_at(notebook, 0), dataset)
+    last = inspect.embedding_map(notebook.model, dataset)
+    assert normalised(with_data(embedding_scatter(first).to_dict(), last)) == \
+        normalised(embedding_scatter(last).to_dict())
+
+    one = inspect.candidates_table(generate(notebook.model, dataset, "the cat", 6, seed=1))
+    two = inspect.candidates_table(generate(notebook.model, dataset, "the dog", 6, seed=2))
+    assert normalised(with_data(candidate_bars(one).to_dict(), two)) == normalised(candidate_bars(two).to_dict())
+
+
+def test_with_data_refuses_a_spec_without_one_named_dataset():
+    with pytest.raises(ValueError, match="one top-level named dataset"):
+        with_data({"mark": "bar", "data": {"values": []}}, None)

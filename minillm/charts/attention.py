@@ -36,7 +36,9 @@ def attention_heatmap(table: pd.DataFrame, title: str, subtitle: str = "", *, he
     `table` holds one map's rows of `minillm.inspect.attention_table`. Darker blue is more
     attention; each row sums to 1. Cells hidden by the causal mask are grey and say
     "hidden". Hover a cell for its exact weight. The last row, whose output becomes the
-    guess for the next token, is outlined in orange.
+    guess for the next token, is outlined in orange. The layout depends on the rows only
+    through the tokens (axis labels), so `minillm.charts.specs.with_data` can redraw it with
+    other weights for the same tokens.
     """
     T = int(table["position"].max()) + 1
     labels = [table.loc[table["position"] == i, "token"].iloc[0] for i in range(T)]
@@ -78,31 +80,19 @@ def attention_heatmap(table: pd.DataFrame, title: str, subtitle: str = "", *, he
     )
 
 
-def _room(values: pd.Series, before: float, after: float) -> list[float]:
-    """An axis domain with room around the points (labels are drawn to the right of a dot)."""
-    low, high = float(values.min()), float(values.max())
-    span = (high - low) or 1.0
-    return [low - before * span, high + after * span]
-
-
 def embedding_scatter(points: pd.DataFrame, *, height: int = 460) -> alt.LayerChart:
     """Each token as a labelled dot on the two PCA axes of `minillm.inspect.embedding_map`.
 
-    Tokens close together have similar embedding rows: the model treats them alike.
-    `points.attrs["explained"]` (the share of the spread each axis keeps) titles the axes.
+    Tokens close together have similar embedding rows: the model treats them alike. The
+    layout depends on the rows only through the kinds present (word, PAD, EOS), so
+    `minillm.charts.specs.with_data` can redraw it for new points with the same kinds.
     """
-    explained = points.attrs.get("explained", (None, None))
-
-    def axis_title(n: int) -> str:
-        share = explained[n - 1] if len(explained) >= n else None
-        return f"PCA axis {n}" + (f" ({share:.0%} of the spread)" if share is not None else "")
-
     kinds = sorted(points["kind"].unique(), key=lambda k: (k in KIND_COLOURS, k))
     colours = [KIND_COLOURS.get(k, TOKEN_COLOUR) for k in kinds]
     base = alt.Chart(points).encode(
-        x=alt.X("x:Q", title=axis_title(1), scale=alt.Scale(domain=_room(points["x"], 0.06, 0.2)),
+        x=alt.X("x:Q", title="PCA axis 1", scale=alt.Scale(zero=False, nice=False, padding=60),
                 axis=alt.Axis(labels=False, ticks=False)),
-        y=alt.Y("y:Q", title=axis_title(2), scale=alt.Scale(domain=_room(points["y"], 0.08, 0.08)),
+        y=alt.Y("y:Q", title="PCA axis 2", scale=alt.Scale(zero=False, nice=False, padding=24),
                 axis=alt.Axis(labels=False, ticks=False)),
         color=alt.Color("kind:N", title=None, scale=alt.Scale(domain=kinds, range=colours),
                         legend=alt.Legend(orient="top", labelFontSize=LABEL_SIZE, symbolSize=200)),

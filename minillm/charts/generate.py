@@ -22,7 +22,9 @@ def candidate_bars(candidates: pd.DataFrame, *, columns: int = 3, panel_width: i
 
     `candidates` is `minillm.inspect.candidates_table(generation)`. The orange bar is the
     token the model wrote; the panel title names it. Probabilities are those it drew from
-    (after temperature and top-k), so the bars of a step sum to at most 1.
+    (after temperature and top-k), so the bars of a step sum to at most 1. The layout
+    depends on the rows only through the most candidates a step has (the panel height), so
+    `minillm.charts.specs.with_data` can redraw it for another generation.
     """
     per_step = int(candidates.groupby("step").size().max()) if len(candidates) else 1
     base = alt.Chart().encode(
