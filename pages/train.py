@@ -13,13 +13,12 @@ import streamlit as st
 from minillm.corpus import CorpusError
 from minillm.experiment import TrainSettings
 from ui import model_state
-from ui.train_widgets import KEEP, chart_spec, choose_corpus, preview
+from ui.train_widgets import KEEP, chart_spec, choose_corpus, fmt, preview
 
 LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 10.0, 1000.0)
 D_MODELS = (8, 16, 32, 64, 128)
 TICK_SECONDS = 0.3  # while a run is active the fragment reruns this often, one chunk each
 NOTEBOOK = TrainSettings()
-
 
 st.title("Train")
 st.header("Can a tiny model learn to predict the next word? How low can its mistakes go?")
@@ -64,13 +63,15 @@ with st.expander("Settings for the next run (the notebook's values to start with
                                  step=50, key="train_epochs", **KEEP)
         seed = st.number_input("Seed (the random start)", 0, 1_000_000, NOTEBOOK.seed,
                                key="train_seed", **KEEP)
-        eos = st.toggle("End-of-sentence token (EOS)", NOTEBOOK.eos, key="train_eos", **KEEP,
-                        help="With EOS the model learns where a sentence ends.")
+        eos = st.toggle("EOS token", NOTEBOOK.eos, key="train_eos", **KEEP,
+                        help="An end-of-sentence token after every sentence: the model "
+                        "learns where a sentence ends.")
         loss_on = st.radio("Loss on", ["last", "every"], key="train_loss_on", **KEEP,
                            format_func={"last": "the last position (the notebook)",
                                         "every": "every position (GPT style)"}.get)
-        causal = st.toggle("Causal mask (hide later words)", NOTEBOOK.causal, key="train_causal",
-                           **KEEP, help="Each position may only look at itself and earlier ones.")
+        causal = st.toggle("Causal mask", NOTEBOOK.causal, key="train_causal",
+                           **KEEP, help="Hide later words: each position may only look at "
+                           "itself and earlier ones.")
 
 bpe = trained_bpe["result"].encoding(trained_bpe["merges"]) if tokenizer == "bpe" else None
 settings = data = None
@@ -141,7 +142,7 @@ def live_run():
         else:
             st.info("Waiting for a free slot: other students are training right now. "
                     "This run goes on by itself in a moment.", icon=":material/hourglass_top:")
-    loss_text = f" · loss {trainer.last_loss:.4f}" if trainer.history else ""
+    loss_text = f" · loss {fmt(trainer.last_loss)}" if trainer.history else ""
     st.progress(trainer.epoch / trainer.epochs,
                 text=f"Epoch {trainer.epoch} of {trainer.epochs}{loss_text}")
     st.vega_lite_chart(chart_spec(exp), width="stretch")
@@ -157,12 +158,13 @@ if exp is not None and done:
         st.success(f"Training done: {result['epochs']} epochs in {result['seconds']:.1f} s.",
                    icon=":material/check_circle:")
     cols = st.columns(5 if "honest_loss" in result else 4)
-    cols[0].metric("Final training loss", f"{result['loss']:.4f}")
+    cols[0].metric("Final training loss", fmt(result["loss"]))
     cols[1].metric("Loss floor", f"{result['floor']:.4f}")
     cols[2].metric("Parameters", f"{result['parameters']:,}")
     cols[3].metric("Training time", f"{result['seconds']:.1f} s")
     if "honest_loss" in result:
-        cols[4].metric("Honest loss (future hidden)", f"{result['honest_loss']:.4f}")
+        cols[4].metric("Honest loss", fmt(result["honest_loss"]),
+                       help="The loss with later words hidden, as when the model writes")
     if "honest_loss" in result and result["loss"] < result["floor"] - 0.02:
         st.error(f"The training loss {result['loss']:.4f} is below the floor "
                  f"{result['floor']:.4f}, which no honest model can do: **the model was peeking "
@@ -177,7 +179,7 @@ if exp is not None and done:
         f"{result['vocab_size']} ids). **The floor, {result['floor']:.4f}, is the best any "
         "model can do on this data:** after some contexts several next words really occur "
         "(see *Ambiguous contexts* below), so no model can be sure.")
-    if max(exp.trainer.history, default=0) > 2 * result["start_loss"]:
+    if not result["stopped_reason"] and max(exp.trainer.history) > 2 * result["start_loss"]:
         st.warning(f"The learning rate {exp.settings.lr:g} is too high: on the way the loss shot "
                    f"up to {max(exp.trainer.history):.3g} (cut off at the top of the chart). "
                    "Try 1e-3.", icon=":material/trending_up:")

@@ -192,6 +192,9 @@ def test_a_diverging_learning_rate_stops_with_a_warning_and_keeps_the_model(fast
     assert "the learning rate 1000 is too high" in texts(at.warning)
     assert "last good weights are kept" in texts(at.warning)
     assert not at.success  # not "done": stopped
+    assert "shot up" not in texts(at.warning)  # one warning is enough
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert metrics["Final training loss"] == f"{exp.summary()['loss']:.3g}"  # e.g. 6.77e+23
     assert experiment(at) is exp and exp.trainer.history
     assert all(torch.isfinite(p).all() for p in exp.model.parameters())
 
@@ -272,7 +275,8 @@ def test_every_position_without_the_mask_peeks_and_the_page_says_so(fast_chunks)
     result = exp.summary()
     assert result["loss"] < result["floor"] - 0.1 < result["honest_loss"]
     assert "the model was peeking at the answer" in texts(at.error)
-    assert "Honest loss (future hidden)" in [metric.label for metric in at.metric]
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert metrics["Honest loss"] == f"{result['honest_loss']:.4f}"
 
     at.toggle(key="train_causal").set_value(True)
     exp = train_to_the_end(run(at))

@@ -2,7 +2,8 @@
 
 - `choose_corpus()`: preset, pasted or uploaded sentences, checked by `minillm.corpus`;
 - `preview(...)`: the dataset the *next* run learns from, with its loss floor and tables;
-- `chart_spec(exp)`: the live loss chart, rebuilt only when the runs shown change.
+- `chart_spec(exp)`: the live loss chart, rebuilt only when the runs shown change;
+- `fmt(loss)`: a loss as text.
 """
 
 import pandas as pd
@@ -16,6 +17,11 @@ from ui import model_state
 
 PASTE, UPLOAD = "Paste your own sentences", "Upload a text file (.txt)"
 KEEP = {"persist_state": "session"}  # settings survive a visit to Generate or Attention
+
+
+def fmt(loss: float) -> str:
+    """A loss as the page shows it: 4 decimals, or 3 significant digits once it blew up."""
+    return f"{loss:.4f}" if abs(loss) < 1e4 else f"{loss:.3g}"
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)

@@ -29,6 +29,7 @@ import pandas as pd
 LABEL_SIZE = 16
 TITLE_SIZE = 18
 
+LEGEND_ROW = 26  # px per legend line, added to the height so more runs never squash the plot
 MAX_POINTS = 400  # per run: a 2,000-epoch curve is thinned to this many points
 CURRENT_COLOR = "#1f4e9c"
 PAST_COLORS = ["#e45756", "#54a24b", "#b279a2", "#f58518", "#72b7b2"]
@@ -138,7 +139,7 @@ def loss_chart(
     ]
     return (
         alt.layer(rule, lines, hover, *text, data=runs)
-        .properties(height=height)
+        .properties(height=height + LEGEND_ROW * len(names))  # the plot keeps its height
         .configure_axis(labelFontSize=LABEL_SIZE, titleFontSize=TITLE_SIZE)
         .configure_legend(labelFontSize=LABEL_SIZE, symbolStrokeWidth=4)
     )
