@@ -30,7 +30,8 @@ st.markdown(
 
 model_state.warm_up()
 trained_bpe = st.session_state.get("trained_bpe")
-with st.expander("Settings for the next run (the notebook's values to start with)", expanded=True):
+with st.expander("Settings for the next run: corpus, tokenizer, model size, learning rate, "
+                 "epochs… (the notebook's values to start with)", icon=":material/tune:"):
     left, middle, right = st.columns(3)
     with left:
         try:
@@ -92,6 +93,8 @@ if data is not None:
                 f"{longest - 1}: the other {block_size - longest + 1} position(s) of every window "
                 "are just PAD.", icon=":material/info:")
 
+if problem:
+    st.caption(f"Train is off until the corpus in the settings above is fixed: {problem}")
 exp = model_state.current_experiment()
 paused = st.session_state.setdefault("train_paused", False)
 done = exp is not None and exp.trainer.done
