@@ -18,6 +18,9 @@ from minillm.charts.attention import attention_heatmap, embedding_scatter
 from minillm.charts.specs import with_data
 from minillm.experiment import TrainSettings
 from ui import model_state
+from ui.router import ensure_router
+
+ensure_router()  # a deep link on a fresh server must still go through app.py
 
 TYPED = "Type a context"
 FROM_DATA = "A window from the dataset"
@@ -33,19 +36,22 @@ def plain(text: str) -> str:
                    for ch in text)
 
 
+def train_notebook_model() -> None:
+    """The button's callback: runs before the page does, so the page already sees the model."""
+    model_state.warm_up()
+    with st.spinner("Training the notebook's model: 300 epochs on six sentences…"):
+        experiment = model_state.start_experiment(TrainSettings())
+        while not experiment.trainer.done:  # in chunks, within the server's training slots
+            if not model_state.train_chunk(experiment, seconds=1.0, max_epochs=300):
+                time.sleep(0.05)  # every slot busy: another student is training
+
+
 def need_model(key: str) -> None:
     """No trained model in this session: say so, offer to train the notebook's one, stop."""
     st.info("There is no trained model in this session yet. Train one first: the notebook's "
             "settings take a few seconds.", icon=":material/school:")
-    if st.button("Train the notebook's model now (about 2 seconds)", type="primary", key=key,
-                 icon=":material/play_arrow:"):
-        model_state.warm_up()
-        with st.spinner("Training the notebook's model: 300 epochs on six sentences…"):
-            experiment = model_state.start_experiment(TrainSettings())
-            while not experiment.trainer.done:  # in chunks, within the server's training slots
-                if not model_state.train_chunk(experiment, seconds=1.0, max_epochs=300):
-                    time.sleep(0.05)  # every slot busy: another student is training
-        st.rerun()
+    st.button("Train the notebook's model now (about 2 seconds)", type="primary", key=key,
+              icon=":material/play_arrow:", on_click=train_notebook_model)
     if (Path(__file__).parent / "train.py").exists():
         try:
             st.page_link("pages/train.py", label="Or choose your own settings on the Train page",

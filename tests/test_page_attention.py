@@ -206,9 +206,12 @@ def test_flow_train_now_then_generate_then_attention():
     experiment = at.session_state["experiment"]
     assert any("of the 15 words it wrote" in m.value for m in at.markdown)
 
+    assert any("Runs offline" in c.value for c in at.sidebar.caption)  # it ran through app.py
+
     at.switch_page("pages/attention.py").run()
     assert not at.exception, at.exception
     assert at.session_state["experiment"] is experiment
+    assert any("Runs offline" in c.value for c in at.sidebar.caption)
     assert at.title[0].value == "Attention"
     assert list(charts(at)) == ["head 1", "head 2", inspect.AVERAGE, "embedding"]
 
