@@ -14,6 +14,8 @@ from minillm.corpus import PRESETS, CorpusError, load_corpus, preset
 from minillm.tokenizers import TiktokenTokenizer
 from minillm.words import top_words
 from ui.chips import render_token_chips
+from ui.links import check_link, check_unknown_settings, keep_in_range, share_caption
+from ui.plain_text import plain
 from ui.router import ensure_router
 
 ensure_router()  # a deep link on a fresh server must still go through app.py
@@ -24,6 +26,9 @@ MAX_MERGES = 2_000
 DEFAULT_MERGES = 200
 MAX_SENTENCE_CHARS = 300
 EXAMPLE_SENTENCE = "the cat chased the bookkeepers' dog 🐕"
+WORDFREQ_RANGE, DEFAULT_WORDFREQ = (1_000, 20_000), 5_000
+LINK_KEYS = ("bpe_corpus", "bpe_text", "bpe_words", "bpe_merges", "bpe_split", "bpe_step",
+             "bpe_sentence")  # the settings a shared link carries (ui.links)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -59,14 +64,20 @@ piece, and rare words are built from a few pieces. This is **byte pair encoding*
 way GPT models got their tokens.
 """
 )
+share_caption()
+check_unknown_settings("bpe_", LINK_KEYS)
 
 st.header("1. Pick a text to learn from")
 choice_col, detail_col = st.columns([1, 2], gap="large")
-corpus_choice = choice_col.radio("Text", [*PRESETS, PASTE, WORDFREQ], key="build_bpe_corpus")
+with choice_col:
+    check_link("bpe_corpus", "text to learn from", options=[*PRESETS, PASTE, WORDFREQ],
+               default=next(iter(PRESETS)))
+    corpus_choice = st.radio("Text", [*PRESETS, PASTE, WORDFREQ], key="bpe_corpus",
+                             bind="query-params")
 with detail_col:
     if corpus_choice == PASTE:
         pasted = st.text_area(
-            "Your text", key="build_bpe_pasted", height=160,
+            "Your text", key="bpe_text", height=160, bind="query-params",
             placeholder="Paste a few sentences, a poem, a page of a book…",
         )
         try:
@@ -78,8 +89,10 @@ with detail_col:
             st.caption(note)
         text, corpus_name = corpus.text, "your text"
     elif corpus_choice == WORDFREQ:
-        n_words = st.slider("How many words", 1_000, 20_000, 5_000, step=1_000,
-                            key="build_bpe_wordfreq")
+        check_link("bpe_words", "how many words", default=DEFAULT_WORDFREQ,
+                   min_value=WORDFREQ_RANGE[0], max_value=WORDFREQ_RANGE[1], show="{:,}".format)
+        n_words = st.slider("How many words", *WORDFREQ_RANGE, DEFAULT_WORDFREQ, step=1_000,
+                            key="bpe_words", bind="query-params")
         text, corpus_name = " ".join(top_words(n_words)), f"top {n_words:,} English words"
         st.caption(f"The {n_words:,} most common English words, joined by spaces into one long "
                    "line (the notebook's experiment). Each word counts once, common or rare.")
@@ -91,15 +104,19 @@ with detail_col:
 
 st.header("2. Train")
 merges_col, split_col = st.columns([2, 1], gap="large")
-num_merges = merges_col.slider(
-    "Number of merges", 1, MAX_MERGES, DEFAULT_MERGES, key="build_bpe_merges",
-    help="Each merge adds one piece to the vocabulary: 256 bytes + the merges.",
-)
-regex_split = split_col.toggle(
-    "Split into words first (like GPT-4)", value=True, key="build_bpe_split",
-    help="Cut the text into words, numbers and punctuation before counting pairs, so a "
-         "piece never glues the end of one word to the start of the next.",
-)
+with merges_col:
+    check_link("bpe_merges", "merges", default=DEFAULT_MERGES, min_value=1, max_value=MAX_MERGES)
+    num_merges = st.slider(
+        "Number of merges", 1, MAX_MERGES, DEFAULT_MERGES, key="bpe_merges", bind="query-params",
+        help="Each merge adds one piece to the vocabulary: 256 bytes + the merges.",
+    )
+with split_col:
+    check_link("bpe_split", "split", default=True, show={True: "on", False: "off"}.get)
+    regex_split = st.toggle(
+        "Split into words first (like GPT-4)", value=True, key="bpe_split", bind="query-params",
+        help="Cut the text into words, numbers and punctuation before counting pairs, so a "
+             "piece never glues the end of one word to the start of the next.",
+    )
 result = trained_bpe(text, num_merges, regex_split)
 if not result.merges:
     st.warning("There is nothing to merge in this text: every piece of it is a single byte.")
@@ -110,25 +127,27 @@ if len(result.merges) < num_merges:
             icon=":material/check_circle:")
 
 st.header("3. Step through the merges")
-step = st.slider(
-    "Merges applied", 0, len(result.merges), len(result.merges),
-    key=f"build_bpe_step_{len(result.merges)}",
-    help="Slide to the left to undo merges, to the right to redo them.",
-)
+n_done = len(result.merges)
+keep_in_range("bpe_step", 0, n_done, follow_max=True)  # its range follows the training above
+check_link("bpe_step", "merges applied", default=n_done, min_value=0, max_value=n_done)
+step = st.slider("Merges applied", 0, n_done, n_done, key="bpe_step", bind="query-params",
+                 help="Slide to the left to undo merges, to the right to redo them.")
 if step:
     latest = result.merges[step - 1]
     times = "once" if latest.count == 1 else f"{latest.count:,} times"
     st.markdown(f"**Merge {step:,}** glued these two pieces, found side by side "
                 f"**{times}**, into piece number **{latest.rank:,}**:")
     left_col, right_col, new_col = st.columns(3)
-    left_col.metric("Left piece", bpe.readable_piece(latest.left_bytes), border=True)
-    right_col.metric("Right piece", bpe.readable_piece(latest.right_bytes), border=True)
-    new_col.metric("New piece", bpe.readable_piece(latest.new_bytes), border=True)
+    # a metric's value is Markdown: plain() shows pieces like ** or $ as they are
+    left_col.metric("Left piece", plain(bpe.readable_piece(latest.left_bytes)), border=True)
+    right_col.metric("Right piece", plain(bpe.readable_piece(latest.right_bytes)), border=True)
+    new_col.metric("New piece", plain(bpe.readable_piece(latest.new_bytes)), border=True)
 else:
     st.markdown("**No merges yet:** every byte is its own token.")
 
+check_link("bpe_sentence", "sentence", default=EXAMPLE_SENTENCE, max_chars=MAX_SENTENCE_CHARS)
 sentence = st.text_input("A sentence to cut into tokens", EXAMPLE_SENTENCE,
-                         max_chars=MAX_SENTENCE_CHARS, key="build_bpe_sentence")
+                         max_chars=MAX_SENTENCE_CHARS, key="bpe_sentence", bind="query-params")
 tokenizer = TiktokenTokenizer(result.encoding(step), display_name=f"BPE after {step:,} merges")
 ids = tokenizer.encode(sentence)
 render_token_chips(tokenizer, ids, key="build_bpe_chips")

@@ -1,76 +1,44 @@
 """Compare tokenizers: one text, several tokenizers side by side, and the pieces words share.
 
 Layout and widgets only. The numbers come from `minillm.compare`, the figure from
-`minillm.charts.compare`, the coloured chips from `ui.chips`.
+`minillm.charts.compare`, the coloured chips from `ui.chips`, the shared tokenizers and caches
+from `ui.compare_resources`. Every setting is in the URL (`ui.links`).
 """
 
 import streamlit as st
 
 from minillm import compare
-from minillm.bpe import train_bpe
 from minillm.charts.compare import sharing_chart
 from minillm.corpus import PRESETS
-from minillm.tokenizers import FETCH_COMMAND, ByteTokenizer, TiktokenTokenizer
-from minillm.tokenizers import is_available, load_encoding
-from ui.chips import render_chips_html, token_chips_html, visible_text, word_splits_html
+from minillm.tokenizers import FETCH_COMMAND, ByteTokenizer, TiktokenTokenizer, is_available
+from ui.chips import render_chips_html, visible_text, word_splits_html
+from ui.compare_resources import WORDFREQ_CORPUS, default_bpe, encoding, piece_index, sharing
+from ui.compare_resources import tokenized, word_tokenizer
+from ui.links import check_link, check_unknown_settings, share_caption
 from ui.router import ensure_router
 
 ensure_router()  # a deep link on a fresh server must still go through app.py
 
-WORDFREQ_CORPUS = "Top 10,000 English words (wordfreq)"
-BPE_MERGES = 500  # a small BPE: the presets run out of pairs to merge before this
 OPTIONAL_ENCODINGS = {"gpt2": "GPT-2's byte-level BPE", "o200k_base": "GPT-4o's byte-level BPE"}
 MAX_PIECE_OPTIONS = 300
 WORDS_SHOWN = 60
-
-
-@st.cache_resource(max_entries=4, show_spinner=False)
-def encoding(name):
-    return load_encoding(name)
-
-
-@st.cache_resource(max_entries=3, show_spinner="Loading the word list…")
-def word_tokenizer(n):
-    return compare.word_list_tokenizer(n)
-
-
-@st.cache_resource(max_entries=3, show_spinner="Training a small BPE…")
-def default_bpe(corpus_name):
-    from wordfreq import top_n_list
-    lines = top_n_list("en", 10_000) if corpus_name == WORDFREQ_CORPUS else PRESETS[corpus_name]
-    return train_bpe("\n".join(lines), BPE_MERGES)
-
-
-@st.cache_resource(max_entries=3, show_spinner="Finding which words share each piece…")
-def piece_index(n):
-    return compare.word_piece_index(encoding("cl100k_base"), n)
-
-
-@st.cache_data(max_entries=3, show_spinner=False)
-def sharing(n):
-    return compare.sharing_distribution(piece_index(n)), compare.sharing_summary(piece_index(n))
-
-
-@st.cache_data(max_entries=200, show_spinner=False)
-def tokenized(key, name, text, _tokenizer):
-    """One text through one tokenizer, and its chips; `key` names the tokenizer uniquely."""
-    row = compare.tokenize(name, _tokenizer, text)
-    unknown_id = getattr(_tokenizer, "unknown_id", None)  # a word-level tokenizer's [UNK]
-    return row, token_chips_html(row.pieces, total=row.n_tokens, unknown_id=unknown_id)
+LINK_KEYS = ("cmp_preset", "cmp_text", "cmp_words", "cmp_corpus", "cmp_piece")  # see ui.links
 
 
 def use_preset():  # a preset fills the text box; typing in it unselects the preset
-    if st.session_state.compare_preset is not None:
-        st.session_state.compare_text = compare.PRESET_TEXTS[st.session_state.compare_preset]
+    if st.session_state.cmp_preset is not None:
+        st.session_state.cmp_text = compare.PRESET_TEXTS[st.session_state.cmp_preset]
 
 
 def typed():
-    st.session_state.compare_preset = None
+    st.session_state.cmp_preset = None
+
+
+def word_list_label(n):
+    return f"top {n:,} English words (wordfreq)"
 
 
 first_preset = next(iter(compare.PRESET_TEXTS))
-st.session_state.setdefault("compare_preset", first_preset)
-st.session_state.setdefault("compare_text", compare.PRESET_TEXTS[first_preset])
 
 st.title("Compare tokenizers")
 st.header("How do different tokenizers cut the same sentence into pieces?")
@@ -79,13 +47,21 @@ st.markdown(
     "**coloured chip is one token**, with its **id** under it (hover for its bytes). A piece "
     "that comes back keeps its colour. **·** is a space, **↵** a new line, **→** a tab."
 )
+trained = st.session_state.get("trained_bpe")  # a BPE trained on Build a BPE, if any
+share_caption("" if trained is None else "Your own BPE from Build a BPE is not in the link: "
+              "whoever opens it sees the small BPE instead.")
+check_unknown_settings("cmp_", LINK_KEYS)
 
-st.pills("Try a sentence", list(compare.PRESET_TEXTS), key="compare_preset", on_change=use_preset)
-st.text_area(
-    "Your text", key="compare_text", height=110, on_change=typed,
+check_link("cmp_preset", "sentence", options=list(compare.PRESET_TEXTS), empty_ok=True,
+           default=first_preset)
+st.pills("Try a sentence", list(compare.PRESET_TEXTS), default=first_preset, key="cmp_preset",
+         on_change=use_preset, bind="query-params")
+text = st.text_area(
+    "Your text", compare.PRESET_TEXTS[first_preset], key="cmp_text", height=110, on_change=typed,
     help=f"Up to {compare.MAX_TEXT_CHARS:,} characters. Emoji, accents and any script welcome.",
+    bind="query-params",
 )
-text, cut_message = compare.check_text(st.session_state.compare_text or "")
+text, cut_message = compare.check_text(text or "")
 if cut_message:
     st.warning(cut_message, icon=":material/content_cut:")
 if not text:
@@ -93,15 +69,21 @@ if not text:
     st.stop()
 
 size_col, corpus_col = st.columns(2)
-n_words = size_col.selectbox(
-    "Word list for the word-level tokenizer", compare.WORD_LIST_SIZES,
-    index=compare.WORD_LIST_SIZES.index(compare.DEFAULT_WORD_LIST_SIZE),
-    format_func=lambda n: f"top {n:,} English words (wordfreq)", key="compare_words")
-trained = st.session_state.get("trained_bpe")
+with size_col:
+    check_link("cmp_words", "word list", default=word_list_label(compare.DEFAULT_WORD_LIST_SIZE),
+               options=[word_list_label(n) for n in compare.WORD_LIST_SIZES])
+    n_words = st.selectbox(
+        "Word list for the word-level tokenizer", compare.WORD_LIST_SIZES,
+        index=compare.WORD_LIST_SIZES.index(compare.DEFAULT_WORD_LIST_SIZE),
+        format_func=word_list_label, key="cmp_words", bind="query-params")
 if trained is None:
-    corpus = corpus_col.selectbox(
-        "Corpus for the small BPE", [*PRESETS, WORDFREQ_CORPUS], key="compare_corpus",
-        help="Train your own, step by step, on the Build a BPE page: it then appears here.")
+    with corpus_col:
+        check_link("cmp_corpus", "corpus", options=[*PRESETS, WORDFREQ_CORPUS],
+                   default=next(iter(PRESETS)))
+        corpus = st.selectbox(
+            "Corpus for the small BPE", [*PRESETS, WORDFREQ_CORPUS], key="cmp_corpus",
+            help="Train your own, step by step, on the Build a BPE page: it then appears here.",
+            bind="query-params")
 
 # The tokenizers, the fixed-unit ones first, then the BPEs: (cache key, name, about, tokenizer)
 lineup = [
@@ -169,13 +151,18 @@ cl100k = results["cl100k_base"][2]
 index = piece_index(n_words)
 pieces = {p.id: p for p in cl100k.pieces}
 options = compare.pieces_in_order(pieces, limit=MAX_PIECE_OPTIONS)
-piece_id = st.selectbox(
-    "Pick a piece of your text (as cut by cl100k_base)", options,
-    index=options.index(compare.suggested_piece([pieces[p] for p in options], index)),
-    key="compare_piece",
-    format_func=lambda p: f"{visible_text(pieces[p].text)}   (id {p}, in "
-                          f"{len(index.words_with(p)):,} words)",
-)
+suggested = compare.suggested_piece([pieces[p] for p in options], index)
+
+
+def piece_label(p):
+    return f"{visible_text(pieces[p].text)}   (id {p}, in {len(index.words_with(p)):,} words)"
+
+
+check_link("cmp_piece", "piece", options=[piece_label(p) for p in options],
+           default=piece_label(suggested))
+piece_id = st.selectbox("Pick a piece of your text (as cut by cl100k_base)", options,
+                        index=options.index(suggested), format_func=piece_label, key="cmp_piece",
+                        bind="query-params")
 words = index.words_with(piece_id)
 if words:
     st.markdown(f"Found in **{len(words):,}** of the top {n_words:,} words (each written after a "

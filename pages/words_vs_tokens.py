@@ -11,6 +11,7 @@ import streamlit as st
 from minillm import words
 from minillm.charts.words import tokens_per_word_chart
 from minillm.tokenizers import EncodingUnavailable, load_encoding
+from ui.links import check_link, check_unknown_settings, share_caption
 from ui.router import ensure_router
 
 ensure_router()  # a deep link on a fresh server must still go through app.py
@@ -19,6 +20,8 @@ ENCODING = "cl100k_base"
 N_CHOICES = [1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 150_000, 200_000, 250_000, 300_000, words.MAX_WORDS]
 EXAMPLE_RANKS = [1, 10, 100, 1_000, 10_000, 30_000, 100_000, 300_000]
 DEFAULT_TEXT = "I textd my frend Oluwaseun about the rizzler"
+DEFAULT_N = 100_000
+LINK_KEYS = ("wvt_n", "wvt_text")  # the settings a shared link carries (ui.links)
 
 
 # Shared by every student, read-only: tables of the top 100,000 and of all words, word ranks.
@@ -72,6 +75,8 @@ st.markdown(
     "#### A language model reads text as a list of numbers, one number per piece. "
     "Whole words look like the obvious pieces. Let's measure what that would cost."
 )
+share_caption()
+check_unknown_settings("wvt_", LINK_KEYS)
 
 try:
     load_encoding(ENCODING)
@@ -81,9 +86,11 @@ except EncodingUnavailable as error:
 
 # ---------------------------------------------------------------------------------------------
 st.header("1. How many words does English have?", divider="gray")
+check_link("wvt_n", "N", options=[f"{v:,}" for v in N_CHOICES], default=DEFAULT_N,
+           show="{:,}".format)
 n = st.select_slider(
     "How many of the most common English words (from wordfreq)?",
-    options=N_CHOICES, value=100_000, format_func=lambda v: f"{v:,}", key="words_vs_tokens_n",
+    options=N_CHOICES, value=DEFAULT_N, format_func="{:,}".format, key="wvt_n", bind="query-params",
 )
 size = sizes(n, ENCODING)
 
@@ -132,9 +139,10 @@ st.markdown(f"##### Type a typo, a name or a brand-new word. A vocabulary of the
 
 @st.fragment  # typing reruns only this section: the chart and numbers above stay as they are
 def unknown_words_section(n: int) -> None:
-    # Streamlit itself cuts the box's value to max_chars, on the server too.
+    # Streamlit itself cuts the box's value to max_chars, on the server too (and a link's, silently).
+    check_link("wvt_text", "text", default=DEFAULT_TEXT, max_chars=words.MAX_TEXT_CHARS)
     text = st.text_area(f"Your text (up to {words.MAX_TEXT_CHARS:,} characters)", value=DEFAULT_TEXT,
-                        max_chars=words.MAX_TEXT_CHARS, key="words_vs_tokens_text")
+                        max_chars=words.MAX_TEXT_CHARS, key="wvt_text", bind="query-params")
     table = checked(text, n, ENCODING)
     if table.empty:
         st.info("No words to check yet: type a few words above (punctuation alone is not a word).")

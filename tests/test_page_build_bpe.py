@@ -92,10 +92,19 @@ def test_step_slider_steps_through_the_merges_without_retraining(training_calls)
     merges_slider(at).set_value(20).run()
     assert not at.exception
     assert len(training_calls) == 2
-    assert step_slider(at).value == 20
+    # Fewer merges: the first 20 merges of a training are the first 20 of a longer one, so
+    # merge 3 is the same merge and the step stays on it (a shared link's step too).
+    assert step_slider(at).value == 3 and step_slider(at).max == 20
+    assert at.session_state["trained_bpe"]["result"].merges[2] == third
+    step_slider(at).set_value(20).run()  # all merges...
     merges_slider(at).set_value(200).run()  # back to a setting already trained: cached
     assert not at.exception
     assert len(training_calls) == 2
+    assert step_slider(at).value == CATS_MERGES  # ...stay all merges
+    step_slider(at).set_value(30).run()
+    merges_slider(at).set_value(10).run()
+    assert not at.exception
+    assert step_slider(at).value == 10  # a step past the new end moves to the end
 
 
 def test_pasted_text_and_awkward_sentence():
@@ -117,7 +126,7 @@ def test_wordfreq_corpus_and_no_pre_split():
     at = run_page()
     at.radio[0].set_value("Most common English words (wordfreq)").run()
     assert not at.exception
-    at.slider(key="build_bpe_wordfreq").set_value(1_000).run()
+    at.slider(key="bpe_words").set_value(1_000).run()
     assert not at.exception
     trained = at.session_state["trained_bpe"]
     assert trained["name"] == "top 1,000 English words"

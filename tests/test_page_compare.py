@@ -67,8 +67,8 @@ def at():
 def test_opens_with_its_question_the_notebook_sentence_and_the_figure(at):
     assert at.title[0].value == "Compare tokenizers"
     assert at.header[0].value == "How do different tokenizers cut the same sentence into pieces?"
-    assert at.text_area(key="compare_text").value == compare.PRESET_TEXTS["BPE encoder (the notebook)"]
-    check(at, at.text_area(key="compare_text").value)
+    assert at.text_area(key="cmp_text").value == compare.PRESET_TEXTS["BPE encoder (the notebook)"]
+    check(at, at.text_area(key="cmp_text").value)
     assert shown_counts(at)["cl100k_base"] == 12  # the notebook's 12 ids
     assert any("**32,192** different cl100k_base pieces" in m.value for m in at.markdown)
     spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
@@ -88,28 +88,28 @@ def test_missing_encodings_get_a_plain_notice(at):
 
 def test_each_preset_fills_the_text_and_every_tokenizer_counts_it(at):
     for preset, text in compare.PRESET_TEXTS.items():
-        at.pills(key="compare_preset").set_value(preset).run()
-        assert at.text_area(key="compare_text").value == text, preset
+        at.pills(key="cmp_preset").set_value(preset).run()
+        assert at.text_area(key="cmp_text").value == text, preset
         check(at, text)
-    at.pills(key="compare_preset").set_value("…with “!”").run()
+    at.pills(key="cmp_preset").set_value("…with “!”").run()
     assert shown_counts(at)["cl100k_base"] == 13  # the "!" is one more token
 
 
 def test_typed_text_of_any_kind(at):
     for kind, text in TYPED.items():
-        at.text_area(key="compare_text").input(text).run()
+        at.text_area(key="cmp_text").input(text).run()
         check(at, text)
-        assert at.pills(key="compare_preset").value is None, kind  # typing unselects the preset
+        assert at.pills(key="cmp_preset").value is None, kind  # typing unselects the preset
         for body in chips_html(at):
             assert "<img" not in body and "<script" not in body, kind
-    at.text_area(key="compare_text").input(TYPED["html"]).run()
+    at.text_area(key="cmp_text").input(TYPED["html"]).run()
     bodies = "".join(chips_html(at))
     assert "&lt;img" in bodies and "&gt;alert" in bodies  # shown as text
-    assert any("<" in label for label in at.selectbox(key="compare_piece").options)
+    assert any("<" in label for label in at.selectbox(key="cmp_piece").options)
 
 
 def test_emoji_pieces_show_their_bytes(at):
-    at.text_area(key="compare_text").input("🦙").run()
+    at.text_area(key="cmp_text").input("🦙").run()
     assert not at.exception
     cl100k_chips = chips_html(at)[-1]
     assert "⟨F0 9F⟩" in cl100k_chips and "2 of 4 bytes of &#x27;🦙&#x27;" in cl100k_chips
@@ -117,43 +117,43 @@ def test_emoji_pieces_show_their_bytes(at):
 
 def test_text_over_the_limit_is_cut_with_a_message_and_empty_text_asks_for_some(at):
     text = "the cat sat on the mat. " * 1_000  # 24,000 characters
-    at.text_area(key="compare_text").input(text).run()
+    at.text_area(key="cmp_text").input(text).run()
     assert not at.exception
     assert any("24,000 characters; only the first 20,000" in w.value for w in at.warning)
     check(at, text[:20_000])
     assert all("more tokens" in body for body in chips_html(at)[:2])  # 20,000 chips capped
-    at.text_area(key="compare_text").input("").run()
+    at.text_area(key="cmp_text").input("").run()
     assert not at.exception
     assert any("Type or paste some text" in i.value for i in at.info)
     assert not at.dataframe
 
 
 def test_word_list_size_and_corpus_change_the_rows(at):
-    at.pills(key="compare_preset").set_value("bookkeepers (the notebook)").run()
-    at.selectbox(key="compare_words").set_value(1_000).run()
-    at.selectbox(key="compare_corpus").set_value("Country-style lines (original)").run()
+    at.pills(key="cmp_preset").set_value("bookkeepers (the notebook)").run()
+    at.selectbox(key="cmp_words").set_value(1_000).run()
+    at.selectbox(key="cmp_corpus").set_value("Country-style lines (original)").run()
     check(at, compare.PRESET_TEXTS["bookkeepers (the notebook)"], n_words=1_000,
           corpus="Country-style lines (original)")
     assert at.text[0].value == "bookkeepers, bookies, booking, bookers"  # the [UNK] words
 
 
 def test_pick_a_piece_and_see_the_words_that_share_it(at):
-    at.pills(key="compare_preset").set_value("bookkeepers (the notebook)").run()
-    piece = at.selectbox(key="compare_piece")
+    at.pills(key="cmp_preset").set_value("bookkeepers (the notebook)").run()
+    piece = at.selectbox(key="cmp_piece")
     assert "·book   (id 2363, in 32 words)" in piece.options
     assert piece.value == 2363  # suggested first: the most shared stem of the sentence
     piece.set_value(2239).run()  # "book" with no space: in 30 words, never at their start
     assert any("Found in **30** of the top" in m.value for m in at.markdown)
-    piece = at.selectbox(key="compare_piece")
+    piece = at.selectbox(key="cmp_piece")
     piece.set_value(2363).run()  # " book"
     assert not at.exception
     assert any("Found in **32** of the top 100,000 words" in m.value for m in at.markdown)
     words_html = [h.body for h in at.html if "white-space:nowrap" in h.body][0]
     assert words_html.count("white-space:nowrap") == 32  # every word, each split in pieces
     assert "keeping" in words_html and "mobile" in words_html
-    at.selectbox(key="compare_words").set_value(1_000).run()
+    at.selectbox(key="cmp_words").set_value(1_000).run()
     assert not at.exception
-    assert at.selectbox(key="compare_piece").value == 2363
+    assert at.selectbox(key="cmp_piece").value == 2363
     assert any("Found in **1** of the top 1,000 words" in m.value for m in at.markdown)
 
 
@@ -166,16 +166,16 @@ def test_a_bpe_trained_on_build_a_bpe_replaces_the_small_one():
     counts = shown_counts(at)
     text = compare.PRESET_TEXTS[next(iter(compare.PRESET_TEXTS))]
     assert counts["your BPE: cats, 12 merges"] == len(result.encoding(12).encode(text))
-    assert "small BPE" not in counts and not [s for s in at.selectbox if s.key == "compare_corpus"]
+    assert "small BPE" not in counts and not [s for s in at.selectbox if s.key == "cmp_corpus"]
 
 
 def test_a_typed_change_reruns_fast(at):
-    at.text_area(key="compare_text").input("warm up the caches 🦙").run()
+    at.text_area(key="cmp_text").input("warm up the caches 🦙").run()
     for i in range(3):
-        at.text_area(key="compare_text").input(f"bookkeepers number {i} keep the books 東京").run()
+        at.text_area(key="cmp_text").input(f"bookkeepers number {i} keep the books 東京").run()
         assert not at.exception
     start = time.perf_counter()
-    at.text_area(key="compare_text").input("one more typed change, never seen before").run()
+    at.text_area(key="cmp_text").input("one more typed change, never seen before").run()
     assert not at.exception
     assert time.perf_counter() - start < 1.0
 

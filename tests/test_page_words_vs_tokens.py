@@ -14,8 +14,8 @@ from conftest import app_test, run_app
 from minillm.tokenizers import load_encoding
 
 PAGE = "pages/words_vs_tokens.py"
-N_KEY = "words_vs_tokens_n"
-TEXT_KEY = "words_vs_tokens_text"
+N_KEY = "wvt_n"
+TEXT_KEY = "wvt_text"
 MAX_WORDS = len(wordfreq.top_n_list("en", 10**7))
 
 

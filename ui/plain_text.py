@@ -1,0 +1,32 @@
+r"""Put a student's text inside Markdown and have it shown exactly as typed.
+
+Streamlit renders most text elements as Markdown: ``st.info``, ``st.caption``, ``st.markdown``,
+and also the value of ``st.metric``. A piece of user text such as ``**``, ``$x$``, ``:red[hi]``
+or ``[a](javascript:x)`` would otherwise be drawn as bold, maths, colour or a link. (Raw HTML
+is never rendered: Streamlit leaves it out unless ``unsafe_allow_html`` is on.)
+
+>>> print(plain("**bold** $x$ :red[hi] <b>"))
+\*\*bold\*\* \$x\$ \:red\[hi\] \<b\>
+>>> print(plain("a\tb\nc\x00", max_chars=4))
+a→b↵…
+"""
+
+from __future__ import annotations
+
+import string
+
+#: CommonMark lets a backslash escape any ASCII punctuation mark, and nothing else.
+_ESCAPES = {ord(ch): "\\" + ch for ch in string.punctuation}
+#: Line breaks, tabs and other control characters as visible symbols (the notice is one line).
+_SYMBOLS = {0x09: "→", 0x0A: "↵", 0x0D: "␍", 0x7F: "␡"}
+_SYMBOLS.update({code: chr(0x2400 + code) for code in range(0x20) if code not in _SYMBOLS})
+
+
+def plain(text: str, *, max_chars: int | None = None) -> str:
+    """`text` as Markdown that shows it literally, on one line, cut to `max_chars` with '…'.
+
+    Line breaks, tabs and control characters are drawn as symbols (``↵``, ``→``, ``␀``).
+    """
+    if max_chars is not None and len(text) > max_chars:
+        text = text[:max_chars] + "…"
+    return text.translate(_SYMBOLS).translate(_ESCAPES)
