@@ -13,12 +13,20 @@ import streamlit as st
 from minillm.corpus import CorpusError
 from minillm.experiment import TrainSettings
 from ui import model_state
+from ui.router import ensure_router
 from ui.train_widgets import KEEP, chart_spec, choose_corpus, fmt, preview
+
+ensure_router()  # a deep link on a fresh server must still go through app.py
 
 LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 10.0, 1000.0)
 D_MODELS = (8, 16, 32, 64, 128)
 TICK_SECONDS = 0.3  # while a run is active the fragment reruns this often, one chunk each
 NOTEBOOK = TrainSettings()
+
+
+def ask(action):  # a button's callback: Train, Pause (Resume), Step or Reset, done below
+    st.session_state.train_request = action
+
 
 st.title("Train")
 st.header("Can a tiny model learn to predict the next word? How low can its mistakes go?")
@@ -95,31 +103,34 @@ if data is not None:
 
 if problem:
     st.caption(f"Train is off until the corpus in the settings above is fixed: {problem}")
+# A click only leaves a request (its callback runs before this script); the request is
+# carried out here, with the settings as they are now, even if the router reruns first.
+request = st.session_state.pop("train_request", None)
 exp = model_state.current_experiment()
+if (request == "train" or request == "step" and exp is None) and settings is not None:
+    exp = model_state.start_experiment(settings, bpe)
+if request == "reset":
+    model_state.reset()
+    exp = None
+if request:
+    was_paused = st.session_state.get("train_paused", False)
+    st.session_state.train_paused = {"pause": not was_paused, "step": True}.get(request, False)
+    st.session_state.train_step_pending = request == "step"
 paused = st.session_state.setdefault("train_paused", False)
 done = exp is not None and exp.trainer.done
 train_col, pause_col, step_col, reset_col = st.columns(4)
-if train_col.button("Train", key="train_go", type="primary", icon=":material/play_arrow:",
-                    width="stretch", disabled=settings is None, help="A new run, these settings"):
-    model_state.start_experiment(settings, bpe)
-    st.session_state.update(train_paused=False, train_step_pending=False)
-    st.rerun()
-if pause_col.button("Resume" if paused else "Pause", key="train_pause", width="stretch",
-                    icon=":material/resume:" if paused else ":material/pause:",
-                    disabled=exp is None or done):
-    st.session_state.train_paused = not paused
-    st.rerun()
-if step_col.button("Step", key="train_step", icon=":material/skip_next:", width="stretch",
-                   disabled=done or (exp is None and settings is None), help="Train one chunk"):
-    if exp is None:
-        model_state.start_experiment(settings, bpe)
-    st.session_state.update(train_paused=True, train_step_pending=True)
-    st.rerun()
-if reset_col.button("Reset", key="train_reset", icon=":material/restart_alt:", width="stretch",
-                    disabled=exp is None, help="Drop the model (its curve stays as a faint line)"):
-    model_state.reset()
-    st.session_state.update(train_paused=False, train_step_pending=False)
-    st.rerun()
+train_col.button("Train", key="train_go", type="primary", icon=":material/play_arrow:",
+                 width="stretch", disabled=settings is None, help="A new run, these settings",
+                 on_click=ask, args=("train",))
+pause_col.button("Resume" if paused else "Pause", key="train_pause", width="stretch",
+                 icon=":material/resume:" if paused else ":material/pause:",
+                 disabled=exp is None or done, on_click=ask, args=("pause",))
+step_col.button("Step", key="train_step", icon=":material/skip_next:", width="stretch",
+                disabled=done or (exp is None and settings is None), help="Train one chunk",
+                on_click=ask, args=("step",))
+reset_col.button("Reset", key="train_reset", icon=":material/restart_alt:", width="stretch",
+                 disabled=exp is None, help="Drop the model (its curve stays as a faint line)",
+                 on_click=ask, args=("reset",))
 
 if exp is not None and settings is not None and (settings != exp.settings or bpe is not exp.bpe):
     st.info("Settings changed — press Train to start a new run with them. Until then the model "

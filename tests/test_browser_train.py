@@ -16,10 +16,6 @@ TRAINING_TIMEOUT_MS = 90_000  # 300 epochs take a few seconds; a busy class serv
 
 
 def test_train_runs_live_to_the_done_marker(browser_page):
-    # Home first: on a fresh server, a first visit straight to /train runs pages/train.py in
-    # Streamlit's old pages/-folder mode, without app.py; app.py's st.navigation takes over
-    # for the whole server only once app.py has run.
-    browser_page.goto("")
     browser_page.goto("train")
     browser_page.assert_no_exception()
     page = browser_page.page
