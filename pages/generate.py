@@ -155,11 +155,15 @@ else:
             "until the limit. Train with **EOS on** and it stops by itself.",
             icon=":material/straighten:")
 
-if written:
+if written and copied == written:
+    st.markdown(f"**All {written} {unit}s it wrote** are copied word for word from the corpus: "
+                "here the model is *remembering*, not creating.")
+elif written:
     st.markdown(
         f"**{copied} of the {written} {unit}s it wrote** sit in runs copied word for word from "
-        "the corpus. Where one highlighted run stops and the next begins, the model glued two "
-        "remembered pieces together: that seam is the only *new* thing a model this small writes."
+        "the corpus. Where one highlighted run stops and the next begins, or where the text is "
+        "plain, the model glued remembered pieces together: those seams are the only *new* thing "
+        "a model this small writes."
     )
 
 st.subheader("What it weighed at each step")

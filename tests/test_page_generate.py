@@ -96,7 +96,7 @@ def test_output_marks_copied_runs_and_says_why_it_stopped(trained):
     html = output_html(at)
     assert '<span class="mll-copied">' in html and "copied word for word" in html
     assert "it rambles until the limit" in messages(at)
-    assert any("of the 15 words it wrote" in m.value for m in at.markdown)
+    assert any("15 words it wrote" in m.value for m in at.markdown)
 
 
 def test_controls_change_the_output(trained):
@@ -135,6 +135,7 @@ def test_with_eos_the_text_ends_by_itself(with_eos):
     assert not at.exception
     assert "it ended the text by itself" in at.success[0].value
     assert output_text(at) in with_eos.settings.lines  # greedy writes a corpus sentence
+    assert any("are copied word for word from the corpus" in m.value for m in at.markdown)
     assert "EOS" not in output_text(at)
 
 
