@@ -9,7 +9,7 @@ The notebook's loop, one full-batch AdamW step per epoch:
 The trainer knows nothing about the UI: it reports through callbacks (minGPT style)
 ``on_step(trainer)`` after each step. It is deterministic for a given model seed (full batch,
 no dropout). If the loss becomes NaN or infinite (a learning rate far too high), it stops,
-puts back the last weights that gave a finite loss, and says so in `stopped_reason`.
+puts back the best weights it had (the lowest loss seen), and says so in `stopped_reason`.
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ class Trainer:
         self.seconds = 0.0  # time spent training
         self.snapshot_every = snapshot_every or max(1, epochs // 10)
         self.snapshots: dict[int, dict[str, torch.Tensor]] = {}  # epoch -> weights
-        self._last_good = [p.detach().clone() for p in model.parameters()]
+        self._best = [p.detach().clone() for p in model.parameters()]  # lowest loss so far
+        self._best_loss = math.inf
         self._snapshot()
 
     @property
@@ -103,15 +104,18 @@ class Trainer:
                 loss = model.loss(X, Y, self.every_targets)
                 value = loss.item()
                 if not math.isfinite(value):
-                    with torch.no_grad():  # put back the weights that gave the last finite loss
-                        for p, good in zip(model.parameters(), self._last_good):
-                            p.copy_(good)
+                    with torch.no_grad():  # put back the best weights seen in this run
+                        for p, best in zip(model.parameters(), self._best):
+                            p.copy_(best)
                     self.stopped_reason = (
                         f"The loss became {value} at epoch {self.epoch + 1}: the learning rate "
-                        f"{self.lr:g} is too high. Training stopped; the last good weights are kept."
+                        f"{self.lr:g} is too high. Training stopped and kept the last good weights: "
+                        f"the best this run reached (loss {self._best_loss:.4g})."
                     )
                     break
-                self._last_good = [p.detach().clone() for p in model.parameters()]
+                if value < self._best_loss:
+                    self._best_loss = value
+                    self._best = [p.detach().clone() for p in model.parameters()]
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 self.optimizer.step()

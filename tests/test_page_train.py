@@ -190,7 +190,7 @@ def test_a_diverging_learning_rate_stops_with_a_warning_and_keeps_the_model(fast
     exp = train_to_the_end(run(at))
     assert exp.trainer.stopped_reason and exp.trainer.epoch < 300
     assert "the learning rate 1000 is too high" in texts(at.warning)
-    assert "last good weights are kept" in texts(at.warning)
+    assert "kept the last good weights" in texts(at.warning)
     assert not at.success  # not "done": stopped
     assert "shot up" not in texts(at.warning)  # one warning is enough
     metrics = {metric.label: metric.value for metric in at.metric}
