@@ -14,6 +14,7 @@ from minillm.corpus import CorpusError
 from minillm.experiment import TrainSettings
 from ui import model_state
 from ui.router import ensure_router
+from ui.save_load import save_load_section
 from ui.train_widgets import KEEP, chart_spec, choose_corpus, fmt, preview
 
 ensure_router()  # a deep link on a fresh server must still go through app.py
@@ -199,6 +200,8 @@ if exp is not None and done:
                    "Try 1e-3.", icon=":material/trending_up:")
 elif exp is not None and paused:
     st.caption("Paused. **Resume**, or **Step** one chunk at a time.")
+
+save_load_section()
 
 st.subheader("The data the next run learns from")
 if data is None:

@@ -66,6 +66,12 @@ def start_experiment(settings: TrainSettings, bpe=None) -> Experiment:
     return exp
 
 
+def adopt(exp: Experiment) -> None:
+    """Make a loaded model the current one (the current run becomes a faint curve)."""
+    _archive_current()
+    st.session_state[EXPERIMENT] = exp
+
+
 def reset() -> None:
     """No current model any more (its curve is kept among the past runs)."""
     _archive_current()
