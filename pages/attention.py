@@ -18,6 +18,7 @@ from minillm.charts.attention import attention_heatmap, embedding_scatter
 from minillm.charts.specs import with_data
 from minillm.experiment import TrainSettings
 from ui import model_state
+from ui.links import check_link, check_unknown_settings, share_caption
 from ui.router import ensure_router
 
 ensure_router()  # a deep link on a fresh server must still go through app.py
@@ -26,6 +27,8 @@ TYPED = "Type a context"
 FROM_DATA = "A window from the dataset"
 MAX_WINDOWS = 500  # a big corpus has tens of thousands: type a context for any other
 MAX_MAP_TOKENS = 150  # the embedding map labels at most this many tokens (the most frequent)
+LINK_KEYS = ("attention_source", "attention_text", "attention_epoch")  # in the URL (ui.links)
+DEFAULT_TEXT = "the cat sat on the"
 
 
 def plain(text: str) -> str:
@@ -101,13 +104,17 @@ st.caption(f"Model: {plain(experiment.settings.label())} · trained {trainer.epo
            f"epochs · {experiment.model.num_parameters():,} parameters")
 causal = experiment.model.config.causal
 
+check_unknown_settings("attention_", LINK_KEYS)
+share_caption("The model is not in the link: whoever opens it sees the model of their own session.")
+
 st.subheader("1. Pick a context")
+check_link("attention_source", "context source", options=[FROM_DATA, TYPED], default=FROM_DATA)
 source = st.segmented_control("Where the context comes from", [FROM_DATA, TYPED], default=FROM_DATA,
-                              required=True, key="attention_source")
+                              required=True, key="attention_source", bind="query-params")
 if source == TYPED:
-    st.session_state.setdefault("attention_text", "the cat sat on the")
-    st.text_input("Context", key="attention_text", max_chars=inspect.MAX_PROMPT_CHARS,
-                  help=f"The model reads the last {dataset.block_size} tokens.")
+    check_link("attention_text", "context", default=DEFAULT_TEXT, max_chars=inspect.MAX_PROMPT_CHARS)
+    st.text_input("Context", DEFAULT_TEXT, key="attention_text", max_chars=inspect.MAX_PROMPT_CHARS,
+                  bind="query-params", help=f"The model reads the last {dataset.block_size} tokens.")
     typed = inspect.clean_prompt(st.session_state.attention_text)
     for note in typed.notes:
         st.warning(note, icon=":material/content_cut:")
@@ -133,8 +140,10 @@ else:
 epochs = inspect.replay_epochs(experiment)
 if st.session_state.get("attention_epoch", epochs[-1]) not in epochs:
     del st.session_state["attention_epoch"]
+check_link("attention_epoch", "epoch", options=[str(e) for e in epochs], default=epochs[-1],
+           expected=f"one of the kept epochs, {epochs[0]} to {epochs[-1]}")
 epoch = st.select_slider("Replay training: the weights after this many epochs", epochs,
-                         value=epochs[-1], key="attention_epoch",
+                         value=epochs[-1], key="attention_epoch", bind="query-params",
                          help="Weights are kept at a few points while training. Epoch 0 is the "
                               "untrained model: its attention is close to even.")
 model = inspect.model_at(experiment, epoch)

@@ -17,11 +17,16 @@ from minillm.charts.specs import with_data
 from minillm.experiment import TrainSettings
 from minillm.sample import generate
 from ui import model_state
+from ui.links import check_link, check_unknown_settings, share_caption
+from ui.links_model import check_decimal_link
 from ui.router import ensure_router
 
 ensure_router()  # a deep link on a fresh server must still go through app.py
 
 TOP_K_CHOICES = ["off", 1, 2, 3, 5, 10, 20]
+LINK_KEYS = ("generate_prompt", "generate_temperature", "generate_top_k", "generate_max_new",
+             "generate_seed", "generate_greedy")  # the settings a shared link carries (ui.links)
+LINKED = {"bind": "query-params"}
 
 
 def plain(text: str) -> str:
@@ -89,28 +94,41 @@ st.caption(f"Model: {plain(experiment.settings.label())} · trained {trainer.epo
            f"epochs · {experiment.model.num_parameters():,} parameters")
 unit = getattr(dataset.tokenizer, "unit", "token")
 suggestions = inspect.prompt_suggestions(dataset)
-st.session_state.setdefault("generate_prompt", "the cat" if "the cat" in suggestions else suggestions[0])
-st.session_state.setdefault("generate_seed", 42)
+default_prompt = "the cat" if "the cat" in suggestions else suggestions[0]
+check_unknown_settings("generate_", LINK_KEYS)
+share_caption("The model is not in the link: whoever opens it uses the model of their own session.")
 
 st.pills("Try a prompt (the notebook's)" if suggestions[0] == "the cat" else "Try a prompt",
          suggestions, key="generate_pick", on_change=pick_prompt)
-st.text_input("Prompt", key="generate_prompt", max_chars=inspect.MAX_PROMPT_CHARS,
-              on_change=lambda: st.session_state.update(generate_pick=None),
+check_link("generate_prompt", "prompt", default=default_prompt, max_chars=inspect.MAX_PROMPT_CHARS)
+st.text_input("Prompt", default_prompt, key="generate_prompt", max_chars=inspect.MAX_PROMPT_CHARS,
+              on_change=lambda: st.session_state.update(generate_pick=None), **LINKED,
               help=f"Up to {inspect.MAX_PROMPT_CHARS} characters. The model only knows the {unit}s "
                    "of its corpus; others are left out, and we say which.")
 
 temp_col, topk_col, length_col = st.columns(3, gap="medium")
 greedy = st.session_state.get("generate_greedy", False)
+with temp_col:
+    check_decimal_link("generate_temperature", "temperature", default=1.0, min_value=0.1,
+                       max_value=3.0)
 temperature = temp_col.slider("Temperature", 0.1, 3.0, 1.0, 0.1, key="generate_temperature",
-                              disabled=greedy, help="Below 1: bolder favourites. Above 1: flatter, wilder.")
+                              disabled=greedy, **LINKED,
+                              help="Below 1: bolder favourites. Above 1: flatter, wilder.")
+with topk_col:
+    check_link("generate_top_k", "top-k", options=[str(k) for k in TOP_K_CHOICES], default="off")
 top_k = topk_col.select_slider("Top-k", TOP_K_CHOICES, "off", key="generate_top_k", disabled=greedy,
-                               help="Draw only from the k most likely words (off: from all of them).")
-max_new = length_col.slider(f"Max new {unit}s", 1, 50, 15, key="generate_max_new",
+                               **LINKED, help="Draw only from the k most likely words (off: from "
+                               "all of them).")
+with length_col:
+    check_link("generate_max_new", f"max new {unit}s", default=15, min_value=1, max_value=50)
+max_new = length_col.slider(f"Max new {unit}s", 1, 50, 15, key="generate_max_new", **LINKED,
                             help="The notebook wrote up to 15.")
+check_link("generate_greedy", "greedy", default=False, show={True: "on", False: "off"}.get)
+check_link("generate_seed", "seed", default=42, min_value=0, max_value=999_999)
 greedy_col, seed_col, again_col = st.columns(3, gap="medium", vertical_alignment="bottom")
-greedy = greedy_col.toggle("Greedy", key="generate_greedy",
+greedy = greedy_col.toggle("Greedy", key="generate_greedy", **LINKED,
                            help="Always write the most likely next word: the same text every time.")
-seed_col.number_input("Seed", 0, 999_999, step=1, key="generate_seed", disabled=greedy,
+seed_col.number_input("Seed", 0, 999_999, 42, step=1, key="generate_seed", disabled=greedy, **LINKED,
                       help="Same seed, same settings: the same text.")
 again_col.button("Another sample", on_click=next_sample, disabled=greedy, icon=":material/casino:")
 

@@ -15,7 +15,8 @@ from minillm.experiment import TrainSettings
 from ui import model_state
 from ui.router import ensure_router
 from ui.save_load import save_load_section
-from ui.train_widgets import KEEP, chart_spec, choose_corpus, fmt, preview
+from ui.links import check_link, check_unknown_settings, share_caption
+from ui.train_widgets import LINKED, LINK_KEYS, chart_spec, choose_corpus, fmt, preview
 
 ensure_router()  # a deep link on a fresh server must still go through app.py
 
@@ -23,6 +24,8 @@ LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 10.0, 1000.
 D_MODELS = (8, 16, 32, 64, 128)
 TICK_SECONDS = 0.3  # while a run is active the fragment reruns this often, one chunk each
 NOTEBOOK = TrainSettings()
+LOSS_ON = {"last": "the last position (the notebook)", "every": "every position (GPT style)"}
+ON_OFF = {True: "on", False: "off"}
 
 
 def ask(action):  # a button's callback: Train, Pause (Resume), Step or Reset, done below
@@ -38,6 +41,8 @@ st.markdown(
 )
 
 model_state.warm_up()
+check_unknown_settings("train_", LINK_KEYS)
+share_caption("The corpus is in the link only as a preset: pasted or uploaded text is not.")
 trained_bpe = st.session_state.get("trained_bpe")
 with st.expander("Settings for the next run: corpus, tokenizer, model size, learning rate, "
                  "epochs… (the notebook's values to start with)", icon=":material/tune:"):
@@ -51,36 +56,51 @@ with st.expander("Settings for the next run: corpus, tokenizer, model size, lear
         kinds = {"word": "words (the notebook)", "character": "characters"}
         if trained_bpe:
             kinds["bpe"] = f"your BPE: {trained_bpe['name']} ({trained_bpe['merges']:,} merges)"
+        check_link("train_tokenizer", "tokenizer", options=[kinds[k] for k in kinds],
+                   default=kinds["word"])
         tokenizer = st.radio("Tokenizer for the model", list(kinds), format_func=kinds.get,
-                             key="train_tokenizer", **KEEP)
+                             key="train_tokenizer", **LINKED)
         if not trained_bpe:
             st.caption("Want BPE pieces instead? Train one on the **Build a BPE** page; "
                        "it then shows up here.")
     with middle:
+        check_link("train_block", "block size", default=NOTEBOOK.block_size, min_value=1,
+                   max_value=16)
         block_size = st.slider("Block size (words of context)", 1, 16, NOTEBOOK.block_size,
-                               key="train_block", **KEEP)
+                               key="train_block", **LINKED)
+        check_link("train_d_model", "d_model", options=[str(d) for d in D_MODELS],
+                   default=NOTEBOOK.d_model)
         d_model = st.select_slider("d_model (numbers per token)", D_MODELS, NOTEBOOK.d_model,
-                                   key="train_d_model", **KEEP)
+                                   key="train_d_model", **LINKED)
         heads = [h for h in (1, 2, 4, 8, 16) if d_model % h == 0]
+        check_link("train_heads", "heads", options=[str(h) for h in heads],
+                   default=NOTEBOOK.n_heads, expected=f"a divisor of d_model {d_model}")
         n_heads = st.selectbox("Attention heads (each gets d_model / heads numbers)", heads,
-                               heads.index(NOTEBOOK.n_heads), key="train_heads", **KEEP)
+                               heads.index(NOTEBOOK.n_heads), key="train_heads", **LINKED)
+        check_link("train_lr", "learning rate", options=[f"{v:g}" for v in LEARNING_RATES],
+                   default=f"{NOTEBOOK.lr:g}")
         lr = st.select_slider("Learning rate (step size)", LEARNING_RATES, NOTEBOOK.lr,
-                              format_func=lambda v: f"{v:g}", key="train_lr", **KEEP,
+                              format_func=lambda v: f"{v:g}", key="train_lr", **LINKED,
                               help="1e-3 is the notebook's. Try 1 or 10: too big a step "
                                    "overshoots; 1000 blows up.")
     with right:
+        check_link("train_epochs", "epochs", default=NOTEBOOK.epochs, min_value=10, max_value=2000)
         epochs = st.number_input("Epochs (passes over the data)", 10, 2000, NOTEBOOK.epochs,
-                                 step=50, key="train_epochs", **KEEP)
+                                 step=50, key="train_epochs", **LINKED)
+        check_link("train_seed", "seed", default=NOTEBOOK.seed, min_value=0, max_value=1_000_000)
         seed = st.number_input("Seed (the random start)", 0, 1_000_000, NOTEBOOK.seed,
-                               key="train_seed", **KEEP)
-        eos = st.toggle("EOS token", NOTEBOOK.eos, key="train_eos", **KEEP,
+                               key="train_seed", **LINKED)
+        check_link("train_eos", "EOS token", default=NOTEBOOK.eos, show=ON_OFF.get)
+        eos = st.toggle("EOS token", NOTEBOOK.eos, key="train_eos", **LINKED,
                         help="An end-of-sentence token after every sentence: the model "
                         "learns where a sentence ends.")
-        loss_on = st.radio("Loss on", ["last", "every"], key="train_loss_on", **KEEP,
-                           format_func={"last": "the last position (the notebook)",
-                                        "every": "every position (GPT style)"}.get)
+        check_link("train_loss_on", "loss on", options=list(LOSS_ON.values()),
+                   default=LOSS_ON["last"])
+        loss_on = st.radio("Loss on", ["last", "every"], key="train_loss_on", **LINKED,
+                           format_func=LOSS_ON.get)
+        check_link("train_causal", "causal mask", default=NOTEBOOK.causal, show=ON_OFF.get)
         causal = st.toggle("Causal mask", NOTEBOOK.causal, key="train_causal",
-                           **KEEP, help="Hide later words: each position may only look at "
+                           **LINKED, help="Hide later words: each position may only look at "
                            "itself and earlier ones.")
 
 bpe = trained_bpe["result"].encoding(trained_bpe["merges"]) if tokenizer == "bpe" else None

@@ -14,9 +14,16 @@ from minillm.corpus import CATS_AND_DOGS, PRESETS, CorpusError, load_corpus, loa
 from minillm.data import ambiguous_contexts, build_dataset, loss_floor
 from minillm.experiment import TrainSettings, make_tokenizer
 from ui import model_state
+from ui.links import check_link
 
 PASTE, UPLOAD = "Paste your own sentences", "Upload a text file (.txt)"
 KEEP = {"persist_state": "session"}  # settings survive a visit to Generate or Attention
+# ... and live in the URL (ui.links): a teacher shares the address bar. The binding takes
+# precedence over persist_state; a visit to another page still keeps them (tested).
+LINKED = {**KEEP, "bind": "query-params"}
+LINK_KEYS = ("train_corpus", "train_tokenizer", "train_block", "train_d_model", "train_heads",
+             "train_lr", "train_epochs", "train_seed", "train_eos", "train_loss_on",
+             "train_causal")
 
 
 def fmt(loss: float) -> str:
@@ -52,7 +59,9 @@ def chart_spec(exp):
 
 def choose_corpus():
     """(name, lines) for the next run; raises CorpusError with a message for the student."""
-    choice = st.selectbox("Corpus", [*PRESETS, PASTE, UPLOAD], key="train_corpus", **KEEP)
+    check_link("train_corpus", "corpus", options=[*PRESETS, PASTE, UPLOAD],
+               default=next(iter(PRESETS)))
+    choice = st.selectbox("Corpus", [*PRESETS, PASTE, UPLOAD], key="train_corpus", **LINKED)
     if choice in PRESETS:
         return choice, PRESETS[choice]
     if choice == PASTE:
