@@ -140,8 +140,7 @@ else:
 epochs = inspect.replay_epochs(experiment)
 if st.session_state.get("attention_epoch", epochs[-1]) not in epochs:
     del st.session_state["attention_epoch"]
-check_link("attention_epoch", "epoch", options=[str(e) for e in epochs], default=epochs[-1],
-           expected=f"one of the kept epochs, {epochs[0]} to {epochs[-1]}")
+check_link("attention_epoch", "epoch", options=[str(e) for e in epochs], default=epochs[-1])
 epoch = st.select_slider("Replay training: the weights after this many epochs", epochs,
                          value=epochs[-1], key="attention_epoch", bind="query-params",
                          help="Weights are kept at a few points while training. Epoch 0 is the "

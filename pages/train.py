@@ -74,7 +74,7 @@ with st.expander("Settings for the next run: corpus, tokenizer, model size, lear
                                    key="train_d_model", **LINKED)
         heads = [h for h in (1, 2, 4, 8, 16) if d_model % h == 0]
         check_link("train_heads", "heads", options=[str(h) for h in heads],
-                   default=NOTEBOOK.n_heads, expected=f"a divisor of d_model {d_model}")
+                   default=NOTEBOOK.n_heads)
         n_heads = st.selectbox("Attention heads (each gets d_model / heads numbers)", heads,
                                heads.index(NOTEBOOK.n_heads), key="train_heads", **LINKED)
         check_link("train_lr", "learning rate", options=[f"{v:g}" for v in LEARNING_RATES],
