@@ -312,7 +312,14 @@ def test_prompt_suggestions(notebook, causal):
 
 
 def test_doctests():
-    assert doctest.testmod(inspect).failed == 0
+    import minillm.charts.attention
+    import minillm.charts.generate
+    import minillm.charts.specs
+
+    for module in (inspect, minillm.charts.attention, minillm.charts.generate, minillm.charts.specs):
+        result = doctest.testmod(module)
+        assert result.failed == 0, module.__name__
+    assert doctest.testmod(inspect).attempted >= 5
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,10 +2,15 @@
 
 Pure functions (no streamlit), so a notebook draws exactly the figure the app shows:
 
-    >>> from minillm.inspect import attention_maps, attention_table
+    >>> from minillm.experiment import Experiment, TrainSettings
+    >>> from minillm.inspect import attention_maps, attention_table, embedding_map
+    >>> exp = Experiment(TrainSettings(epochs=1))
     >>> labels, weights = attention_maps(exp.model, exp.dataset, exp.dataset.X[4].tolist())
     >>> table = attention_table(labels, weights, causal=False)
-    >>> attention_heatmap(table[table["map"] == "head 1"], "head 1")
+    >>> heatmap = attention_heatmap(table[table["map"] == "head 1"], "head 1")
+    >>> scatter = embedding_scatter(embedding_map(exp.model, exp.dataset))
+    >>> heatmap.to_dict()["title"]["text"], len(scatter.to_dict()["layer"])
+    ('head 1', 2)
 """
 
 from __future__ import annotations

@@ -1,7 +1,14 @@
-"""Chart builders for the Generate lab: a DataFrame in, an altair chart out.
+"""Chart builders for the Generate lab: a DataFrame in, an altair chart (or HTML) out.
 
-    >>> from minillm.inspect import candidates_table
-    >>> candidate_bars(candidates_table(generate(exp.model, exp.dataset, "the cat", seed=1)))
+    >>> from minillm.experiment import Experiment, TrainSettings
+    >>> from minillm.inspect import candidates_table, marked_generation
+    >>> from minillm.sample import generate
+    >>> exp = Experiment(TrainSettings(epochs=1))
+    >>> generation = generate(exp.model, exp.dataset, "the cat", max_new_tokens=3, seed=1)
+    >>> candidate_bars(candidates_table(generation)).to_dict()["columns"]
+    3
+    >>> "mll-out" in marked_text_html(marked_generation(generation, exp.dataset))
+    True
 """
 
 from __future__ import annotations
