@@ -11,6 +11,7 @@ from minillm import compare
 from minillm.charts.compare import sharing_chart
 from minillm.corpus import PRESETS
 from minillm.tokenizers import FETCH_COMMAND, ByteTokenizer, TiktokenTokenizer, is_available
+from ui.charts import show_chart
 from ui.chips import render_chips_html, visible_text, word_splits_html
 from ui.compare_resources import WORDFREQ_CORPUS, default_bpe, encoding, piece_index, sharing
 from ui.compare_resources import tokenized, word_tokenizer
@@ -183,4 +184,4 @@ st.markdown(
     f"and a piece is in **{summary.mean_words_per_piece:.1f}** words on average. A word "
     f"vocabulary needs all {summary.n_words:,} entries, each in exactly one word."
 )
-st.altair_chart(sharing_chart(distribution), width="stretch")
+show_chart(sharing_chart, distribution)

@@ -11,6 +11,7 @@ import streamlit as st
 from minillm import words
 from minillm.charts.words import tokens_per_word_chart
 from minillm.tokenizers import EncodingUnavailable, load_encoding
+from ui.charts import show_chart
 from ui.links import check_link, check_unknown_settings, share_caption
 from ui.router import ensure_router
 
@@ -120,7 +121,7 @@ st.header("2. Common words are one token, rare words split", divider="gray")
 with st.spinner(f"Tokenizing the top {n:,} words one by one (once per server, a few seconds)…"):
     sample, bins, single_share, single_share_bare, covered = chart_data(n, ENCODING)
 st.subheader(f"{single_share:.0%} of the top {n:,} words are a single token; rare words split into pieces")
-st.altair_chart(tokens_per_word_chart(sample, bins), width="stretch")
+show_chart(tokens_per_word_chart, sample, bins)
 st.markdown(
     f"Each word is measured with a space in front (·the, not the; · stands for a space), as it appears "
     f"in a sentence: that is how the tokenizer learned them. At the very start of a text, without the "
