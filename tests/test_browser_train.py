@@ -35,7 +35,7 @@ def test_train_runs_live_to_the_done_marker(browser_page):
         text = " ".join(progress.all_inner_texts())
         epochs_seen.update(int(e) for e in re.findall(r"Epoch (\d+) of 300", text))
         page.wait_for_timeout(POLL_MS)
-    done.wait_for(timeout=POLL_MS)
+    done.wait_for(timeout=30_000)  # it may be redrawn once more as the run ends
     assert len({e for e in epochs_seen if 0 < e < 300}) >= 2, epochs_seen
     browser_page.wait_until_idle()
     assert page.get_by_text("Epoch 300 of 300").is_visible()
@@ -44,3 +44,20 @@ def test_train_runs_live_to_the_done_marker(browser_page):
     browser_page.assert_no_exception()
     browser_page.screenshot("train-done")
     assert not browser_page.external_requests, "\n".join(browser_page.external_requests)
+    # The trained model goes with the student: Generate and Attention, reached through the
+    # sidebar (same session), use it without training again.
+    nav = page.locator("[data-testid='stSidebarNav']")
+    nav.get_by_text("Generate", exact=True).click()
+    page.get_by_role("heading", name="What the model wrote").wait_for(timeout=60_000)
+    browser_page.wait_until_idle()
+    browser_page.assert_no_exception()
+    assert page.get_by_text("There is no trained model").count() == 0
+    assert page.locator("[data-testid='stVegaLiteChart']").count() >= 1  # each step's candidates
+    browser_page.screenshot("generate-after-training")
+    nav.get_by_text("Attention", exact=True).click()
+    page.get_by_role("heading", name=re.compile("which earlier words does it look at")).wait_for(timeout=60_000)
+    browser_page.wait_until_idle()
+    browser_page.assert_no_exception()
+    assert page.get_by_text("There is no trained model").count() == 0
+    assert page.locator("[data-testid='stVegaLiteChart']").count() >= 3  # two heads and their average
+    browser_page.screenshot("attention-after-training")
