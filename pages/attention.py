@@ -6,19 +6,15 @@ new numbers are swapped into it (`minillm.charts.specs.with_data`), so moving th
 costs no chart building.
 """
 
-import time
-from pathlib import Path
-
-import numpy as np
 import streamlit as st
-from streamlit.errors import StreamlitPageNotFoundError
 
 from minillm import inspect
 from minillm.charts.attention import attention_heatmap, embedding_scatter
 from minillm.charts.specs import with_data
-from minillm.experiment import TrainSettings
 from ui import model_state
 from ui.links import check_link, check_unknown_settings, share_caption
+from ui.need_model import need_model
+from ui.plain_text import plain
 from ui.router import ensure_router
 
 ensure_router()  # a deep link on a fresh server must still go through app.py
@@ -29,39 +25,6 @@ MAX_WINDOWS = 500  # a big corpus has tens of thousands: type a context for any 
 MAX_MAP_TOKENS = 150  # the embedding map labels at most this many tokens (the most frequent)
 LINK_KEYS = ("attention_source", "attention_text", "attention_epoch")  # in the URL (ui.links)
 DEFAULT_TEXT = "the cat sat on the"
-
-
-def plain(text: str) -> str:
-    """User text inside a markdown message: every ASCII punctuation mark backslash-escaped,
-    and a word joiner after "://" and "www" so a typed address does not become a link."""
-    text = text.replace("://", ":\u2060//").replace("www", "w\u2060ww")
-    return "".join("\\" + ch if ch.isascii() and not ch.isalnum() and not ch.isspace() else ch
-                   for ch in text)
-
-
-def train_notebook_model() -> None:
-    """The button's callback: runs before the page does, so the page already sees the model."""
-    model_state.warm_up()
-    with st.spinner("Training the notebook's model: 300 epochs on six sentences…"):
-        experiment = model_state.start_experiment(TrainSettings())
-        while not experiment.trainer.done:  # in chunks, within the server's training slots
-            if not model_state.train_chunk(experiment, seconds=1.0, max_epochs=300):
-                time.sleep(0.05)  # every slot busy: another student is training
-
-
-def need_model(key: str) -> None:
-    """No trained model in this session: say so, offer to train the notebook's one, stop."""
-    st.info("There is no trained model in this session yet. Train one first: the notebook's "
-            "settings take a few seconds.", icon=":material/school:")
-    st.button("Train the notebook's model now (about 2 seconds)", type="primary", key=key,
-              icon=":material/play_arrow:", on_click=train_notebook_model)
-    if (Path(__file__).parent / "train.py").exists():
-        try:
-            st.page_link("pages/train.py", label="Or choose your own settings on the Train page",
-                         icon=":material/model_training:")
-        except StreamlitPageNotFoundError:
-            pass  # Train is not registered in app.py (yet)
-    st.stop()
 
 
 @st.cache_data(max_entries=300, show_spinner=False)

@@ -5,20 +5,17 @@ tables and prompt checks come from `minillm.inspect`; the figures from
 `minillm.charts.generate`. The model is the session's `st.session_state["experiment"]`.
 """
 
-import time
-from pathlib import Path
-
 import streamlit as st
-from streamlit.errors import StreamlitPageNotFoundError
 
 from minillm import inspect
 from minillm.charts.generate import candidate_bars, marked_text_html
 from minillm.charts.specs import with_data
-from minillm.experiment import TrainSettings
 from minillm.sample import generate
 from ui import model_state
 from ui.links import check_link, check_unknown_settings, share_caption
 from ui.links_model import check_decimal_link
+from ui.need_model import need_model
+from ui.plain_text import plain
 from ui.router import ensure_router
 
 ensure_router()  # a deep link on a fresh server must still go through app.py
@@ -27,39 +24,6 @@ TOP_K_CHOICES = ["off", 1, 2, 3, 5, 10, 20]
 LINK_KEYS = ("generate_prompt", "generate_temperature", "generate_top_k", "generate_max_new",
              "generate_seed", "generate_greedy")  # the settings a shared link carries (ui.links)
 LINKED = {"bind": "query-params"}
-
-
-def plain(text: str) -> str:
-    """User text inside a markdown message: every ASCII punctuation mark backslash-escaped,
-    and a word joiner after "://" and "www" so a typed address does not become a link."""
-    text = text.replace("://", ":\u2060//").replace("www", "w\u2060ww")
-    return "".join("\\" + ch if ch.isascii() and not ch.isalnum() and not ch.isspace() else ch
-                   for ch in text)
-
-
-def train_notebook_model() -> None:
-    """The button's callback: runs before the page does, so the page already sees the model."""
-    model_state.warm_up()
-    with st.spinner("Training the notebook's model: 300 epochs on six sentences…"):
-        experiment = model_state.start_experiment(TrainSettings())
-        while not experiment.trainer.done:  # in chunks, within the server's training slots
-            if not model_state.train_chunk(experiment, seconds=1.0, max_epochs=300):
-                time.sleep(0.05)  # every slot busy: another student is training
-
-
-def need_model(key: str) -> None:
-    """No trained model in this session: say so, offer to train the notebook's one, stop."""
-    st.info("There is no trained model in this session yet. Train one first: the notebook's "
-            "settings take a few seconds.", icon=":material/school:")
-    st.button("Train the notebook's model now (about 2 seconds)", type="primary", key=key,
-              icon=":material/play_arrow:", on_click=train_notebook_model)
-    if (Path(__file__).parent / "train.py").exists():
-        try:
-            st.page_link("pages/train.py", label="Or choose your own settings on the Train page",
-                         icon=":material/model_training:")
-        except StreamlitPageNotFoundError:
-            pass  # Train is not registered in app.py (yet)
-    st.stop()
 
 
 @st.cache_data(max_entries=20, show_spinner=False)

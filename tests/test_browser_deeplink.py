@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import CHROMIUM_ARGS, VIEWPORT, AppPage, running_server
+from conftest import VIEWPORT, AppPage, running_server
 
 pytestmark = pytest.mark.browser
 

@@ -5,7 +5,6 @@ trained model, bad input, and the numbers the lesson is about (the loss floor 0.
 during a script run, so `train_to_the_end` simply runs the script until the trainer is done.
 """
 
-import math
 
 import pytest
 import torch

@@ -7,6 +7,8 @@ is never rendered: Streamlit leaves it out unless ``unsafe_allow_html`` is on.)
 
 >>> print(plain("**bold** $x$ :red[hi] <b>"))
 \*\*bold\*\* \$x\$ \:red\[hi\] \<b\>
+>>> plain("see https://x.io") == "see https\\:\u2060\\/\\/x\\.io"  # no automatic link
+True
 >>> print(plain("a\tb\nc\x00", max_chars=4))
 a→b↵…
 """
@@ -25,8 +27,10 @@ _SYMBOLS.update({code: chr(0x2400 + code) for code in range(0x20) if code not in
 def plain(text: str, *, max_chars: int | None = None) -> str:
     """`text` as Markdown that shows it literally, on one line, cut to `max_chars` with '…'.
 
-    Line breaks, tabs and control characters are drawn as symbols (``↵``, ``→``, ``␀``).
+    Line breaks, tabs and control characters are drawn as symbols (``↵``, ``→``, ``␀``). A
+    word joiner after "://" and inside "www" stops a typed address from becoming a link.
     """
     if max_chars is not None and len(text) > max_chars:
         text = text[:max_chars] + "…"
+    text = text.replace("://", ":\u2060//").replace("www", "w\u2060ww")
     return text.translate(_SYMBOLS).translate(_ESCAPES)
