@@ -3,8 +3,11 @@
 - `choose_corpus()`: preset, pasted or uploaded sentences, checked by `minillm.corpus`;
 - `preview(...)`: the dataset the *next* run learns from, with its loss floor and tables;
 - `chart_spec(exp)`: the live loss chart, rebuilt only when the runs shown change;
-- `fmt(loss)`: a loss as text.
+- `fmt(loss)`: a loss as text;
+- `show_summary(exp)`: the finished run in words and numbers.
 """
+
+import math
 
 import pandas as pd
 import streamlit as st
@@ -77,3 +80,39 @@ def choose_corpus():
     for note in corpus.notes:
         st.caption(note)
     return corpus.name, corpus.lines
+
+
+def show_summary(exp) -> None:
+    """The finished run in words: done (or why it stopped), the numbers, what they mean."""
+    result = exp.summary()
+    if result["stopped_reason"]:
+        st.warning(result["stopped_reason"], icon=":material/warning:")
+    else:
+        st.success(f"Training done: {result['epochs']} epochs in {result['seconds']:.1f} s.",
+                   icon=":material/check_circle:")
+    cols = st.columns(5 if "honest_loss" in result else 4)
+    cols[0].metric("Final training loss", fmt(result["loss"]))
+    cols[1].metric("Loss floor", f"{result['floor']:.4f}")
+    cols[2].metric("Parameters", f"{result['parameters']:,}")
+    cols[3].metric("Training time", f"{result['seconds']:.1f} s")
+    if "honest_loss" in result:
+        cols[4].metric("Honest loss", fmt(result["honest_loss"]),
+                       help="The loss with later words hidden, as when the model writes")
+    if "honest_loss" in result and result["loss"] < result["floor"] - 0.02:
+        st.error(f"The training loss {result['loss']:.4f} is below the floor "
+                 f"{result['floor']:.4f}, which no honest model can do: **the model was peeking "
+                 f"at the answer.** Without the causal mask each position sees the next word. "
+                 f"With the future hidden, as when it writes new text, its loss is "
+                 f"{result['honest_loss']:.4f}.", icon=":material/visibility:")
+    else:
+        learned = math.floor(result["learned"] * 1000) / 10
+        st.markdown(f"#### The model has learned {learned:.1f}% of what can be learned.")
+    st.markdown(
+        f"It started at ln|V| = {result['start_loss']:.3f} (a blind guess among "
+        f"{result['vocab_size']} ids). **The floor, {result['floor']:.4f}, is the best any "
+        "model can do on this data:** after some contexts several next words really occur "
+        "(see *Ambiguous contexts* below), so no model can be sure.")
+    if not result["stopped_reason"] and max(exp.trainer.history) > 2 * result["start_loss"]:
+        st.warning(f"The learning rate {exp.settings.lr:g} is too high: on the way the loss shot "
+                   f"up to {max(exp.trainer.history):.3g} (cut off at the top of the chart). "
+                   "Try 1e-3.", icon=":material/trending_up:")
