@@ -13,8 +13,10 @@ from minillm.charts.bpe import vocabulary_chart
 from minillm.corpus import PRESETS, CorpusError, load_corpus, preset
 from minillm.tokenizers import TiktokenTokenizer
 from minillm.words import top_words
+from ui.charts import show_chart
 from ui.chips import render_token_chips
-from ui.links import check_link, check_unknown_settings, keep_in_range, share_caption
+from ui.links import check_link, check_unknown_settings, left_out_note, reset_when_changed
+from ui.links import share_caption, text_binding
 from ui.plain_text import plain
 from ui.router import ensure_router
 
@@ -76,10 +78,13 @@ with choice_col:
                              bind="query-params")
 with detail_col:
     if corpus_choice == PASTE:
+        pasted_bind = text_binding("bpe_text", "text")  # a long paste stays out of links
         pasted = st.text_area(
-            "Your text", key="bpe_text", height=160, bind="query-params",
+            "Your text", key="bpe_text", height=160, bind=pasted_bind,
             placeholder="Paste a few sentences, a poem, a page of a book…",
         )
+        if pasted_bind is None:
+            left_out_note("text", pasted)
         try:
             corpus = load_corpus(pasted or "")
         except CorpusError as error:
@@ -128,10 +133,13 @@ if len(result.merges) < num_merges:
 
 st.header("3. Step through the merges")
 n_done = len(result.merges)
-keep_in_range("bpe_step", 0, n_done, follow_max=True)  # its range follows the training above
-check_link("bpe_step", "merges applied", default=n_done, min_value=0, max_value=n_done)
-step = st.slider("Merges applied", 0, n_done, n_done, key="bpe_step", bind="query-params",
-                 help="Slide to the left to undo merges, to the right to redo them.")
+# A select slider keeps one identity whatever its range; a new training starts at all merges.
+reset_when_changed("bpe_step", n_done, because=(hash(text), num_merges, regex_split))
+check_link("bpe_step", "merges applied", options=[str(i) for i in range(n_done + 1)],
+           default=n_done, expected=f"a whole number from 0 to {n_done:,}")
+step = st.select_slider("Merges applied", range(n_done + 1), n_done, key="bpe_step",
+                        bind="query-params",
+                        help="Slide to the left to undo merges, to the right to redo them.")
 if step:
     latest = result.merges[step - 1]
     times = "once" if latest.count == 1 else f"{latest.count:,} times"
@@ -168,7 +176,7 @@ with table_col:
 with chart_col:
     st.subheader("Bigger vocabulary, fewer tokens")
     curve = bpe.vocabulary_curve(result, also=[step])
-    st.altair_chart(vocabulary_chart(curve, current_merges=step), width="stretch")
+    show_chart(vocabulary_chart, curve, current_merges=step)
     st.caption(f"Tokens per word in the training text. It starts at "
                f"{result.tokens_per_word(0):.1f} (one token per byte) and falls fast: the "
                "first merges glue the most common pairs. Later merges glue rarer pairs and "

@@ -15,7 +15,7 @@ from ui.charts import show_chart
 from ui.chips import render_chips_html, visible_text, word_splits_html
 from ui.compare_resources import WORDFREQ_CORPUS, default_bpe, encoding, piece_index, sharing
 from ui.compare_resources import tokenized, word_tokenizer
-from ui.links import check_link, check_unknown_settings, share_caption
+from ui.links import check_link, check_unknown_settings, left_out_note, share_caption, text_binding
 from ui.router import ensure_router
 
 ensure_router()  # a deep link on a fresh server must still go through app.py
@@ -57,11 +57,14 @@ check_link("cmp_preset", "sentence", options=list(compare.PRESET_TEXTS), empty_o
            default=first_preset)
 st.pills("Try a sentence", list(compare.PRESET_TEXTS), default=first_preset, key="cmp_preset",
          on_change=use_preset, bind="query-params")
+text_bind = text_binding("cmp_text", "text", compare.PRESET_TEXTS[first_preset])
 text = st.text_area(
     "Your text", compare.PRESET_TEXTS[first_preset], key="cmp_text", height=110, on_change=typed,
     help=f"Up to {compare.MAX_TEXT_CHARS:,} characters. Emoji, accents and any script welcome.",
-    bind="query-params",
+    bind=text_bind,
 )
+if text_bind is None:
+    left_out_note("text", text)
 text, cut_message = compare.check_text(text or "")
 if cut_message:
     st.warning(cut_message, icon=":material/content_cut:")

@@ -12,7 +12,7 @@ from minillm import words
 from minillm.charts.words import tokens_per_word_chart
 from minillm.tokenizers import EncodingUnavailable, load_encoding
 from ui.charts import show_chart
-from ui.links import check_link, check_unknown_settings, share_caption
+from ui.links import check_link, check_unknown_settings, left_out_note, share_caption, text_binding
 from ui.router import ensure_router
 
 ensure_router()  # a deep link on a fresh server must still go through app.py
@@ -141,9 +141,13 @@ st.markdown(f"##### Type a typo, a name or a brand-new word. A vocabulary of the
 @st.fragment  # typing reruns only this section: the chart and numbers above stay as they are
 def unknown_words_section(n: int) -> None:
     # Streamlit itself cuts the box's value to max_chars, on the server too (and a link's, silently).
-    check_link("wvt_text", "text", default=DEFAULT_TEXT, max_chars=words.MAX_TEXT_CHARS)
+    bind = text_binding("wvt_text", "text", DEFAULT_TEXT)  # only a text that fits in a link
+    if bind:
+        check_link("wvt_text", "text", default=DEFAULT_TEXT, max_chars=words.MAX_TEXT_CHARS)
     text = st.text_area(f"Your text (up to {words.MAX_TEXT_CHARS:,} characters)", value=DEFAULT_TEXT,
-                        max_chars=words.MAX_TEXT_CHARS, key="wvt_text", bind="query-params")
+                        max_chars=words.MAX_TEXT_CHARS, key="wvt_text", bind=bind)
+    if bind is None:
+        left_out_note("text", text)
     table = checked(text, n, ENCODING)
     if table.empty:
         st.info("No words to check yet: type a few words above (punctuation alone is not a word).")

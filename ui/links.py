@@ -15,21 +15,31 @@ asks the question Streamlit will ask, and explains in a plain notice:
     The link asked for merges = 'abc', which isn't a valid choice (a whole number from 1 to
     2,000), so the default (200) is used.
 
-`link_problem` is that check alone, without Streamlit (unit-tested). `keep_in_range` keeps a
-bound slider whose range depends on other settings from failing when that range shrinks.
+Long text cannot go in a link (see `LINK_TEXT_MAX`): `text_binding` binds a text box only while
+its text fits, and the page says when a link leaves the text out.
+
+`link_problem` is that check alone, without Streamlit (unit-tested). `reset_when_changed` resets
+a bound widget whose range depends on other settings when they change.
 """
 
 from __future__ import annotations
 
 import math
 from typing import Any, Callable, Sequence
+from urllib.parse import quote_plus
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from ui.plain_text import plain
 
 RAW_SHOWN = 40  # characters of a bad value quoted back in the notice
-OPTIONS_LISTED = 6  # a choice with at most this many options lists them in the notice
+#: Longest text (in URL characters, once encoded) a link carries. A 20,000-character text makes
+#: a URL of up to 240,000 characters (an emoji is 12): Streamlit's server answers
+#: "400 Bad Request" above about 100,000, and a proxy in front of a class server (nginx: 8 kB)
+#: far sooner. 4,000 is a long paragraph of English, or about 400 characters of Chinese.
+LINK_TEXT_MAX = 4_000
+OPTIONS_LISTED = 60  # a choice whose options fit in this many characters lists them
 
 
 def _whole(number: float) -> str:
@@ -47,13 +57,15 @@ def link_problem(
     max_chars: int | None = None,
     empty_ok: bool = False,
     show: Callable[[Any], str] = str,
+    expected: str | None = None,
 ) -> str | None:
     """What is wrong with a link's raw `values` for one setting (Markdown), or None if nothing.
 
     The kind of setting follows from the arguments: `options` (the labels a radio, select box,
     pills or select slider shows; `empty_ok` when nothing selected is allowed), a whole number
     from `min_value` to `max_value` (a slider), a bool `default` (a toggle), else text cut at
-    `max_chars`. `show` formats the default for the notice.
+    `max_chars`. `show` formats the default for the notice; `expected` says in words what a
+    valid value is (else the notice lists a few options, or names the range).
 
     >>> link_problem("merges", ["abc"], default=200, min_value=1, max_value=2000)
     "The link asked for merges = 'abc', which isn't a valid choice (a whole number from 1 to 2,000), so the default (200) is used."
@@ -75,8 +87,9 @@ def link_problem(
     if options is not None:
         if raw in options or (raw == "" and empty_ok):
             return None
-        listed = (f" (one of: {', '.join(plain(o) for o in options)})"
-                  if len(options) <= OPTIONS_LISTED else "")
+        names = ", ".join(plain(o) for o in options)
+        listed = (f" ({expected})" if expected else
+                  f" (one of: {names})" if len(names) <= OPTIONS_LISTED else "")
     elif isinstance(default, bool):
         if raw.strip().lower() in ("true", "false"):
             return None
@@ -124,28 +137,61 @@ def check_unknown_settings(prefix: str, keys: Sequence[str]) -> None:
                 icon=":material/link_off:")
 
 
-def keep_in_range(key: str, min_value: int, max_value: int, *, follow_max: bool = False) -> None:
-    """Before a bound slider whose range changes between runs: keep its value inside the range.
+def fits_in_link(text: str) -> bool:
+    """Whether `text` is short enough to travel in a link (see `LINK_TEXT_MAX`)."""
+    return len(quote_plus(text)) <= LINK_TEXT_MAX
 
-    A bound widget remembers its value under its key when the old slider is replaced, and a
-    remembered value above the new maximum would stop the page. With `follow_max`, a slider
-    that sat at its old maximum moves to the new one (all merges stay "all merges").
+
+def text_binding(key: str, label: str, default: str = "") -> str | None:
+    """Just before a text box: its ``bind``: "query-params" while its text fits in a link.
+
+    An unbound box is left out of the link (Streamlit removes its parameter). When the text is
+    short again, its value goes back in the URL here: Streamlit writes a bound widget's value to
+    the URL only when it changes while bound. A link whose text is too long (made by hand) gets
+    a notice and the default.
     """
-    range_key = f"_range_{key}"
-    old = st.session_state.get(range_key)
-    st.session_state[range_key] = (min_value, max_value)
-    if key not in st.session_state or old == (min_value, max_value):
-        return
-    value = st.session_state[key]
-    if follow_max and old is not None and value == old[1]:
-        wanted = max_value
-    else:
-        wanted = min(max(value, min_value), max_value)
-    if wanted != value:
-        st.session_state[key] = wanted
+    opening = key not in st.session_state
+    text = st.query_params.get(key, default) if opening else st.session_state[key]
+    fits = fits_in_link(text or "")
+    was_bound = st.session_state.get(f"_bound_{key}")
+    st.session_state[f"_bound_{key}"] = fits
+    if opening and not fits:
+        st.info(f"The link's {label} is too long for a link ({len(text):,} characters), so the "
+                "default is used.", icon=":material/link_off:")
+        try:
+            del st.query_params[key]
+        except (KeyError, StreamlitAPIException):
+            pass
+    elif not opening and fits and was_bound is False and text != default:
+        st.query_params[key] = text
+    return "query-params" if fits else None
+
+
+def left_out_note(label: str, text: str) -> None:
+    """Under a text box whose text is too long for a link: say that a shared link leaves it out."""
+    st.caption(f":material/link_off: This {label} is too long to go in a link ({len(text):,} "
+               "characters): a shared link carries the other settings, so send the text itself "
+               "another way.")
+
+
+def reset_when_changed(key: str, value: Any, *, because: Any) -> None:
+    """Before a bound widget whose meaning depends on something else: reset it when that changes.
+
+    Build a BPE's step slider counts the merges of one training. When the training changes
+    (`because`: its text, merges, pre-split), the slider moves to `value` (all the new merges)
+    instead of keeping a step of the old one. A link being opened is not a change: its step is
+    kept. The widget must keep one identity whatever its range (a select slider does; a
+    slider's identity includes its max, and a bound slider with a new identity takes its value
+    from the URL or from session state depending on how it was last set).
+    """
+    marker = f"_{key}_depends_on"
+    before = st.session_state.get(marker)
+    st.session_state[marker] = because
+    if before is not None and before != because and key in st.session_state:
+        st.session_state[key] = value
 
 
 def share_caption(note: str = "") -> None:
     """The line that tells a teacher how to share the page as it is set up now."""
-    st.caption("🔗 **Share these settings:** copy the address bar. Whoever opens "
+    st.caption(":material/link: **Share these settings:** copy the address bar. Whoever opens "
                "that link sees this page set up the same way." + (f" {note}" if note else ""))
