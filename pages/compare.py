@@ -55,6 +55,8 @@ check_unknown_settings("cmp_", LINK_KEYS)
 
 check_link("cmp_preset", "sentence", options=list(compare.PRESET_TEXTS), empty_ok=True,
            default=first_preset)
+if "cmp_preset" not in st.session_state and "cmp_text" in st.query_params:
+    st.session_state.cmp_preset = None  # a link with its own text (a preset's would be in the link)
 st.pills("Try a sentence", list(compare.PRESET_TEXTS), default=first_preset, key="cmp_preset",
          on_change=use_preset, bind="query-params")
 text_bind = text_binding("cmp_text", "text", compare.PRESET_TEXTS[first_preset])

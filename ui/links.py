@@ -78,7 +78,7 @@ def link_problem(
         return (f"The link gives {label} more than once ({quoted}{more}), so only one of them "
                 "is used: check the setting below.")
     raw = values[0] if values else ""
-    fallback = f"so the default ({plain(show(default))}) is used"
+    fallback = f"so the default ({show(default)}) is used"  # the page's own words: no escaping
     if options is None and min_value is None and not isinstance(default, bool):  # text
         if max_chars is not None and len(raw) > max_chars:
             return (f"The link's {label} has {len(raw):,} characters; only the first "
@@ -87,7 +87,7 @@ def link_problem(
     if options is not None:
         if raw in options or (raw == "" and empty_ok):
             return None
-        names = ", ".join(plain(o) for o in options)
+        names = ", ".join(options)
         listed = (f" ({expected})" if expected else
                   f" (one of: {names})" if len(names) <= OPTIONS_LISTED else "")
     elif isinstance(default, bool):
@@ -133,7 +133,7 @@ def check_unknown_settings(prefix: str, keys: Sequence[str]) -> None:
     if unknown:
         names = ", ".join(plain(k, max_chars=RAW_SHOWN) for k in unknown[:5])
         st.info(f"The link has settings this page doesn't have ({names}), so they are ignored. "
-                f"This page's settings are: {', '.join(plain(k) for k in keys)}.",
+                f"This page's settings are: {', '.join(f'`{k}`' for k in keys)}.",
                 icon=":material/link_off:")
 
 
