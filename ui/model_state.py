@@ -15,7 +15,7 @@ drops its model; nothing else replaces the model, so changing a setting never lo
 Training is shared by everyone on one server, so at most `training_slots()` chunks train at
 the same moment (env ``MINILLM_TRAINING_SLOTS``, default 2 for a 2-core box). A slot is held
 for one bounded chunk (`train_chunk`), never across reruns: a session that finds no free slot
-simply tries again on its next fragment run.
+waits for one (asleep, up to `SLOT_WAIT_SECONDS`), then tries again on its next fragment run.
 """
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ from minillm.experiment import Experiment, TrainSettings
 EXPERIMENT = "experiment"
 PAST_RUNS = "past_runs"
 MAX_PAST_RUNS = 5
-CHUNK_SECONDS = 0.25  # one chunk trains about this long, then the page redraws
+CHUNK_SECONDS = 0.25  # one chunk trains for about this much CPU time, then the page redraws
 CHUNK_MAX_EPOCHS = 50  # ... and never more epochs than this
 SUB_STEPS = 5  # epochs between two looks at the clock
+SLOT_WAIT_SECONDS = 1.0  # a session with no free slot sleeps this long for one before redrawing
 
 
 def current_experiment() -> Experiment | None:
@@ -94,17 +95,24 @@ def training_slots() -> threading.BoundedSemaphore:
 
 def train_chunk(exp: Experiment, seconds: float | None = None,
                 max_epochs: int | None = None) -> bool:
-    """Train `exp` for one bounded chunk (default: CHUNK_SECONDS, at most CHUNK_MAX_EPOCHS);
-    False, with nothing trained, when no slot is free."""
+    """Train `exp` for one bounded chunk (default: CHUNK_SECONDS of CPU, at most
+    CHUNK_MAX_EPOCHS); False, with nothing trained, when no slot came free in SLOT_WAIT_SECONDS.
+
+    Under load (bench/load_test.py: 30 sessions, 2 cores) two things keep the server's CPU on
+    training rather than on redrawing: a session waiting for a slot sleeps in the semaphore
+    instead of redrawing its page every tick, and the budget is this thread's CPU time, not the
+    wall clock: a busy server gives a training thread ~13% of the wall clock, so a wall-clock
+    budget bought ~10 epochs a chunk (30 chunks and redraws a run) instead of 50 (6).
+    """
     seconds = CHUNK_SECONDS if seconds is None else seconds
     max_epochs = CHUNK_MAX_EPOCHS if max_epochs is None else max_epochs
     slots = training_slots()
-    if not slots.acquire(blocking=False):
+    if not slots.acquire(timeout=SLOT_WAIT_SECONDS):
         return False
     try:
-        deadline = time.perf_counter() + seconds
+        deadline = time.thread_time() + seconds
         trained = 0
-        while not exp.trainer.done and trained < max_epochs and time.perf_counter() < deadline:
+        while not exp.trainer.done and trained < max_epochs and time.thread_time() < deadline:
             steps = min(SUB_STEPS, max_epochs - trained)
             exp.trainer.run(steps)
             trained += steps
