@@ -125,11 +125,27 @@ class MiniTransformer(nn.Module):
         """
         h = self._embed(x)  # (B, T, d)
         h_norm = self.ln1(h)
-        query = h_norm[:, -1:]  # (B, 1, d)
-        attn_out, _ = self.attn(query, h_norm, h_norm, need_weights=False)
-        h_last = h[:, -1:] + attn_out
+        h_last = h[:, -1:] + self._last_attention(h_norm)
         h_last = h_last + self.ff(self.ln2(h_last))
         return self.lm_head(h_last)[:, 0]
+
+    def _last_attention(self, h_norm: torch.Tensor) -> torch.Tensor:
+        """The attention block's output for the last position only: (B, T, d) -> (B, 1, d).
+
+        The same sums `nn.MultiheadAttention` does with the same weights, written out so that
+        only the last position's query is computed (and without the module's many checks,
+        which cost more than the arithmetic on tensors this small).
+        """
+        B, T, d = h_norm.shape
+        H = self.config.n_heads
+        weight, bias = self.attn.in_proj_weight, self.attn.in_proj_bias  # rows: q, k, v
+        q = F.linear(h_norm[:, -1:], weight[:d], bias[:d])  # (B, 1, d)
+        k, v = F.linear(h_norm, weight[d:], bias[d:]).split(d, dim=-1)  # (B, T, d) each
+        q = q.view(B, 1, H, d // H).transpose(1, 2)  # (B, H, 1, hs)
+        k = k.view(B, T, H, d // H).transpose(1, 2)  # (B, H, T, hs)
+        v = v.view(B, T, H, d // H).transpose(1, 2)  # (B, H, T, hs)
+        out = F.scaled_dot_product_attention(q, k, v)  # (B, H, 1, hs): softmax(qk/sqrt(hs)) v
+        return self.attn.out_proj(out.transpose(1, 2).reshape(B, 1, d))
 
     def loss(self, x: torch.Tensor, y: torch.Tensor, every_targets: torch.Tensor | None = None):
         """Mean cross-entropy for this model's objective.

@@ -113,9 +113,10 @@ class Trainer:
                         f"the best this run reached (loss {self._best_loss:.4g})."
                     )
                     break
-                if value < self._best_loss:
+                if value < self._best_loss:  # remember these weights (copied in place)
                     self._best_loss = value
-                    self._best = [p.detach().clone() for p in model.parameters()]
+                    with torch.no_grad():
+                        torch._foreach_copy_(self._best, list(model.parameters()))
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 self.optimizer.step()
