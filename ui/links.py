@@ -35,9 +35,10 @@ from ui.plain_text import plain
 
 RAW_SHOWN = 40  # characters of a bad value quoted back in the notice
 #: Longest text (in URL characters, once encoded) a link carries. A 20,000-character text makes
-#: a URL of up to 240,000 characters (an emoji is 12): Streamlit's server answers
-#: "400 Bad Request" above about 100,000, and a proxy in front of a class server (nginx: 8 kB)
-#: far sooner. 4,000 is a long paragraph of English, or about 400 characters of Chinese.
+#: a URL of up to 240,000 characters (an emoji is 12): Streamlit's server answered
+#: "400 Bad Request" to 180,000 (measured; 100,000 still worked), and a proxy in front of a class
+#: server (nginx: 8 kB) refuses far sooner. 4,000 is a long paragraph of English, or about 440
+#: characters of Chinese.
 LINK_TEXT_MAX = 4_000
 OPTIONS_LISTED = 60  # a choice whose options fit in this many characters lists them
 
