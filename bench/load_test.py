@@ -1,0 +1,617 @@
+"""Load test: thirty students on one server, each trains the default model and generates once.
+
+    python bench/load_test.py [--sessions 30] [--port N] [--settle 180] [--browsers 1]
+                              [--option runner.postScriptGC=false ...]
+
+What it does, in order (everything on 127.0.0.1, every wait bounded):
+
+1. Starts ``streamlit run app.py --server.headless true --server.address 127.0.0.1
+   --server.port <port>`` from the repo root in its own process group (killed at the end) and
+   waits for ``/_stcore/health``. Its log goes to ``$MINILLM_ARTIFACTS/load-test-server.log``.
+2. Baseline: ONE warm-up session does the whole student flow below (train once, generate once),
+   its browser context is closed, and after ``BASELINE_WAIT`` seconds the median server RSS
+   over the last ``BASELINE_WINDOW`` seconds is the *one-session baseline*. (So torch, the
+   pages and the caches are loaded, and one finished session's state is held, as Streamlit
+   keeps a disconnected session for ``server.disconnectedSessionTTL`` seconds.)
+3. N sessions at once: Playwright browser contexts on Debian's ``/usr/bin/chromium`` (one
+   browser by default, ``--browsers K`` spreads the contexts over K). Each opens the Train page
+   (``/train``; ``OPENING_AT_ONCE`` tabs load at a time, untimed: thirty tabs parsing the
+   app's JavaScript at once on two cores time out in the browser, which says nothing about
+   the server) and waits until its script finished; when all are ready every session clicks
+   **Train** at the same moment (the teacher says "go"), waits for the done marker
+   ``Training done: ...`` (time from click to marker = time to a trained model), opens
+   Generate through the sidebar link (same session), clicks **Another sample** (a new
+   generation, seed 42 -> 43) and checks the generated text appears; no
+   ``[data-testid='stException']`` on either page.
+4. Closes the contexts and the browser, then samples the server for ``--settle`` seconds;
+   "RSS after settle" is the median of its last ``BASELINE_WINDOW`` seconds.
+
+A sampler thread reads the server's RSS (VmRSS of every process in its process group, from
+/proc: psutil is not a dependency) and its thread count (/proc/<pid>/status Threads) every
+0.5 s throughout. At the end it prints the numbers, whether each goal of issue 5 holds
+(N/N completed, 0 exceptions, p95 < 30 s, RSS after settle within 20% of the baseline) and a
+one-line summary. It also prints the CPU seconds the server, the browsers and everything else
+on the machine used from the Train clicks on: the browsers share the server's two cores here
+(in a class they run on the students' laptops), and so does anyone else's work, so read the
+times against those numbers. It is a benchmark, not a test: the exit code is 0 whatever the
+numbers, and 2 only when the harness itself broke (no server, no browser).
+
+``--option section.name=value`` (repeatable) adds a streamlit flag to the server command, to
+compare a setting against .streamlit/config.toml without editing it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+# The browser test's settings and server helpers, so both drive Chromium the same way.
+from conftest import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LOCAL_URL_PREFIXES,
+    VIEWPORT,
+    artifacts_dir,
+    free_port,
+    stop_process_group,
+    wait_for_health,
+)
+
+SAMPLE_EVERY = 0.5  # s between two RSS / thread samples
+BASELINE_WAIT = 10.0  # s after the warm-up session closed before the baseline is read
+BASELINE_WINDOW = 5.0  # s: the baseline is the median RSS over the last this many seconds
+WINDOW_SAMPLES = int(BASELINE_WINDOW / SAMPLE_EVERY)
+PAGE_LOAD_TIMEOUT = 120_000  # ms for a page to open and its script to finish
+TRAIN_TIMEOUT = 300_000  # ms from the Train click to the done marker
+GENERATE_TIMEOUT = 120_000  # ms for the Generate page to show the generated text
+CLICK_TIMEOUT = 120_000  # ms for a button or link to be clickable (a starved browser is slow)
+READY_TIMEOUT = 600.0  # s for all sessions to have the Train page open
+OPENING_AT_ONCE = 4  # tabs loading the app at the same moment (not timed; training is)
+SESSIONS_DEADLINE = 900.0  # s from the Train clicks to the end of the concurrent phase
+
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+EXCEPTION = "[data-testid='stException']"
+DONE_MARKER = "Training done:"  # pages/train.py: st.success(f"Training done: ...")
+WAITING_MARKER = "Waiting for a free slot"  # pages/train.py, when no training slot is free
+NO_MODEL_MARKER = "There is no trained model in this session"  # pages/generate.py
+OUTPUT = ".mll-out"  # minillm/charts/generate.py: the generated text
+SEED_INPUT = "[data-testid='stNumberInput'] input"  # pages/generate.py: its only number input
+GOAL_P95 = 30.0  # s
+GOAL_RSS_RATIO = 1.20
+
+
+# ---------------------------------------------------------------------------
+# The server and its memory
+# ---------------------------------------------------------------------------
+
+
+def proc_status(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/status") as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+
+
+def group_pids(pgid: int) -> list[int]:
+    """Every process in the server's process group (streamlit and any children)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[2]) == pgid:  # fields after "(comm)": state ppid pgrp ...
+                    pids.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    with open("/proc/stat") as f:
+        ticks = [int(v) for v in f.readline().split()[1:]]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks) - idle) / hz, sum(ticks) / hz
+
+
+def loadavg() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+@dataclass
+class Sample:
+    t: float  # monotonic
+    phase: str
+    rss_mb: float
+    threads: int
+
+
+class Sampler(threading.Thread):
+    """RSS (MB, summed over the process group) and threads of the server every SAMPLE_EVERY s."""
+
+    def __init__(self, pid: int, max_seconds: float):
+        super().__init__(daemon=True)
+        self.pid, self.max_seconds = pid, max_seconds
+        self.phase = "start"
+        self.samples: list[Sample] = []
+        self.stop_event = threading.Event()
+
+    def read(self) -> tuple[float, int]:
+        rss_kb = threads = 0
+        for pid in group_pids(self.pid) or [self.pid]:
+            try:
+                status = proc_status(pid)
+            except OSError:
+                continue
+            rss_kb += int(status.get("VmRSS", "0 kB").split()[0])
+            threads += int(status.get("Threads", "0"))
+        return rss_kb / 1024, threads
+
+    def run(self) -> None:
+        deadline = time.monotonic() + self.max_seconds
+        while not self.stop_event.is_set() and time.monotonic() < deadline:
+            rss, threads = self.read()
+            if rss:
+                self.samples.append(Sample(time.monotonic(), self.phase, rss, threads))
+            self.stop_event.wait(SAMPLE_EVERY)
+
+    def phase_samples(self, *phases: str) -> list[Sample]:
+        return [s for s in self.samples if s.phase in phases]
+
+
+def start_server(port: int, log_path: Path, options: list[str] = ()) -> subprocess.Popen:
+    """The README's command, on loopback, from the repo root, in its own process group.
+
+    `options` ("section.name=value") are extra ``--section.name value`` flags, for comparing
+    a setting against .streamlit/config.toml without editing it.
+    """
+    command = [
+        sys.executable, "-m", "streamlit", "run", "app.py",
+        "--server.headless", "true",
+        "--server.address", "127.0.0.1",
+        "--server.port", str(port),
+    ]
+    for option in options:
+        name, _, value = option.partition("=")
+        command += [f"--{name.strip()}", value.strip()]
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+# ---------------------------------------------------------------------------
+# One student
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Session:
+    index: int
+    status: str = "not started"  # "completed" or "failed"
+    reason: str = ""
+    train_seconds: float | None = None  # Train click -> done marker
+    waited_for_slot: bool = False  # saw "Waiting for a free slot"
+    exceptions: int = 0  # stException elements seen
+    generated: str = ""
+    page_errors: list[str] = field(default_factory=list)
+    external_requests: list[str] = field(default_factory=list)
+
+    def fail(self, reason: str) -> None:
+        if self.status != "failed":
+            self.status, self.reason = "failed", reason
+
+
+async def wait_idle(page, timeout_ms: int) -> None:
+    await page.wait_for_selector(IDLE, state="attached", timeout=timeout_ms)
+
+
+async def count_exceptions(page, session: Session, where: str) -> None:
+    exceptions = page.locator(EXCEPTION)
+    n = await exceptions.count()
+    if n:
+        session.exceptions += n
+        texts = await exceptions.all_inner_texts()
+        text = " | ".join(t.strip().replace("\n", " ")[:200] for t in texts)
+        session.fail(f"{n} exception(s) on {where}: {text}")
+
+
+async def open_train_page(page, base_url: str, session: Session) -> bool:
+    try:
+        await page.goto(f"{base_url}/train", wait_until="domcontentloaded",
+                        timeout=PAGE_LOAD_TIMEOUT)
+        await wait_idle(page, PAGE_LOAD_TIMEOUT)
+        await page.get_by_role("button", name=re.compile(r"Train$")).wait_for(
+            state="visible", timeout=PAGE_LOAD_TIMEOUT)
+    except Exception as error:  # noqa: BLE001 - any failure is this session's result
+        session.fail(f"Train page did not open: {first_line(error)}")
+        return False
+    await count_exceptions(page, session, "Train page (before training)")
+    return session.status != "failed"
+
+
+async def train(page, session: Session) -> bool:
+    """Click Train, wait for the done marker (or an exception); True when trained."""
+    button = page.get_by_role("button", name=re.compile(r"Train$"))
+    start = time.monotonic()
+    try:
+        await button.click(timeout=CLICK_TIMEOUT)
+    except Exception as error:  # noqa: BLE001
+        session.fail(f"could not click Train: {first_line(error)}")
+        return False
+    done = asyncio.ensure_future(page.get_by_text(DONE_MARKER).first.wait_for(
+        state="visible", timeout=TRAIN_TIMEOUT))
+    crashed = asyncio.ensure_future(page.locator(EXCEPTION).first.wait_for(
+        state="attached", timeout=TRAIN_TIMEOUT))
+    waiting = asyncio.ensure_future(page.get_by_text(WAITING_MARKER).first.wait_for(
+        state="attached", timeout=TRAIN_TIMEOUT))
+    try:
+        await asyncio.wait({done, crashed}, return_when=asyncio.FIRST_COMPLETED,
+                           timeout=TRAIN_TIMEOUT / 1000 + 5)
+        elapsed = time.monotonic() - start
+        session.waited_for_slot = waiting.done() and waiting.exception() is None
+        if done.done() and done.exception() is None:
+            session.train_seconds = elapsed
+        elif crashed.done() and crashed.exception() is None:
+            session.fail(f"exception while training after {elapsed:.1f} s")
+        else:
+            error = done.exception() if done.done() else "no result"
+            session.fail(f"no done marker after {elapsed:.1f} s ({await progress_text(page)}): "
+                         f"{first_line(error)}")
+    finally:
+        for task in (done, crashed, waiting):
+            task.cancel()
+        await asyncio.gather(done, crashed, waiting, return_exceptions=True)
+    await count_exceptions(page, session, "Train page (after training)")
+    return session.train_seconds is not None and session.status != "failed"
+
+
+async def generate_once(page, session: Session) -> None:
+    """Generate through the sidebar link (same session), then one new sample."""
+    step = "opening Generate from the sidebar"
+    try:
+        await page.locator("[data-testid='stSidebarNav'] a[href$='/generate']").click(
+            timeout=CLICK_TIMEOUT)
+        await page.wait_for_url(re.compile(r"/generate$"), timeout=GENERATE_TIMEOUT)
+        step = "waiting for the generated text"
+        output = page.locator(OUTPUT).first
+        no_model = page.get_by_text(NO_MODEL_MARKER).first
+        await output.or_(no_model).wait_for(state="visible", timeout=GENERATE_TIMEOUT)
+        if await no_model.count():
+            session.fail("Generate says there is no trained model (the session lost its model)")
+            return
+        step = "clicking Another sample"
+        before = await page.locator(SEED_INPUT).first.input_value(timeout=GENERATE_TIMEOUT)
+        await page.get_by_role("button", name=re.compile(r"Another sample$")).click(
+            timeout=CLICK_TIMEOUT)
+        step = "waiting for the new sample"
+        # The click's callback moves the seed on; the rerun then redraws the text.
+        await page.wait_for_function(
+            "([selector, before]) => { const el = document.querySelector(selector);"
+            " return el && el.value !== before; }",
+            arg=[SEED_INPUT, before], timeout=GENERATE_TIMEOUT)
+        await wait_idle(page, GENERATE_TIMEOUT)
+        session.generated = (await output.inner_text(timeout=GENERATE_TIMEOUT)).strip()
+        if not session.generated:
+            session.fail("Generate showed no text")
+    except Exception as error:  # noqa: BLE001
+        session.fail(f"Generate failed while {step}: {first_line(error)}")
+    await count_exceptions(page, session, "Generate page")
+
+
+async def progress_text(page) -> str:
+    """What the Train page's progress bar says now, e.g. 'Epoch 300 of 300 · loss 0.3845'."""
+    try:
+        texts = await page.locator("[data-testid='stProgress']").all_inner_texts()
+    except Exception as error:  # noqa: BLE001
+        return f"progress unreadable: {first_line(error)}"
+    return "progress: " + (" ".join(texts[0].split()) if texts else "none shown")
+
+
+def first_line(error: object) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__
+
+
+async def new_student_page(browser, base_url: str, session: Session):
+    context = await browser.new_context(viewport=VIEWPORT)
+    page = await context.new_page()
+    page.on("pageerror", lambda error: session.page_errors.append(str(error)[:200]))
+    page.on("request", lambda request: request.url.startswith(LOCAL_URL_PREFIXES)
+            or session.external_requests.append(request.url))
+    return context, page
+
+
+async def student(browser, base_url: str, session: Session, ready: "Barrier",
+                  opening: asyncio.Semaphore) -> None:
+    """One student's whole flow; the result lands in `session`, nothing is raised.
+
+    Opening the page is throttled (`opening`): thirty tabs parsing the app's JavaScript at
+    once on two cores would time out in the browser, which says nothing about the server.
+    Everything from the Train click on runs for all sessions at once.
+    """
+    context = page = None
+    try:
+        async with opening:
+            context, page = await new_student_page(browser, base_url, session)
+            opened = await open_train_page(page, base_url, session)
+    except Exception as error:  # noqa: BLE001
+        session.fail(f"no browser context: {first_line(error)}")
+        opened = False
+    finally:
+        await ready.arrive()
+    try:
+        if opened and await ready.wait():
+            if await train(page, session):
+                await generate_once(page, session)
+        elif opened:
+            session.fail("the other sessions were not ready in time")
+        if session.status != "failed":
+            session.status = "completed"
+    except Exception as error:  # noqa: BLE001
+        session.fail(f"harness error: {first_line(error)}")
+    finally:
+        if context is not None:
+            try:
+                await context.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+
+class Barrier:
+    """Everyone clicks Train together once all sessions opened the page (or gave up)."""
+
+    def __init__(self, parties: int, timeout: float, on_release=None):
+        self.parties, self.timeout, self.arrived = parties, timeout, 0
+        self.on_release = on_release
+        self.event = asyncio.Event()
+
+    async def arrive(self) -> None:
+        self.arrived += 1
+        if self.arrived >= self.parties and not self.event.is_set():
+            if self.on_release is not None:
+                self.on_release()
+            self.event.set()
+
+    async def wait(self) -> bool:
+        try:
+            await asyncio.wait_for(self.event.wait(), self.timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+
+async def drive(base_url: str, sessions: int, browsers: int, sampler: Sampler,
+                on_load_start) -> tuple[Session, list[Session], dict]:
+    from playwright.async_api import async_playwright
+
+    info: dict = {}
+    async with async_playwright() as playwright:
+        launch = dict(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+
+        # Warm-up: one student, alone; then the baseline.
+        sampler.phase = "warmup"
+        browser = await playwright.chromium.launch(**launch)
+        warm = Session(index=0)
+        await student(browser, base_url, warm, Barrier(1, READY_TIMEOUT), asyncio.Semaphore(1))
+        await browser.close()
+        sampler.phase = "baseline"
+        await asyncio.sleep(BASELINE_WAIT)
+
+        # The class: everyone opens Train, then everyone clicks Train at once ("go").
+        sampler.phase = "load"
+        pool = [await playwright.chromium.launch(**launch) for _ in range(browsers)]
+        results = [Session(index=i + 1) for i in range(sessions)]
+
+        def go():
+            info["go"] = time.monotonic()
+            on_load_start()
+
+        barrier = Barrier(sessions, READY_TIMEOUT, on_release=go)
+        opening = asyncio.Semaphore(OPENING_AT_ONCE)
+        started = time.monotonic()
+        tasks = [asyncio.ensure_future(student(pool[i % browsers], base_url, s, barrier, opening))
+                 for i, s in enumerate(results)]
+        finished, unfinished = await asyncio.wait(tasks, timeout=READY_TIMEOUT + SESSIONS_DEADLINE)
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for s in results:
+            if s.status not in ("completed", "failed"):
+                s.fail(f"still running at the {SESSIONS_DEADLINE:.0f} s deadline")
+        info["open_seconds"] = info.get("go", time.monotonic()) - started
+        info["load_seconds"] = time.monotonic() - info.get("go", started)
+        if "go" not in info:  # nobody got as far as the Train click: measure from the start
+            on_load_start()
+        for browser in pool:
+            await browser.close()
+    return warm, results, info
+
+
+# ---------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))  # ceil(n * q / 100)
+    return ordered[int(rank) - 1]
+
+
+def fmt_s(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f} s"
+
+
+def report(args, warm: Session, results: list[Session], info: dict, sampler: Sampler,
+           baseline: float, load_before: str, load_after: str, cpu: dict) -> None:
+    done = [s for s in results if s.status == "completed"]
+    failed = [s for s in results if s.status != "completed"]
+    times = [s.train_seconds for s in results if s.train_seconds is not None]
+    exceptions = sum(s.exceptions for s in results)
+    page_errors = sum(len(s.page_errors) for s in results)
+    external = sum(len(s.external_requests) for s in results)
+    p50, p95 = percentile(times, 50), percentile(times, 95)
+    load = sampler.phase_samples("load")
+    settle = sampler.phase_samples("settle")
+    peak_rss = max((s.rss_mb for s in load), default=float("nan"))
+    peak_threads = max((s.threads for s in load), default=0)
+    closed_rss = settle[0].rss_mb if settle else float("nan")
+    end = settle[-WINDOW_SAMPLES:] if settle else []
+    after_rss = statistics.median(s.rss_mb for s in end) if end else float("nan")
+    after_threads = end[-1].threads if end else 0
+    ratio = after_rss / baseline if baseline else float("nan")
+
+    print()
+    print(f"=== MiniLLM Lab load test: {args.sessions} sessions, {args.browsers} browser(s), "
+          f"settle {args.settle:.0f} s ===")
+    print(f"machine: {os.cpu_count()} cores; load average before {load_before}, after {load_after}")
+    if args.option:
+        print(f"server options on top of .streamlit/config.toml: {' '.join(args.option)}")
+    print(f"warm-up session: {warm.status}{' (' + warm.reason + ')' if warm.reason else ''}, "
+          f"trained in {fmt_s(warm.train_seconds)}")
+    print(f"baseline RSS: {baseline:.0f} MB (median over {BASELINE_WINDOW:.0f} s, "
+          f"{BASELINE_WAIT:.0f} s after one warm-up session trained once, generated once and "
+          f"closed)")
+    print(f"sessions: {len(done)} completed, {len(failed)} failed; opening {args.sessions} tabs "
+          f"({OPENING_AT_ONCE} at a time) took {info.get('open_seconds', 0):.1f} s, from the "
+          f"Train clicks to the last session closed {info.get('load_seconds', 0):.1f} s")
+    others = cpu["machine_busy"] - cpu["server"] - cpu["browser"]
+    print(f"CPU from the Train clicks on: server {cpu['server']:.1f} s, browsers + Playwright "
+          f"{cpu['browser']:.1f} s, everything else on the machine {max(0.0, others):.1f} s; "
+          f"machine busy {cpu['machine_busy'] / max(cpu['machine_total'], 1e-9):.0%}")
+    for s in failed:
+        print(f"  session {s.index:2d} failed: {s.reason}")
+    waited = sum(s.waited_for_slot for s in results)
+    print(f"sessions that saw '{WAITING_MARKER}': {waited}")
+    print(f"exceptions seen (stException): {exceptions}; JavaScript page errors: {page_errors}; "
+          f"requests outside the server: {external}")
+    print(f"time to a trained model (click -> done marker, {len(times)} sessions): "
+          f"p50 {fmt_s(p50)}, p95 {fmt_s(p95)}, min {fmt_s(min(times, default=None))}, "
+          f"max {fmt_s(max(times, default=None))}")
+    print(f"peak RSS during the sessions: {peak_rss:.0f} MB; peak threads: {peak_threads}")
+    print(f"RSS when the browsers had closed: {closed_rss:.0f} MB; after {args.settle:.0f} s "
+          f"settle: {after_rss:.0f} MB ({ratio:.2f}x baseline); threads after settle: "
+          f"{after_threads}")
+    goals = [
+        (f"{args.sessions}/{args.sessions} completed", len(done) == args.sessions),
+        ("0 exceptions", exceptions == 0),
+        (f"p95 < {GOAL_P95:.0f} s", p95 is not None and p95 < GOAL_P95),
+        (f"RSS after settle within {GOAL_RSS_RATIO - 1:.0%} of baseline",
+         after_rss <= baseline * GOAL_RSS_RATIO),
+    ]
+    print("goals:")
+    for name, ok in goals:
+        print(f"  [{'PASS' if ok else 'FAIL'}] {name}")
+    verdict = "ALL GOALS MET" if all(ok for _, ok in goals) else "GOALS NOT MET: " + ", ".join(
+        name for name, ok in goals if not ok)
+    print(f"SUMMARY: {len(done)}/{args.sessions} completed, {exceptions} exceptions, "
+          f"p50 {fmt_s(p50)}, p95 {fmt_s(p95)}, peak RSS {peak_rss:.0f} MB, "
+          f"peak threads {peak_threads}, baseline {baseline:.0f} MB, "
+          f"after settle {after_rss:.0f} MB ({ratio:.2f}x) -> {verdict}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=30, help="concurrent students (30)")
+    parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
+    parser.add_argument("--settle", type=float, default=180.0,
+                        help="seconds to sample after the sessions closed (180)")
+    parser.add_argument("--browsers", type=int, default=1,
+                        help="Chromium instances the sessions are spread over (1)")
+    parser.add_argument("--option", action="append", default=[], metavar="SECTION.NAME=VALUE",
+                        help="an extra streamlit config flag for the server, e.g. "
+                             "runner.postScriptGC=false (repeatable; default: none, so "
+                             ".streamlit/config.toml rules)")
+    args = parser.parse_args()
+    args.sessions = max(1, min(args.sessions, 200))
+    args.browsers = max(1, min(args.browsers, args.sessions))
+    args.settle = max(0.0, min(args.settle, 3600.0))
+
+    if not CHROMIUM.exists():
+        print(f"harness broken: {CHROMIUM} is missing (apt-get install chromium)")
+        return 2
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError as error:
+        print(f"harness broken: playwright is not importable: {error}")
+        return 2
+
+    port = args.port or free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    log_path = artifacts_dir() / "load-test-server.log"
+    load_before = loadavg()
+    print(f"load average before: {load_before}  ({os.cpu_count()} cores)", flush=True)
+    server = start_server(port, log_path, args.option)
+    sampler = None
+    try:
+        wait_for_health(base_url, server, log_path)
+        print(f"server up at {base_url} (pid {server.pid}, log {log_path})", flush=True)
+        max_seconds = READY_TIMEOUT + SESSIONS_DEADLINE + args.settle + 600
+        sampler = Sampler(server.pid, max_seconds)
+        sampler.start()
+
+        start = {}
+
+        def on_load_start():
+            start.update(server=cpu_seconds(server.pid), machine=machine_cpu(),
+                         browser=sum(os.times()[2:4]))
+            print(f"all {args.sessions} sessions have the Train page open: Train ...", flush=True)
+
+        print("warm-up session, then the baseline ...", flush=True)
+        warm, results, info = asyncio.run(
+            drive(base_url, args.sessions, args.browsers, sampler, on_load_start))
+        # The browsers and Playwright's driver have exited (and been reaped): their CPU time
+        # is in os.times()'s children; the server is still running, so it is not.
+        busy, total = machine_cpu()
+        cpu = {"server": cpu_seconds(server.pid) - start["server"],
+               "browser": sum(os.times()[2:4]) - start["browser"],
+               "machine_busy": busy - start["machine"][0],
+               "machine_total": total - start["machine"][1]}
+        base = [s.rss_mb for s in sampler.phase_samples("baseline")][-WINDOW_SAMPLES:]
+        baseline = statistics.median(base) if base else float("nan")
+
+        sampler.phase = "settle"
+        print(f"sessions closed; settling {args.settle:.0f} s ...", flush=True)
+        settle_end = time.monotonic() + args.settle
+        while time.monotonic() < settle_end and server.poll() is None:
+            time.sleep(min(5.0, max(0.0, settle_end - time.monotonic())))
+        sampler.stop_event.set()
+        sampler.join(timeout=5)
+        if server.poll() is not None:
+            print(f"note: the server exited early with code {server.returncode}")
+        load_after = loadavg()
+        report(args, warm, results, info, sampler, baseline, load_before, load_after, cpu)
+        return 0
+    except Exception as error:  # noqa: BLE001 - the harness broke
+        print(f"harness broken: {type(error).__name__}: {error}")
+        return 2
+    finally:
+        if sampler is not None:
+            sampler.stop_event.set()
+        stop_process_group(server)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
