@@ -11,9 +11,8 @@ import streamlit as st
 from minillm import inspect
 from minillm.charts.attention import attention_heatmap, embedding_scatter
 from minillm.charts.specs import with_data
-from ui import model_state
 from ui.links import check_link, check_unknown_settings, share_caption
-from ui.need_model import need_model
+from ui.need_model import trained_model
 from ui.plain_text import plain
 from ui.router import ensure_router
 
@@ -58,13 +57,8 @@ st.markdown(
     "position**, so the bottom row of each map (outlined in orange) is the one that makes the guess."
 )
 
-experiment = model_state.current_experiment()
-if experiment is None:
-    need_model("attention_train_now")
+experiment = trained_model("attention_train_now")
 dataset = experiment.dataset
-trainer = experiment.trainer
-st.caption(f"Model: {plain(experiment.settings.label())} · trained {trainer.epoch} of {trainer.epochs} "
-           f"epochs · {experiment.model.num_parameters():,} parameters")
 causal = experiment.model.config.causal
 
 check_unknown_settings("attention_", LINK_KEYS)

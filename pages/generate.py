@@ -11,10 +11,9 @@ from minillm import inspect
 from minillm.charts.generate import candidate_bars, marked_text_html
 from minillm.charts.specs import with_data
 from minillm.sample import generate
-from ui import model_state
 from ui.links import check_link, check_unknown_settings, share_caption
 from ui.links_model import check_decimal_link
-from ui.need_model import need_model
+from ui.need_model import trained_model
 from ui.plain_text import plain
 from ui.router import ensure_router
 
@@ -49,13 +48,8 @@ st.markdown(
     "sentence it learned, or **combine** pieces into something new?"
 )
 
-experiment = model_state.current_experiment()
-if experiment is None:
-    need_model("generate_train_now")
+experiment = trained_model("generate_train_now")
 dataset = experiment.dataset
-trainer = experiment.trainer
-st.caption(f"Model: {plain(experiment.settings.label())} · trained {trainer.epoch} of {trainer.epochs} "
-           f"epochs · {experiment.model.num_parameters():,} parameters")
 unit = getattr(dataset.tokenizer, "unit", "token")
 suggestions = inspect.prompt_suggestions(dataset)
 default_prompt = "the cat" if "the cat" in suggestions else suggestions[0]

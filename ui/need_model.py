@@ -1,4 +1,5 @@
-"""Generate and Attention without a trained model: say so and offer to train the notebook's."""
+"""The session's trained model for Generate and Attention; without one, say so and offer to
+train the notebook's."""
 
 import time
 from pathlib import Path
@@ -8,6 +9,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 
 from minillm.experiment import TrainSettings
 from ui import model_state
+from ui.plain_text import plain
 
 TRAIN_PAGE = Path(__file__).resolve().parents[1] / "pages" / "train.py"
 
@@ -35,3 +37,14 @@ def need_model(key: str) -> None:
         except StreamlitPageNotFoundError:
             pass  # Train is not registered in app.py (yet)
     st.stop()
+
+
+def trained_model(key: str):
+    """The session's `Experiment`, named in a caption; without one, `need_model(key)` (stops)."""
+    experiment = model_state.current_experiment()
+    if experiment is None:
+        need_model(key)
+    trainer = experiment.trainer
+    st.caption(f"Model: {plain(experiment.settings.label())} · trained {trainer.epoch} of "
+               f"{trainer.epochs} epochs · {experiment.model.num_parameters():,} parameters")
+    return experiment
