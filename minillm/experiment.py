@@ -45,7 +45,7 @@ class TrainSettings:
         """A short description for a legend: what differs from the notebook."""
         default = TrainSettings()
         parts = [
-            f"{name}={value}"
+            f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
             for name, value in asdict(self).items()
             if name not in ("lines",) and value != getattr(default, name)
         ]
