@@ -116,7 +116,7 @@ def load_checkpoint(data: bytes) -> Experiment:
         "The model's loss history is damaged.",
     )
     try:
-        experiment.trainer.optimizer.load_state_dict(payload["optimizer"])
+        experiment.trainer.load_optimizer_state(payload["optimizer"])
     except Exception as exc:
         raise CheckpointError("The model's optimizer state does not fit its weights.") from exc
     experiment.trainer.history = list(history)

@@ -10,6 +10,10 @@ The trainer knows nothing about the UI: it reports through callbacks (minGPT sty
 ``on_step(trainer)`` after each step. It is deterministic for a given model seed (full batch,
 no dropout). If the loss becomes NaN or infinite (a learning rate far too high), it stops,
 puts back the best weights it had (the lowest loss seen), and says so in `stopped_reason`.
+
+Speed (``bench/train_speed.py``): on the notebook's objective the gradients come from
+``minillm.handgrad`` (the chain rule written out, equal to autograd's), and AdamW updates one
+flat tensor that holds every weight (the same per-number maths, one call instead of sixteen).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import torch
 from torch import optim
 
 from minillm.data import Dataset
+from minillm.handgrad import LastPositionGrads
 from minillm.model import MiniTransformer
 
 MAX_SNAPSHOTS = 12  # weights kept for replaying attention at earlier points of training
@@ -42,6 +47,21 @@ def torch_threads(n: int | None):
         torch.set_num_threads(old)
 
 
+def flatten_parameters(model: torch.nn.Module) -> torch.nn.Parameter:
+    """Put every weight of `model` into one flat tensor and make the weights views of it.
+
+    The model works as before (each weight keeps its shape and name); an optimizer given the
+    flat tensor updates all of them in one go, which on tiny models saves most of its time.
+    """
+    params = list(model.parameters())
+    flat = torch.nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
+    offset = 0
+    for p in params:
+        p.data = flat.data[offset : offset + p.numel()].view_as(p)
+        offset += p.numel()
+    return flat
+
+
 class Trainer:
     def __init__(
         self,
@@ -51,24 +71,61 @@ class Trainer:
         epochs: int = 300,
         threads: int | None = 1,
         snapshot_every: int | None = None,
+        hand_gradients: bool = True,
     ):
         if not (lr > 0 and math.isfinite(lr)):
             raise ValueError("the learning rate must be a positive number")
         self.model, self.dataset, self.lr, self.epochs = model, dataset, lr, epochs
         self.threads = threads
-        # fused: one kernel for all parameters instead of a loop of small ones (same maths)
-        self.optimizer = optim.AdamW(model.parameters(), lr=lr, fused=True)
+        # AdamW works weight by weight, so one flat tensor holding every weight gives the same
+        # numbers as the notebook's per-parameter AdamW, in one fused kernel and one Python call.
+        self._params = list(model.parameters())
+        self._flat = flatten_parameters(model)
+        self.optimizer = optim.AdamW([self._flat], lr=lr, fused=True)
         self.every_targets = (
             dataset.every_position_targets() if model.config.loss_on == "every" else None
         )
+        # The notebook's objective has its gradients written out by hand (minillm.handgrad):
+        # the same numbers as autograd, without its per-operation bookkeeping.
+        self._hand = (
+            LastPositionGrads(model, dataset.X, dataset.Y)
+            if hand_gradients and model.config.loss_on == "last"
+            else None
+        )
+        if self._hand is not None:
+            self._flat.grad = self._hand.flat_grad  # it writes each step's gradients there
         self.history: list[float] = []  # loss before each step (what the notebook printed)
         self.stopped_reason: str | None = None
         self.seconds = 0.0  # time spent training
         self.snapshot_every = snapshot_every or max(1, epochs // 10)
         self.snapshots: dict[int, dict[str, torch.Tensor]] = {}  # epoch -> weights
-        self._best = [p.detach().clone() for p in model.parameters()]  # lowest loss so far
+        self._best = self._flat.detach().clone()  # the weights with the lowest loss so far
         self._best_loss = math.inf
         self._snapshot()
+
+    def load_optimizer_state(self, state: dict) -> None:
+        """Restore AdamW's running averages from ``optimizer.state_dict()`` of a saved run.
+
+        Also takes files saved when each weight had its own optimizer entry (before the
+        weights were packed into one flat tensor): their averages are joined in order.
+        """
+        groups, entries = state["param_groups"], state["state"]
+        n = len(self._params)
+        if n > 1 and len(groups) == 1 and len(groups[0]["params"]) == n:
+            old = [entries.get(i) for i in range(n)]
+            entries = {}
+            if all(old):
+                entries[0] = {
+                    "step": old[0]["step"],
+                    "exp_avg": torch.cat([e["exp_avg"].reshape(-1) for e in old]),
+                    "exp_avg_sq": torch.cat([e["exp_avg_sq"].reshape(-1) for e in old]),
+                }
+            state = {"state": entries, "param_groups": [{**groups[0], "params": [0]}]}
+        for entry in state["state"].values():
+            for key in ("exp_avg", "exp_avg_sq"):
+                if entry[key].shape != self._flat.shape:
+                    raise ValueError("the optimizer state does not fit these weights")
+        self.optimizer.load_state_dict(state)
 
     @property
     def epoch(self) -> int:
@@ -101,12 +158,14 @@ class Trainer:
         start = time.perf_counter()
         with torch_threads(self.threads):
             for _ in range(steps):
-                loss = model.loss(X, Y, self.every_targets)
+                if self._hand is not None:
+                    loss, grads = self._hand()
+                else:
+                    loss, grads = model.loss(X, Y, self.every_targets), None
                 value = loss.item()
                 if not math.isfinite(value):
                     with torch.no_grad():  # put back the best weights seen in this run
-                        for p, best in zip(model.parameters(), self._best):
-                            p.copy_(best)
+                        self._flat.copy_(self._best)
                     self.stopped_reason = (
                         f"The loss became {value} at epoch {self.epoch + 1}: the learning rate "
                         f"{self.lr:g} is too high. Training stopped and kept the last good weights: "
@@ -115,10 +174,12 @@ class Trainer:
                     break
                 if value < self._best_loss:  # remember these weights (copied in place)
                     self._best_loss = value
-                    with torch.no_grad():
-                        torch._foreach_copy_(self._best, list(model.parameters()))
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                    self._best.copy_(self._flat.detach())
+                if grads is None:  # autograd, then its gradients side by side like the weights
+                    model.zero_grad(set_to_none=True)
+                    loss.backward()
+                    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self._params]
+                    self._flat.grad = torch.cat([g.reshape(-1) for g in grads])
                 self.optimizer.step()
                 self.history.append(value)
                 losses.append(value)

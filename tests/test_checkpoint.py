@@ -97,3 +97,42 @@ def test_a_bpe_model_round_trips():
     loaded = load_checkpoint(save_checkpoint(exp))
     assert loaded.tokenizer.encode("the cat sat") == exp.tokenizer.encode("the cat sat")
     assert loaded.trainer.history == exp.trainer.history
+
+
+def _per_parameter_optimizer(payload: dict, experiment: Experiment) -> dict:
+    """The optimizer state as files saved before the weights were packed flat held it."""
+    flat = payload["optimizer"]["state"][0]
+    state, offset = {}, 0
+    for i, p in enumerate(experiment.model.parameters()):
+        part = slice(offset, offset + p.numel())
+        state[i] = {
+            "step": flat["step"].clone(),
+            "exp_avg": flat["exp_avg"][part].reshape(p.shape).clone(),
+            "exp_avg_sq": flat["exp_avg_sq"][part].reshape(p.shape).clone(),
+        }
+        offset += p.numel()
+    group = {**payload["optimizer"]["param_groups"][0], "params": list(state)}
+    return {"state": state, "param_groups": [group]}
+
+
+def test_a_file_with_per_weight_optimizer_state_still_loads_and_continues():
+    original = Experiment(TrainSettings(epochs=40))
+    original.trainer.run(20)
+    payload = torch.load(io.BytesIO(save_checkpoint(original)), weights_only=True)
+    payload["optimizer"] = _per_parameter_optimizer(payload, original)
+    old_file = io.BytesIO()
+    torch.save(payload, old_file)
+    resumed = load_checkpoint(old_file.getvalue())
+    original.trainer.run(20)
+    resumed.trainer.run(20)
+    assert resumed.trainer.history == pytest.approx(original.trainer.history, abs=1e-6)
+
+
+def test_optimizer_state_of_the_wrong_size_is_refused(trained):
+    payload = torch.load(io.BytesIO(save_checkpoint(trained)), weights_only=True)
+    entry = payload["optimizer"]["state"][0]
+    entry["exp_avg"] = entry["exp_avg"][:-1]
+    bad = io.BytesIO()
+    torch.save(payload, bad)
+    with pytest.raises(CheckpointError, match="optimizer"):
+        load_checkpoint(bad.getvalue())
