@@ -23,20 +23,20 @@ import torch.nn.functional as F
 from minillm.model import MiniTransformer
 
 
-def _layer_norm(x: torch.Tensor, ln: torch.nn.LayerNorm):
+def _layer_norm(x: torch.Tensor, weight, bias, eps: float):
     """LayerNorm forward that keeps what its backward needs (mean, 1/std)."""
-    out, mean, rstd = torch.native_layer_norm(x, ln.normalized_shape, ln.weight, ln.bias, ln.eps)
+    out, mean, rstd = torch.native_layer_norm(x, weight.shape, weight, bias, eps)
     return out, (x, mean, rstd)
 
 
-def _layer_norm_backward(grad, saved, ln: torch.nn.LayerNorm, g_weight, g_bias) -> torch.Tensor:
+def _layer_norm_backward(grad, saved, weight, bias, g_weight, g_bias) -> torch.Tensor:
     """d input of a LayerNorm; d weight and d bias are written into g_weight and g_bias."""
     x, mean, rstd = saved
-    g_input = torch.empty_like(x)
-    torch.ops.aten.native_layer_norm_backward.out(
-        grad, x, ln.normalized_shape, mean, rstd, ln.weight, ln.bias, [True, True, True],
-        out0=g_input, out1=g_weight, out2=g_bias,
+    g_input, g_w, g_b = torch.ops.aten.native_layer_norm_backward(
+        grad, x, weight.shape, mean, rstd, weight, bias, [True, True, True]
     )
+    g_weight.copy_(g_w)
+    g_bias.copy_(g_b)
     return g_input
 
 
@@ -72,10 +72,12 @@ class LastPositionGrads:
         self.B, self.T, self.d, self.H, self.hs = B, T, d, H, d // H
         self.scale = torch.tensor(self.hs**-0.5, dtype=dtype)  # 1/sqrt(hs), a tensor: no conversion each step
         self.X, self.X_flat = X, X.reshape(-1)
-        p = dict(model.named_parameters())
+        # Detached views of the weights: the same numbers, updated in place by the optimizer,
+        # but invisible to autograd, so no operation below records anything.
+        p = {name: q.detach() for name, q in model.named_parameters()}
         self.p = p
         self.t = {name: p[name].t() for name in p if p[name].dim() == 2}  # transposed views
-        self.ln1, self.ln2 = model.ln1, model.ln2
+        self.eps1, self.eps2 = model.ln1.eps, model.ln2.eps
         self.flat_grad = torch.zeros(sum(q.numel() for q in p.values()), dtype=dtype)
         self.g, offset = {}, 0  # name -> its slice of flat_grad, shaped like the parameter
         for name, q in p.items():
@@ -83,15 +85,14 @@ class LastPositionGrads:
             offset += q.numel()
         self.grads = list(self.g.values())
 
-    @torch.no_grad()
     def __call__(self) -> tuple[torch.Tensor, list[torch.Tensor]]:
         B, T, d, H, hs = self.B, self.T, self.d, self.H, self.hs
         p, t, g = self.p, self.t, self.g
         tok, pos = p["token_embed.weight"], p["pos_embed.weight"]
 
         # ---- forward: the same sums as MiniTransformer.last_logits ----
-        e = tok[self.X] + pos[:T]  # (B, T, d)
-        n1, ln1_saved = _layer_norm(e, self.ln1)  # (B, T, d)
+        e = tok.index_select(0, self.X_flat).view(B, T, d) + pos[:T]  # (B, T, d)
+        n1, ln1_saved = _layer_norm(e, p["ln1.weight"], p["ln1.bias"], self.eps1)  # (B, T, d)
         n1_flat = n1.view(B * T, d)
         # queries, keys and values of every position in one product (only the last query is used)
         qkv = torch.addmm(p["attn.in_proj_bias"], n1_flat, t["attn.in_proj_weight"]).view(B, T, 3, H, hs)
@@ -100,7 +101,7 @@ class LastPositionGrads:
         att = torch.softmax((k * q[:, None]).sum(-1), dim=1)  # (B, T, H): how much it looks at each position
         o = (att[..., None] * v).sum(1).view(B, d)  # (B, d): each head's mix of values, side by side
         h1 = torch.addmm(p["attn.out_proj.bias"], o, t["attn.out_proj.weight"]).add_(e[:, -1])  # residual
-        n2, ln2_saved = _layer_norm(h1, self.ln2)  # (B, d)
+        n2, ln2_saved = _layer_norm(h1, p["ln2.weight"], p["ln2.bias"], self.eps2)  # (B, d)
         f1 = torch.addmm(p["ff.0.bias"], n2, t["ff.0.weight"])  # (B, 4d)
         r = torch.relu(f1)
         h2 = torch.addmm(p["ff.2.bias"], r, t["ff.2.weight"]).add_(h1)  # (B, d), residual
@@ -118,7 +119,9 @@ class LastPositionGrads:
         g_f1 = torch.ops.aten.threshold_backward(g_h2 @ p["ff.2.weight"], f1, 0)  # ReLU passes where it was on
         torch.mm(g_f1.t(), n2, out=g["ff.0.weight"])
         torch.sum(g_f1, 0, out=g["ff.0.bias"])
-        g_h1 = _layer_norm_backward(g_f1 @ p["ff.0.weight"], ln2_saved, self.ln2, g["ln2.weight"], g["ln2.bias"])
+        g_h1 = _layer_norm_backward(
+            g_f1 @ p["ff.0.weight"], ln2_saved, p["ln2.weight"], p["ln2.bias"], g["ln2.weight"], g["ln2.bias"]
+        )
         g_h1 += g_h2  # the residual path around the feed-forward
         torch.mm(g_h1.t(), o, out=g["attn.out_proj.weight"])
         torch.sum(g_h1, 0, out=g["attn.out_proj.bias"])
@@ -132,10 +135,8 @@ class LastPositionGrads:
         torch.mm(g_qkv.t(), n1_flat, out=g["attn.in_proj_weight"])  # (3d, d): q, k, v rows
         torch.sum(g_qkv, 0, out=g["attn.in_proj_bias"])
         g_n1 = (g_qkv @ p["attn.in_proj_weight"]).view(B, T, d)
-        g_e = _layer_norm_backward(g_n1, ln1_saved, self.ln1, g["ln1.weight"], g["ln1.bias"])
+        g_e = _layer_norm_backward(g_n1, ln1_saved, p["ln1.weight"], p["ln1.bias"], g["ln1.weight"], g["ln1.bias"])
         g_e[:, -1] += g_h1  # the residual path around attention (last position only)
-        torch.ops.aten.embedding_dense_backward.out(
-            g_e.view(B * T, d), self.X_flat, tok.shape[0], -1, False, out=g["token_embed.weight"]
-        )
+        g["token_embed.weight"].zero_().index_add_(0, self.X_flat, g_e.view(B * T, d))
         torch.sum(g_e, 0, out=g["pos_embed.weight"][:T])  # windows shorter than the block leave
         return loss, self.grads  # the later positions' rows at zero
