@@ -173,11 +173,17 @@ def live_run():
     if not trainer.done and (stepping or not st.session_state.train_paused):
         if model_state.train_chunk(exp):
             st.session_state.train_step_pending = False
-            if trainer.done or stepping:
-                st.rerun()  # full redraw: the summary appears and the timer stops
+            if stepping:
+                st.rerun()  # full redraw: the buttons show a paused run again
         else:
             st.info("Waiting for a free slot: other students are training right now. "
                     "This run goes on by itself in a moment.", icon=":material/hourglass_top:")
+    if trainer.done and ticking:
+        # The page around this fragment still shows a running run: redraw it whole (summary,
+        # buttons, timer off). Checked on every tick, not only right after the last chunk: on
+        # a busy server a rerun asked for once was sometimes lost, leaving a finished run
+        # without its summary (bench/load_test.py, 2 of 30 sessions).
+        st.rerun()
     loss_text = f" · loss {fmt(trainer.last_loss)}" if trainer.history else ""
     st.progress(trainer.epoch / trainer.epochs,
                 text=f"Epoch {trainer.epoch} of {trainer.epochs}{loss_text}")
