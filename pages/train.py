@@ -171,7 +171,9 @@ def live_run():
         return
     trainer, stepping = exp.trainer, st.session_state.get("train_step_pending", False)
     if not trainer.done and (stepping or not st.session_state.train_paused):
-        if model_state.train_chunk(exp):
+        # A full page run does not wait for a slot (the rest of the page would wait with it);
+        # the fragment's own runs sleep until one comes free.
+        if model_state.train_chunk(exp, wait=0 if full_page_run else None):
             st.session_state.train_step_pending = False
             if stepping:
                 st.rerun()  # full redraw: the buttons show a paused run again
@@ -193,7 +195,9 @@ def live_run():
         show_summary(exp)
 
 
+full_page_run = True  # read by live_run: False in its own (timer or Step) reruns
 live_run()
+full_page_run = False
 
 if exp is not None and paused and not done:
     st.caption("Paused. **Resume**, or **Step** one chunk at a time.")

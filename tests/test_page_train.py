@@ -328,7 +328,10 @@ def test_only_five_earlier_runs_are_kept(fast_chunks):
         f"{ago} run{'s' if ago > 1 else ''} ago: epochs=10, seed={6 - ago}" for ago in range(1, 6)]
 
 
-def test_a_session_without_a_free_slot_waits_and_then_trains():
+def test_a_session_without_a_free_slot_waits_and_then_trains(monkeypatch):
+    # The page's own run never sleeps for a slot (only the fragment's timer runs do): with a
+    # 10-minute slot wait it still answers at once, else AppTest's run times out.
+    monkeypatch.setattr(model_state, "SLOT_WAIT_SECONDS", 600)
     at = page()
     slots = model_state.training_slots()
     held = 0
@@ -344,3 +347,23 @@ def test_a_session_without_a_free_slot_waits_and_then_trains():
     run(at)
     assert "Waiting for a free slot" not in texts(at.info)
     assert experiment(at).trainer.epoch > 0
+
+
+def test_students_with_the_same_settings_share_the_loss_chart_frame(monkeypatch, fast_chunks):
+    """Altair validates a chart in 0.1-0.3 s: on a class server thirty students training the
+    notebook's run must not each pay for it (the frame is built once, their points swapped in)."""
+    from ui import train_widgets
+
+    train_widgets._loss_chart_frame.clear()
+    built = []
+    real = train_widgets.loss_chart
+    monkeypatch.setattr(train_widgets, "loss_chart",
+                        lambda *args, **kwargs: built.append(1) or real(*args, **kwargs))
+    first = page()
+    train_to_the_end(first)
+    after_one_student = len(built)
+    second = page()  # another browser tab: another session
+    train_to_the_end(second)
+    assert after_one_student >= 1 and len(built) == after_one_student
+    curve = next(d for d in chart_data(second) if "run" in d)
+    assert len(curve) == len(experiment(second).trainer.history)  # its own points, not the first's

@@ -13,9 +13,13 @@ A new run (`start_experiment`) or `reset()` puts the current run's curve into ``
 drops its model; nothing else replaces the model, so changing a setting never loses it.
 
 Training is shared by everyone on one server, so at most `training_slots()` chunks train at
-the same moment (env ``MINILLM_TRAINING_SLOTS``, default 2 for a 2-core box). A slot is held
+the same moment (env ``MINILLM_TRAINING_SLOTS``, default 1). One, even on two cores: the
+sessions share one Python process, and a tiny model's training is mostly Python, which runs
+one thread at a time; two trainings at once only hand that lock back and forth (measured with
+30 students: 25 CPU-s and p95 23 s with one slot, 33 CPU-s and p95 26 s with two). A slot is held
 for one bounded chunk (`train_chunk`), never across reruns: a session that finds no free slot
 waits for one (asleep, up to `SLOT_WAIT_SECONDS`), then tries again on its next fragment run.
+A full page run does not wait (``wait=0``): the page shows "waiting" at once instead.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ MAX_PAST_RUNS = 5
 CHUNK_SECONDS = 0.25  # one chunk trains for about this much CPU time, then the page redraws
 CHUNK_MAX_EPOCHS = 50  # ... and never more epochs than this
 SUB_STEPS = 5  # epochs between two looks at the clock
-SLOT_WAIT_SECONDS = 1.0  # a session with no free slot sleeps this long for one before redrawing
+SLOT_WAIT_SECONDS = 5.0  # a session with no free slot sleeps up to this long for one before
+# redrawing (a slot that comes free wakes it at once: the wait only spares redraws)
 
 
 def current_experiment() -> Experiment | None:
@@ -89,14 +94,15 @@ def warm_up() -> None:
 @st.cache_resource(show_spinner=False)
 def training_slots() -> threading.BoundedSemaphore:
     """One semaphore for the whole server: how many chunks may train at the same time."""
-    slots = int(os.environ.get("MINILLM_TRAINING_SLOTS", "2"))
+    slots = int(os.environ.get("MINILLM_TRAINING_SLOTS", "1"))
     return threading.BoundedSemaphore(max(1, slots))
 
 
 def train_chunk(exp: Experiment, seconds: float | None = None,
-                max_epochs: int | None = None) -> bool:
+                max_epochs: int | None = None, wait: float | None = None) -> bool:
     """Train `exp` for one bounded chunk (default: CHUNK_SECONDS of CPU, at most
-    CHUNK_MAX_EPOCHS); False, with nothing trained, when no slot came free in SLOT_WAIT_SECONDS.
+    CHUNK_MAX_EPOCHS); False, with nothing trained, when no slot came free within `wait`
+    seconds (default SLOT_WAIT_SECONDS; 0 to only take a slot that is free now).
 
     Under load (bench/load_test.py: 30 sessions, 2 cores) two things keep the server's CPU on
     training rather than on redrawing: a session waiting for a slot sleeps in the semaphore
@@ -106,8 +112,9 @@ def train_chunk(exp: Experiment, seconds: float | None = None,
     """
     seconds = CHUNK_SECONDS if seconds is None else seconds
     max_epochs = CHUNK_MAX_EPOCHS if max_epochs is None else max_epochs
+    wait = SLOT_WAIT_SECONDS if wait is None else wait
     slots = training_slots()
-    if not slots.acquire(timeout=SLOT_WAIT_SECONDS):
+    if not (slots.acquire(timeout=wait) if wait > 0 else slots.acquire(blocking=False)):
         return False
     try:
         deadline = time.thread_time() + seconds
