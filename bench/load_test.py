@@ -1,7 +1,14 @@
 """Load test: thirty students on one server, each trains the default model and generates once.
 
-    python bench/load_test.py [--sessions 30] [--port N] [--settle 180] [--browsers 1]
-                              [--option runner.postScriptGC=false ...]
+    python bench/load_test.py [--driver ws|browser] [--sessions 30] [--port N] [--settle 180]
+                              [--browsers 1] [--option runner.postScriptGC=false ...]
+
+Two drivers play the students. ``--driver ws`` (the default) speaks Streamlit's own
+websocket protocol (``bench/ws_driver.py``: what the browser's JavaScript sends and keeps,
+fragment timers included), so thirty students cost the machine ~2 CPU-s and the numbers are
+the server's. ``--driver browser`` drives real Chromium tabs (Playwright), which also checks
+the JavaScript side, but on this 2-core machine thirty tabs take most of the CPU the server
+needs (in a class they run on the students' laptops). The flow below is the same for both.
 
 What it does, in order (everything on 127.0.0.1, every wait bounded):
 
@@ -446,6 +453,54 @@ async def drive(base_url: str, sessions: int, browsers: int, sampler: Sampler,
     return warm, results, info
 
 
+async def drive_ws(base_url: str, sessions: int, sampler: Sampler,
+                   on_load_start) -> tuple[Session, list[Session], dict]:
+    """The same class as `drive`, each student a `ws_driver.WsStudent` instead of a tab."""
+    import ws_driver
+
+    def as_session(result) -> Session:
+        session = Session(index=result.index, status=result.status, reason=result.reason,
+                          train_seconds=result.train_seconds,
+                          waited_for_slot=result.waited_for_slot,
+                          exceptions=result.exceptions, generated=result.generated)
+        return session
+
+    info: dict = {}
+    sampler.phase = "warmup"
+    warm = ws_driver.Result(index=0)
+    warm_ready = ws_driver.Barrier(1, READY_TIMEOUT)
+    await ws_driver.student_flow(base_url, warm, warm_ready, asyncio.Semaphore(1))
+    sampler.phase = "baseline"
+    await asyncio.sleep(BASELINE_WAIT)
+
+    sampler.phase = "load"
+    results = [ws_driver.Result(index=i + 1) for i in range(sessions)]
+    ready = ws_driver.Barrier(sessions, READY_TIMEOUT)
+    opening = asyncio.Semaphore(OPENING_AT_ONCE)
+
+    async def go() -> None:
+        await ready.event.wait()
+        info["go"] = time.monotonic()
+        on_load_start()
+
+    started = time.monotonic()
+    watcher = asyncio.ensure_future(go())
+    tasks = [asyncio.ensure_future(ws_driver.student_flow(base_url, r, ready, opening))
+             for r in results]
+    finished, unfinished = await asyncio.wait(tasks, timeout=READY_TIMEOUT + SESSIONS_DEADLINE)
+    for task in [*unfinished, watcher]:
+        task.cancel()
+    await asyncio.gather(*tasks, watcher, return_exceptions=True)
+    for r in results:
+        if r.status not in ("completed", "failed"):
+            r.fail(f"still running at the {SESSIONS_DEADLINE:.0f} s deadline")
+    info["open_seconds"] = info.get("go", time.monotonic()) - started
+    info["load_seconds"] = time.monotonic() - info.get("go", started)
+    if "go" not in info:
+        on_load_start()
+    return as_session(warm), [as_session(r) for r in results], info
+
+
 # ---------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------
@@ -484,7 +539,9 @@ def report(args, warm: Session, results: list[Session], info: dict, sampler: Sam
     ratio = after_rss / baseline if baseline else float("nan")
 
     print()
-    print(f"=== MiniLLM Lab load test: {args.sessions} sessions, {args.browsers} browser(s), "
+    driver = ("websocket clients (bench/ws_driver.py)" if args.driver == "ws"
+              else f"Chromium tabs in {args.browsers} browser(s)")
+    print(f"=== MiniLLM Lab load test: {args.sessions} sessions as {driver}, "
           f"settle {args.settle:.0f} s ===")
     print(f"machine: {os.cpu_count()} cores; load average before {load_before}, after {load_after}")
     if args.option:
@@ -494,11 +551,12 @@ def report(args, warm: Session, results: list[Session], info: dict, sampler: Sam
     print(f"baseline RSS: {baseline:.0f} MB (median over {BASELINE_WINDOW:.0f} s, "
           f"{BASELINE_WAIT:.0f} s after one warm-up session trained once, generated once and "
           f"closed)")
-    print(f"sessions: {len(done)} completed, {len(failed)} failed; opening {args.sessions} tabs "
+    print(f"sessions: {len(done)} completed, {len(failed)} failed; opening {args.sessions} pages "
           f"({OPENING_AT_ONCE} at a time) took {info.get('open_seconds', 0):.1f} s, from the "
           f"Train clicks to the last session closed {info.get('load_seconds', 0):.1f} s")
     others = cpu["machine_busy"] - cpu["server"] - cpu["browser"]
-    print(f"CPU from the Train clicks on: server {cpu['server']:.1f} s, browsers + Playwright "
+    who = "this driver" if args.driver == "ws" else "browsers + Playwright"
+    print(f"CPU from the Train clicks on: server {cpu['server']:.1f} s, {who} "
           f"{cpu['browser']:.1f} s, everything else on the machine {max(0.0, others):.1f} s; "
           f"machine busy {cpu['machine_busy'] / max(cpu['machine_total'], 1e-9):.0%}")
     for s in failed:
@@ -511,7 +569,7 @@ def report(args, warm: Session, results: list[Session], info: dict, sampler: Sam
           f"p50 {fmt_s(p50)}, p95 {fmt_s(p95)}, min {fmt_s(min(times, default=None))}, "
           f"max {fmt_s(max(times, default=None))}")
     print(f"peak RSS during the sessions: {peak_rss:.0f} MB; peak threads: {peak_threads}")
-    print(f"RSS when the browsers had closed: {closed_rss:.0f} MB; after {args.settle:.0f} s "
+    print(f"RSS when the sessions had closed: {closed_rss:.0f} MB; after {args.settle:.0f} s "
           f"settle: {after_rss:.0f} MB ({ratio:.2f}x baseline); threads after settle: "
           f"{after_threads}")
     goals = [
@@ -534,6 +592,8 @@ def report(args, warm: Session, results: list[Session], info: dict, sampler: Sam
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--driver", choices=["ws", "browser"], default="ws",
+                        help="students as websocket clients (ws, default) or Chromium tabs")
     parser.add_argument("--sessions", type=int, default=30, help="concurrent students (30)")
     parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     parser.add_argument("--settle", type=float, default=180.0,
@@ -549,13 +609,16 @@ def main() -> int:
     args.browsers = max(1, min(args.browsers, args.sessions))
     args.settle = max(0.0, min(args.settle, 3600.0))
 
-    if not CHROMIUM.exists():
+    if args.driver == "browser" and not CHROMIUM.exists():
         print(f"harness broken: {CHROMIUM} is missing (apt-get install chromium)")
         return 2
     try:
-        import playwright.async_api  # noqa: F401
+        if args.driver == "browser":
+            import playwright.async_api  # noqa: F401
+        else:
+            import ws_driver  # noqa: F401
     except ImportError as error:
-        print(f"harness broken: playwright is not importable: {error}")
+        print(f"harness broken: the {args.driver} driver is not importable: {error}")
         return 2
 
     port = args.port or free_port()
@@ -574,19 +637,25 @@ def main() -> int:
 
         start = {}
 
+        def driver_cpu() -> float:  # browsers: exited children; ws clients: this process
+            return time.process_time() if args.driver == "ws" else sum(os.times()[2:4])
+
         def on_load_start():
             start.update(server=cpu_seconds(server.pid), machine=machine_cpu(),
-                         browser=sum(os.times()[2:4]))
+                         browser=driver_cpu())
             print(f"all {args.sessions} sessions have the Train page open: Train ...", flush=True)
 
         print("warm-up session, then the baseline ...", flush=True)
-        warm, results, info = asyncio.run(
-            drive(base_url, args.sessions, args.browsers, sampler, on_load_start))
+        if args.driver == "ws":
+            coroutine = drive_ws(base_url, args.sessions, sampler, on_load_start)
+        else:
+            coroutine = drive(base_url, args.sessions, args.browsers, sampler, on_load_start)
+        warm, results, info = asyncio.run(coroutine)
         # The browsers and Playwright's driver have exited (and been reaped): their CPU time
         # is in os.times()'s children; the server is still running, so it is not.
         busy, total = machine_cpu()
         cpu = {"server": cpu_seconds(server.pid) - start["server"],
-               "browser": sum(os.times()[2:4]) - start["browser"],
+               "browser": driver_cpu() - start["browser"],
                "machine_busy": busy - start["machine"][0],
                "machine_total": total - start["machine"][1]}
         base = [s.rss_mb for s in sampler.phase_samples("baseline")][-WINDOW_SAMPLES:]

@@ -1,0 +1,777 @@
+"""One student as a websocket client: Streamlit's own protocol, no browser.
+
+    python bench/ws_driver.py --url http://127.0.0.1:8599 [--sessions 30] [--opening 4]
+                              [--server-pid PID]
+
+`bench/load_test.py` drives Chromium; on a 2-core server the browsers eat most of the CPU.
+This module speaks to the server the way the browser's JavaScript does, so thirty students
+fit in one Python process with almost no CPU. `WsStudent` is importable (load_test.py can
+run many in one event loop); ``__main__`` runs the class flow below and prints the numbers.
+
+The protocol, as streamlit 1.67 speaks it (streamlit/web/server/starlette/
+starlette_websocket.py, runtime/app_session.py, and the frontend bundle in streamlit/static):
+
+1. Connect to ``ws://HOST:PORT/_stcore/stream`` with subprotocol ``streamlit`` and an
+   ``Origin`` header equal to the Host (when they differ and the origin is not allowed the
+   server refuses the handshake: HTTP 403). The browser passes an XSRF token and a
+   previous session id as the 2nd and 3rd "subprotocols"; a new session needs neither
+   (the XSRF token only unlocks auth cookies). Every frame is one binary protobuf: BackMsg
+   up, ForwardMsg down. permessage-deflate is on, as in Chromium.
+2. Ask for a run: ``BackMsg.rerun_script`` = ``ClientState``. What the server reads:
+   ``page_script_hash`` (empty on the first load) or ``page_name`` (the url path, e.g.
+   "train", only used while the hash is empty), ``query_string``, ``widget_states``
+   (``WidgetState{id, trigger_value=True}`` is a button click), ``fragment_id`` +
+   ``is_auto_rerun`` (a fragment's timer), ``cached_message_hashes`` (see 4) and
+   ``context_info`` (timezone, locale, url: what ``st.context`` shows).
+3. The run streams ForwardMsgs: ``new_session`` (run starts; ``metadata.run`` has the
+   ``script_run_id`` and, for a fragment run, its ``fragment_ids``; its
+   ``page_script_hash`` is the page we are on), ``navigation`` (the pages:
+   ``app_pages[].url_pathname`` -> ``page_script_hash``), ``delta`` (``new_element`` or
+   ``add_block`` at ``metadata.delta_path``; ``delta.fragment_id`` when a fragment drew it),
+   ``auto_rerun`` / ``stop_auto_rerun``, ``session_status_changed`` and finally
+   ``script_finished`` (FINISHED_SUCCESSFULLY, FINISHED_FRAGMENT_RUN_SUCCESSFULLY,
+   FINISHED_EARLY_FOR_RERUN when ``st.rerun()`` or a newer request cut it short, or
+   FINISHED_WITH_COMPILE_ERROR). The page model here is what the frontend keeps: elements
+   by delta path, each tagged with the run that drew it; when a run finishes successfully
+   the elements an older run drew are dropped (all of them after a full run, only the
+   fragment's after a fragment run), and a new page (another page_script_hash) starts empty.
+4. Message cache, as the browser's ForwardMsgCache: a ForwardMsg with
+   ``metadata.cacheable`` is kept by its ``hash``; every rerun sends the kept hashes, and the
+   server then sends ``ref_hash`` stubs instead of those (big) elements. After each finished
+   run an entry not seen for ``config.max_cached_message_age`` runs is dropped (after a
+   fragment run only that fragment's entries age).
+5. Fragment timers, as the frontend's ``handleAutoRerun``: ``auto_rerun{interval,
+   fragment_id}`` starts a ``setInterval``-like timer (ignored when that fragment already has
+   a timer with the same interval) that sends ``rerun_script{fragment_id,
+   is_auto_rerun=True}`` with the current widget states every ``interval`` seconds, whether
+   or not the previous request has been answered (the browser does not wait either; the
+   server coalesces fragment requests into the running ScriptRunner).
+   ``stop_auto_rerun{fragment_ids}`` cancels those timers; a ``new_session`` of a full run
+   (no fragment ids) cancels all of them (``cleanupAutoReruns``), and so does a page change.
+
+Choices (where this client is simpler than the browser, and why it does not matter here):
+
+- Widget states: the browser resends every widget's current value with each rerun. This
+  client sends only the states it set itself (the button trigger of a click); the server
+  keeps the values of widgets missing from a request from the previous run (session state),
+  so the runs are the same, minus the deserialising of ~20 default values.
+- No ``app_heartbeat``, no ``/_stcore/host-config`` or static file requests: neither
+  changes what the server computes for a run. Websocket pings are left to the server.
+- Its timers are punctual; thirty starved browser tabs fire theirs late, so this client
+  asks the server for at least as many fragment runs as the browsers did.
+
+Only the stdlib, ``websockets`` and ``streamlit.proto``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import html
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Origin, Subprotocol
+
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ClientState_pb2 import ClientState, ContextInfo
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+CONNECT_TIMEOUT = 30.0  # s for the websocket handshake
+RUN_TIMEOUT = 120.0  # s for one requested script run to finish
+TRAIN_TIMEOUT = 300.0  # s from the Train click to the done marker
+MAX_MESSAGE_BYTES = 256 * 2**20  # streamlit's server.maxMessageSize is 200 MB
+DONE_MARKER = "Training done:"  # pages/train.py: st.success(f"Training done: ...")
+WAITING_MARKER = "Waiting for a free slot"  # pages/train.py, when no training slot is free
+NO_MODEL_MARKER = "There is no trained model in this session"  # ui/need_model.py
+OUTPUT_CLASS = "mll-out"  # minillm/charts/generate.py: the st.html that holds the text
+OUTPUT_DIV = re.compile(r'<div class="mll-out">(.*?)</div>', re.S)  # the text, not the legend
+
+FINISHED = ForwardMsg.ScriptFinishedStatus
+RUN_ENDS = {FINISHED.FINISHED_SUCCESSFULLY, FINISHED.FINISHED_FRAGMENT_RUN_SUCCESSFULLY,
+            FINISHED.FINISHED_WITH_COMPILE_ERROR}  # not FINISHED_EARLY_FOR_RERUN: more follows
+TEXT_FIELDS = ("body", "text", "label", "code_text", "message")  # first one an element has
+TAG = re.compile(r"<style.*?</style>|<[^>]+>", re.S)
+
+
+class StudentError(RuntimeError):
+    """The page did something a student would notice: an exception, a closed socket, ..."""
+
+
+@dataclass
+class Element:
+    kind: str  # the Element oneof: "markdown", "alert", "button", "html", "progress", ...
+    text: str  # what a reader sees: body, label or progress text (html: tags stripped)
+    run_id: str  # the script run that drew it (frontend: scriptRunId)
+    fragment_id: str = ""  # the fragment that drew it, "" outside fragments
+    widget_id: str = ""  # widgets only
+    disabled: bool = False
+    value: float | None = None  # number_input only: the value the server set (set_value)
+    raw: str = ""  # html only: the body as sent
+
+
+def plain_text(markup: str) -> str:
+    """What a reader sees of some HTML: no tags, no <style>, entities decoded, spaces collapsed."""
+    return " ".join(html.unescape(TAG.sub(" ", markup)).split())
+
+
+def element_from_delta(msg: ForwardMsg, run_id: str) -> Element:
+    """Element(kind, text, ...) from a ForwardMsg whose delta is a new_element."""
+    proto = msg.delta.new_element
+    kind = proto.WhichOneof("type") or ""
+    inner = getattr(proto, kind) if kind else None
+    text = raw = ""
+    for name in TEXT_FIELDS:
+        if inner is not None and name in inner.DESCRIPTOR.fields_by_name and getattr(inner, name):
+            text = getattr(inner, name)
+            break
+    if kind == "exception":
+        text = f"{inner.type}: {inner.message}"
+    elif kind == "html":
+        raw = inner.body
+        text = plain_text(raw)
+    fields = inner.DESCRIPTOR.fields_by_name if inner is not None else {}
+    value = None
+    if kind == "number_input":
+        value = inner.value if inner.set_value else inner.default
+    return Element(kind, text, run_id, msg.delta.fragment_id,
+                   widget_id=inner.id if "id" in fields else "",
+                   disabled=bool(inner.disabled) if "disabled" in fields else False,
+                   value=value, raw=raw)
+
+
+@dataclass
+class Counters:
+    runs_started: int = 0
+    runs_finished: int = 0  # successful full or fragment runs (RUN_ENDS)
+    full_runs_finished: int = 0
+    fragment_requests: int = 0  # auto-reruns this client sent
+    messages: int = 0
+    bytes_in: int = 0
+    cache_hits: int = 0
+
+
+class WsStudent:
+    """One browser tab's worth of Streamlit session, driven over the websocket.
+
+    A reader task consumes every ForwardMsg as it arrives (a browser never stops reading)
+    and keeps the page model; fragment timers run as their own tasks. The public methods
+    send requests and wait, always with a timeout, on conditions of that model.
+    """
+
+    def __init__(self, base_url: str, name: str = "student"):
+        parts = urlsplit(base_url)
+        self.base_url = base_url.rstrip("/")
+        self.host = parts.netloc
+        self.ws_url = f"{'wss' if parts.scheme == 'https' else 'ws'}://{parts.netloc}" \
+                      f"{parts.path.rstrip('/')}/_stcore/stream"
+        self.name = name
+        self.ws = None
+        self.reader: asyncio.Task | None = None
+        self.changed = asyncio.Condition()  # notified after every ForwardMsg
+        self.closed_reason = ""
+
+        # The page model (what the frontend's state holds).
+        self.elements: dict[tuple[int, ...], Element] = {}  # delta path -> element
+        self.run_id = ""  # current script_run_id
+        self.run_fragment_ids: list[str] = []  # fragments of the current run ([] = full run)
+        self.page_hash = ""  # page_script_hash of the page shown
+        self.page_name = ""  # url path asked for while page_hash is still ""
+        self.pages: dict[str, str] = {}  # url_pathname -> page_script_hash (navigation msg)
+        self.script_running = False
+        self.page_not_found = False
+
+        # What the session has seen over its life.
+        self.exceptions: list[str] = []  # exception elements and compile errors, as text
+        self.seen_texts: set[str] = set()  # every element text ever drawn (cheap: small app)
+        self.saw_waiting = False
+        self.counters = Counters()
+
+        # Browser-side machinery.
+        self.timers: dict[str, tuple[float, asyncio.Task]] = {}  # fragment id -> (interval, task)
+        self.cache: dict[str, list] = {}  # hash -> [ForwardMsg, run count, fragment id]
+        self.cache_runs = 0
+        self.max_cached_age = 2  # new_session.config.max_cached_message_age
+
+    # -- connection ---------------------------------------------------------------------
+
+    async def open(self, page_url_path: str = "", timeout: float = RUN_TIMEOUT) -> float:
+        """Connect, ask for `page_url_path` (as a browser loading /<path>), wait for the run.
+
+        Returns the seconds from the connect to the finished run.
+        """
+        start = time.monotonic()
+        try:
+            self.ws = await connect(
+                self.ws_url,
+                origin=Origin(f"http://{self.host}"),
+                subprotocols=[Subprotocol("streamlit")],
+                open_timeout=CONNECT_TIMEOUT,
+                max_size=MAX_MESSAGE_BYTES,
+                max_queue=None,  # never make the server wait on us
+                proxy=None,  # loopback: ignore http_proxy & co
+                ping_interval=None,  # the browser sends no pings either
+            )
+        except (OSError, InvalidStatus, asyncio.TimeoutError) as error:
+            raise StudentError(f"{self.name}: no websocket to {self.ws_url}: {error}") from error
+        self.reader = asyncio.create_task(self._read(), name=f"{self.name}-reader")
+        self.page_name = page_url_path.strip("/")
+        await self._rerun_and_wait(timeout)
+        return time.monotonic() - start
+
+    async def close(self) -> None:
+        self._cancel_timers()
+        if self.ws is not None:
+            try:
+                await asyncio.wait_for(self.ws.close(), 10)
+            except (asyncio.TimeoutError, ConnectionClosed, OSError):
+                pass
+        if self.reader is not None:
+            self.reader.cancel()
+            await asyncio.gather(self.reader, return_exceptions=True)
+
+    async def __aenter__(self) -> "WsStudent":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    # -- what a student does ----------------------------------------------------------------
+
+    def button(self, label: str) -> Element:
+        """The button labelled exactly `label` (icons are a separate field) on the page."""
+        found = [e for e in self.elements.values() if e.kind == "button" and e.text == label]
+        if not found:
+            labels = sorted(e.text for e in self.elements.values() if e.kind == "button")
+            raise StudentError(f"{self.name}: no button {label!r} on the page (buttons: {labels})")
+        return found[0]
+
+    async def click(self, label: str, timeout: float = RUN_TIMEOUT, wait: bool = True) -> None:
+        """Click a button: a rerun with its trigger set; wait for that run unless `wait` is False.
+
+        A click on a page whose fragment keeps running (Train) only waits for the full run
+        the click asked for, not for the timers to stop.
+        """
+        element = self.button(label)
+        if element.disabled:
+            raise StudentError(f"{self.name}: button {label!r} is disabled")
+        trigger = WidgetState(id=element.widget_id, trigger_value=True)
+        if wait:
+            await self._rerun_and_wait(timeout, widgets=[trigger])
+        else:
+            await self._send_rerun(widgets=[trigger])
+
+    async def switch_page(self, url_path: str, timeout: float = RUN_TIMEOUT) -> None:
+        """As a click on the sidebar link: same session, a rerun of that page's hash."""
+        page_hash = self.pages.get(url_path.strip("/"))
+        if page_hash is None:
+            raise StudentError(f"{self.name}: no page {url_path!r} in the navigation "
+                               f"({sorted(self.pages)})")
+        self._cancel_timers()  # the frontend's onPageChange: cleanupAutoReruns()
+        self.page_hash, self.page_name = page_hash, ""
+        await self._rerun_and_wait(timeout)
+
+    async def wait_for_text(self, substring: str, timeout: float,
+                            fail_on_exception: bool = True) -> float:
+        """Wait (fragment timers keep firing) until an element on the page shows `substring`.
+
+        Returns the seconds waited. TimeoutError names the last progress text on the page;
+        an exception element raises StudentError at once unless `fail_on_exception` is False.
+        """
+        start = time.monotonic()
+        seen_exceptions = len(self.exceptions)
+
+        def ready() -> bool:
+            return (self.find_text(substring) is not None or bool(self.closed_reason)
+                    or (fail_on_exception and len(self.exceptions) > seen_exceptions))
+
+        try:
+            await self._wait(ready, timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"{self.name}: no {substring!r} after {timeout:.0f} s; "
+                               f"last progress: {self.progress_text()!r}") from None
+        if self.find_text(substring) is None:
+            raise StudentError(f"{self.name}: waiting for {substring!r}: "
+                               f"{self.closed_reason or self.exceptions[-1]}")
+        return time.monotonic() - start
+
+    # -- the page model ------------------------------------------------------------------
+
+    def find_text(self, substring: str) -> Element | None:
+        for element in self.elements.values():
+            if substring in element.text:
+                return element
+        return None
+
+    def texts(self, kind: str | None = None) -> list[str]:
+        return [e.text for _, e in sorted(self.elements.items())
+                if kind is None or e.kind == kind]
+
+    def progress_text(self) -> str:
+        progress = self.texts("progress")
+        return progress[-1] if progress else ""
+
+    def generated_text(self) -> str | None:
+        """Generate's output text (the st.html with class mll-out), or None."""
+        for element in self.elements.values():
+            if element.kind == "html" and OUTPUT_CLASS in element.raw:
+                div = OUTPUT_DIV.search(element.raw)
+                return plain_text(div.group(1)) if div else element.text
+        return None
+
+    def number_input(self) -> float | None:
+        """The value of the page's first number input (Generate: the seed)."""
+        for _, element in sorted(self.elements.items()):
+            if element.kind == "number_input":
+                return element.value
+        return None
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def _client_state(self, widgets: list[WidgetState] = (), fragment_id: str = "",
+                      is_auto_rerun: bool = False) -> ClientState:
+        path = self.page_name or next((p for p, h in self.pages.items() if h == self.page_hash), "")
+        state = ClientState(
+            query_string="",
+            page_script_hash=self.page_hash,
+            page_name="" if self.page_hash else self.page_name,
+            fragment_id=fragment_id,
+            is_auto_rerun=is_auto_rerun,
+            cached_message_hashes=list(self.cache),
+            context_info=ContextInfo(timezone="UTC", timezone_offset=0, locale="en-US",
+                                     url=f"{self.base_url}/{path}", is_embedded=False,
+                                     color_scheme="light"),
+        )
+        state.widget_states.widgets.extend(widgets)
+        return state
+
+    async def _send_rerun(self, widgets: list[WidgetState] = (), fragment_id: str = "",
+                          is_auto_rerun: bool = False) -> None:
+        if self.closed_reason:
+            raise StudentError(f"{self.name}: connection closed: {self.closed_reason}")
+        msg = BackMsg(rerun_script=self._client_state(widgets, fragment_id, is_auto_rerun))
+        try:
+            await self.ws.send(msg.SerializeToString())
+        except ConnectionClosed as error:
+            raise StudentError(f"{self.name}: connection closed: {error}") from error
+
+    async def _rerun_and_wait(self, timeout: float, widgets: list[WidgetState] = ()) -> None:
+        """Ask for a full run and wait until a full run started after it has finished.
+
+        A run started after the request, not any finished run: a fragment run or a run
+        cut short by ``st.rerun()`` (FINISHED_EARLY_FOR_RERUN) does not count.
+        """
+        started = self.counters.runs_started
+        finished_full = self.counters.full_runs_finished
+        await self._send_rerun(widgets)
+
+        def done() -> bool:
+            return bool(self.closed_reason) or (self.counters.runs_started > started
+                                                and self.counters.full_runs_finished > finished_full
+                                                and not self.script_running)
+
+        try:
+            await self._wait(done, timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"{self.name}: the run did not finish within {timeout:.0f} s "
+                               f"(progress {self.progress_text()!r})") from None
+        if self.closed_reason:
+            raise StudentError(f"{self.name}: connection closed: {self.closed_reason}")
+        if self.page_not_found:
+            raise StudentError(f"{self.name}: page not found: {self.page_name or self.page_hash}")
+
+    async def _wait(self, predicate, timeout: float) -> None:
+        async with self.changed:
+            await asyncio.wait_for(self.changed.wait_for(predicate), timeout)
+
+    # -- fragment timers -------------------------------------------------------------------
+
+    def _start_timer(self, fragment_id: str, interval: float) -> None:
+        current = self.timers.get(fragment_id)
+        if current is not None and current[0] == interval:
+            return  # handleAutoRerun: same fragment, same interval: keep the running timer
+        self._stop_timer(fragment_id)
+        task = asyncio.create_task(self._tick(fragment_id, interval),
+                                   name=f"{self.name}-timer-{fragment_id[:8]}")
+        self.timers[fragment_id] = (interval, task)
+
+    async def _tick(self, fragment_id: str, interval: float) -> None:
+        """setInterval: every `interval` s from now, fixed rate, answered or not."""
+        next_at = time.monotonic() + interval
+        while not self.closed_reason:
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            next_at = max(next_at + interval, time.monotonic())  # late ticks do not pile up
+            self.counters.fragment_requests += 1
+            try:
+                await self._send_rerun(fragment_id=fragment_id, is_auto_rerun=True)
+            except StudentError:
+                return
+
+    def _stop_timer(self, fragment_id: str) -> None:
+        entry = self.timers.pop(fragment_id, None)
+        if entry is not None:
+            entry[1].cancel()
+
+    def _cancel_timers(self) -> None:
+        for fragment_id in list(self.timers):
+            self._stop_timer(fragment_id)
+
+    # -- incoming messages -----------------------------------------------------------------
+
+    async def _read(self) -> None:
+        try:
+            async for data in self.ws:
+                msg = ForwardMsg()
+                msg.ParseFromString(data)
+                self.counters.messages += 1
+                self.counters.bytes_in += len(data)
+                self._handle(msg)
+                async with self.changed:
+                    self.changed.notify_all()
+            self.closed_reason = "closed by the server"
+        except ConnectionClosed as error:
+            self.closed_reason = f"closed: {error}"
+        except Exception as error:  # noqa: BLE001 - a bad message ends this student, visibly
+            self.closed_reason = f"reader failed: {type(error).__name__}: {error}"
+        finally:
+            self._cancel_timers()
+            async with self.changed:
+                self.changed.notify_all()
+
+    def _handle(self, msg: ForwardMsg) -> None:
+        kind = msg.WhichOneof("type")
+        if kind == "ref_hash":  # a big element we already have: the server sent its hash
+            cached = self.cache.get(msg.ref_hash)
+            if cached is None:
+                raise StudentError(f"cache miss for {msg.ref_hash}")
+            cached[1] = self.cache_runs
+            self.counters.cache_hits += 1
+            full = ForwardMsg()
+            full.CopyFrom(cached[0])
+            full.metadata.CopyFrom(msg.metadata)
+            msg, kind = full, full.WhichOneof("type")
+        elif msg.metadata.cacheable and msg.hash:
+            if msg.hash in self.cache:
+                self.cache[msg.hash][1] = self.cache_runs
+            else:
+                self.cache[msg.hash] = [msg, self.cache_runs, msg.delta.fragment_id or None]
+
+        if kind == "new_session":
+            self._on_new_session(msg)
+        elif kind == "delta":
+            self._on_delta(msg)
+        elif kind == "script_finished":
+            self._on_script_finished(msg)
+        elif kind == "session_status_changed":
+            self.script_running = msg.session_status_changed.script_is_running
+        elif kind == "navigation":
+            self.pages = {p.url_pathname: p.page_script_hash for p in msg.navigation.app_pages}
+            if msg.navigation.page_script_hash:
+                self.page_hash = msg.navigation.page_script_hash
+        elif kind == "auto_rerun":
+            if msg.auto_rerun.fragment_id:
+                self._start_timer(msg.auto_rerun.fragment_id, msg.auto_rerun.interval)
+        elif kind == "stop_auto_rerun":
+            for fragment_id in msg.stop_auto_rerun.fragment_ids:
+                self._stop_timer(fragment_id)
+        elif kind == "page_not_found":
+            self.page_not_found = True
+        elif kind == "session_event":
+            if msg.session_event.WhichOneof("type") == "script_compilation_exception":
+                error = msg.session_event.script_compilation_exception
+                self.exceptions.append(f"compile error: {error.type}: {error.message}")
+
+    def _on_new_session(self, msg: ForwardMsg) -> None:
+        self.counters.runs_started += 1
+        self.run_id = msg.metadata.run.script_run_id
+        self.run_fragment_ids = list(msg.metadata.run.fragment_ids)
+        session = msg.new_session
+        if not self.run_fragment_ids:
+            self._cancel_timers()  # handleNewSession: a full run clears every fragment timer
+            self.max_cached_age = session.config.max_cached_message_age or self.max_cached_age
+            if session.page_script_hash and session.page_script_hash != self.page_hash:
+                self.elements.clear()  # another page: clearAppState
+            if session.page_script_hash:
+                self.page_hash = session.page_script_hash
+                self.page_name = ""
+            self.page_not_found = False
+
+    def _on_delta(self, msg: ForwardMsg) -> None:
+        if msg.delta.WhichOneof("type") != "new_element":
+            return  # add_block: containers; their elements come as their own deltas
+        path = tuple(msg.metadata.delta_path)
+        element = element_from_delta(msg, self.run_id)
+        for other in [p for p in self.elements if p[:len(path)] == path and p != path]:
+            del self.elements[other]  # an element replaces what was a block there
+        self.elements[path] = element
+        if element.text:
+            self.seen_texts.add(element.text)
+            if WAITING_MARKER in element.text:
+                self.saw_waiting = True
+        if element.kind == "exception":
+            self.exceptions.append(element.text)
+
+    def _on_script_finished(self, msg: ForwardMsg) -> None:
+        status = msg.script_finished
+        run = msg.metadata.run
+        if status not in RUN_ENDS:
+            return  # FINISHED_EARLY_FOR_RERUN: the next run redraws; nothing is cleared
+        self.counters.runs_finished += 1
+        fragment_ids = list(run.fragment_ids)
+        if not fragment_ids:
+            self.counters.full_runs_finished += 1
+        if status != FINISHED.FINISHED_WITH_COMPILE_ERROR and run.script_run_id:
+            if fragment_ids or run.script_run_id == self.run_id:  # clearStaleNodes
+                self.elements = {
+                    path: e for path, e in self.elements.items()
+                    if e.run_id == run.script_run_id
+                    or (fragment_ids and e.fragment_id not in fragment_ids)}
+        # incrementMessageCacheRunCount: age the cache (only the run's fragments' entries).
+        self.cache_runs += 1
+        for digest, (_, seen, fragment_id) in list(self.cache.items()):
+            if fragment_ids and (not fragment_id or fragment_id not in fragment_ids):
+                continue
+            if self.cache_runs - seen > self.max_cached_age:
+                del self.cache[digest]
+
+
+# ---------------------------------------------------------------------------
+# The class flow (same steps as bench/load_test.py, without browsers)
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    index: int
+    status: str = "not started"  # "completed" or "failed"
+    reason: str = ""
+    open_seconds: float | None = None
+    train_seconds: float | None = None  # Train click -> done marker
+    waited_for_slot: bool = False
+    exceptions: int = 0
+    generated: str = ""
+    seed_before: float | None = None
+    seed_after: float | None = None
+    fragment_requests: int = 0
+    messages: int = 0
+    megabytes_in: float = 0.0
+    cache_hits: int = 0
+
+    def fail(self, reason: str) -> None:
+        if self.status != "failed":
+            self.status, self.reason = "failed", reason
+
+
+class Barrier:
+    """Everyone clicks Train together once all students have the page open (or gave up)."""
+
+    def __init__(self, parties: int, timeout: float):
+        self.parties, self.timeout, self.arrived = parties, timeout, 0
+        self.event = asyncio.Event()
+        self.released_at: float | None = None
+
+    def arrive(self) -> None:
+        self.arrived += 1
+        if self.arrived >= self.parties and not self.event.is_set():
+            self.released_at = time.monotonic()
+            self.event.set()
+
+    async def wait(self) -> bool:
+        try:
+            await asyncio.wait_for(self.event.wait(), self.timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+
+async def student_flow(base_url: str, result: Result, ready: Barrier,
+                       opening: asyncio.Semaphore) -> None:
+    """Open Train, (all together) click Train, wait for the done marker, Generate once."""
+    student = WsStudent(base_url, name=f"student {result.index}")
+    opened = False
+    try:
+        try:
+            async with opening:
+                result.open_seconds = await student.open("train")
+            student.button("Train")
+            opened = not student.exceptions
+            if not opened:
+                result.fail(f"exception on Train before training: {student.exceptions[0]}")
+        except (StudentError, TimeoutError) as error:
+            result.fail(f"Train page did not open: {error}")
+        finally:
+            ready.arrive()
+        if not opened:
+            return
+        if not await ready.wait():
+            result.fail("the other sessions were not ready in time")
+            return
+        start = time.monotonic()
+        await student.click("Train", wait=False)
+        await student.wait_for_text(DONE_MARKER, TRAIN_TIMEOUT)
+        result.train_seconds = time.monotonic() - start
+        await student._wait(lambda: not student.script_running or bool(student.closed_reason),
+                            RUN_TIMEOUT)  # the done page's run has drawn everything
+
+        await student.switch_page("generate")
+        if student.find_text(NO_MODEL_MARKER):
+            raise StudentError("Generate says there is no trained model (session lost it)")
+        before = student.generated_text()
+        result.seed_before = student.number_input()
+        if before is None:
+            raise StudentError(f"no generated text on Generate: {student.texts()[:8]}")
+        await student.click("Another sample")
+        result.generated = student.generated_text() or ""
+        result.seed_after = student.number_input()
+        if not result.generated:
+            raise StudentError("no generated text after Another sample")
+        if result.seed_after != (result.seed_before or 0) + 1:
+            raise StudentError(f"seed {result.seed_before} -> {result.seed_after}, expected +1")
+        if student.exceptions:
+            raise StudentError(f"{len(student.exceptions)} exception(s): {student.exceptions[0]}")
+        result.status = "completed"
+    except (StudentError, TimeoutError, asyncio.TimeoutError) as error:
+        result.fail(str(error) or type(error).__name__)
+    except Exception as error:  # noqa: BLE001 - the result says what broke
+        result.fail(f"harness error: {type(error).__name__}: {error}")
+    finally:
+        result.waited_for_slot = student.saw_waiting
+        result.exceptions = len(student.exceptions)
+        result.fragment_requests = student.counters.fragment_requests
+        result.messages = student.counters.messages
+        result.megabytes_in = student.counters.bytes_in / 2**20
+        result.cache_hits = student.counters.cache_hits
+        await student.close()
+
+
+# ---------------------------------------------------------------------------
+# CPU bookkeeping (/proc; psutil is not a dependency)
+# ---------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def listening_pid(port: int) -> int | None:
+    """The process that listens on 127.0.0.1:`port` (the server), from /proc/net/tcp."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                for line in list(f)[1:]:
+                    cols = line.split()  # sl local rem st ... inode
+                    if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add(cols[9])
+        except OSError:
+            pass
+    targets = {f"socket:[{inode}]" for inode in inodes}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            for fd in os.listdir(f"/proc/{entry}/fd"):
+                if os.readlink(f"/proc/{entry}/fd/{fd}") in targets:
+                    return int(entry)
+        except OSError:
+            continue
+    return None
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))
+    return ordered[int(rank) - 1]
+
+
+def fmt_s(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f} s"
+
+
+async def run_class(base_url: str, sessions: int, opening_at_once: int,
+                    server_pid: int | None) -> int:
+    results = [Result(index=i + 1) for i in range(sessions)]
+    ready = Barrier(sessions, timeout=600.0)
+    opening = asyncio.Semaphore(opening_at_once)
+    cpu_start: dict = {}
+
+    async def on_go() -> None:
+        await ready.event.wait()
+        cpu_start.update(driver=time.process_time(),
+                         server=cpu_seconds(server_pid) if server_pid else None)
+        print(f"all {sessions} sessions have the Train page open: Train ...", flush=True)
+
+    started = time.monotonic()
+    tasks = [asyncio.create_task(student_flow(base_url, r, ready, opening)) for r in results]
+    go = asyncio.create_task(on_go())
+    done, pending = await asyncio.wait(tasks, timeout=600.0 + TRAIN_TIMEOUT + 4 * RUN_TIMEOUT)
+    for task in [*pending, go]:
+        task.cancel()
+    await asyncio.gather(*tasks, go, return_exceptions=True)
+    for r in results:
+        if r.status not in ("completed", "failed"):
+            r.fail("still running at the deadline")
+    end = time.monotonic()
+    driver_cpu = time.process_time() - cpu_start.get("driver", 0.0)
+    server_cpu = (cpu_seconds(server_pid) - cpu_start["server"]
+                  if server_pid and cpu_start.get("server") is not None else None)
+
+    completed = [r for r in results if r.status == "completed"]
+    times = [r.train_seconds for r in results if r.train_seconds is not None]
+    since_go = end - (ready.released_at or started)
+    print()
+    print(f"=== ws_driver: {sessions} session(s) on {base_url} ===")
+    for r in results:
+        waited = "yes" if r.waited_for_slot else "no "
+        line = (f"  session {r.index:2d}: {r.status:9s} train {fmt_s(r.train_seconds):>8s}"
+                f"  open {fmt_s(r.open_seconds):>8s}  waited-for-slot {waited}"
+                f"  exceptions {r.exceptions}  timer reruns {r.fragment_requests:3d}"
+                f"  msgs {r.messages} ({r.megabytes_in:.1f} MB, {r.cache_hits} cache hits)")
+        print(line)
+        if r.status == "completed":
+            print(f"              seed {r.seed_before:.0f} -> {r.seed_after:.0f}: {r.generated!r}")
+        else:
+            print(f"              failed: {r.reason}")
+    print(f"completed {len(completed)}/{sessions}; exceptions {sum(r.exceptions for r in results)};"
+          f" saw '{WAITING_MARKER}': {sum(r.waited_for_slot for r in results)}")
+    print(f"click -> '{DONE_MARKER}' ({len(times)} sessions): p50 {fmt_s(percentile(times, 50))},"
+          f" p95 {fmt_s(percentile(times, 95))}, min {fmt_s(min(times, default=None))},"
+          f" max {fmt_s(max(times, default=None))}")
+    server_text = f"{server_cpu:.1f} s" if server_cpu is not None else "n/a (no server pid)"
+    print(f"CPU from the Train clicks to the end ({since_go:.1f} s wall): server {server_text}, "
+          f"this driver {driver_cpu:.2f} s")
+    return 0 if len(completed) == sessions else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8599", help="the running app")
+    parser.add_argument("--sessions", type=int, default=1, help="concurrent students (1)")
+    parser.add_argument("--opening", type=int, default=4,
+                        help="students opening the Train page at the same moment (4, as "
+                             "load_test.py; untimed)")
+    parser.add_argument("--server-pid", type=int, default=0,
+                        help="the server's pid for its CPU time (default: whoever listens "
+                             "on the url's port)")
+    args = parser.parse_args()
+    sessions = max(1, min(args.sessions, 200))
+    port = urlsplit(args.url).port or 80
+    server_pid = args.server_pid or listening_pid(port)
+    print(f"server {args.url} (pid {server_pid or 'unknown'}); {sessions} session(s)", flush=True)
+    return asyncio.run(run_class(args.url, sessions, max(1, args.opening), server_pid))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
