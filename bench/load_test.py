@@ -64,6 +64,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+# The websocket student's numbers helpers (one copy for both drivers).
+from ws_driver import cpu_seconds, fmt_s, percentile  # noqa: E402
+
 # The browser test's settings and server helpers, so both drive Chromium the same way.
 from conftest import (  # noqa: E402
     CHROMIUM,
@@ -122,12 +125,6 @@ def group_pids(pgid: int) -> list[int]:
             except (OSError, IndexError, ValueError):
                 pass
     return pids
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def machine_cpu() -> tuple[float, float]:
@@ -504,19 +501,6 @@ async def drive_ws(base_url: str, sessions: int, sampler: Sampler,
 # ---------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (q in 0..100); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * q // 100))  # ceil(n * q / 100)
-    return ordered[int(rank) - 1]
-
-
-def fmt_s(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f} s"
 
 
 def report(args, warm: Session, results: list[Session], info: dict, sampler: Sampler,
