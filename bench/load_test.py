@@ -64,8 +64,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-# The websocket student's numbers helpers (one copy for both drivers).
-from ws_driver import cpu_seconds, fmt_s, percentile  # noqa: E402
+# The websocket student's helpers (one copy for both drivers).
+from ws_driver import Barrier, cpu_seconds, fmt_s, percentile  # noqa: E402
 
 # The browser test's settings and server helpers, so both drive Chromium the same way.
 from conftest import (  # noqa: E402
@@ -361,7 +361,7 @@ async def student(browser, base_url: str, session: Session, ready: "Barrier",
         session.fail(f"no browser context: {first_line(error)}")
         opened = False
     finally:
-        await ready.arrive()
+        ready.arrive()
     try:
         if opened and await ready.wait():
             if await train(page, session):
@@ -378,29 +378,6 @@ async def student(browser, base_url: str, session: Session, ready: "Barrier",
                 await context.close()
             except Exception:  # noqa: BLE001
                 pass
-
-
-class Barrier:
-    """Everyone clicks Train together once all sessions opened the page (or gave up)."""
-
-    def __init__(self, parties: int, timeout: float, on_release=None):
-        self.parties, self.timeout, self.arrived = parties, timeout, 0
-        self.on_release = on_release
-        self.event = asyncio.Event()
-
-    async def arrive(self) -> None:
-        self.arrived += 1
-        if self.arrived >= self.parties and not self.event.is_set():
-            if self.on_release is not None:
-                self.on_release()
-            self.event.set()
-
-    async def wait(self) -> bool:
-        try:
-            await asyncio.wait_for(self.event.wait(), self.timeout)
-            return True
-        except asyncio.TimeoutError:
-            return False
 
 
 async def drive(base_url: str, sessions: int, browsers: int, sampler: Sampler,
@@ -465,29 +442,27 @@ async def drive_ws(base_url: str, sessions: int, sampler: Sampler,
     info: dict = {}
     sampler.phase = "warmup"
     warm = ws_driver.Result(index=0)
-    warm_ready = ws_driver.Barrier(1, READY_TIMEOUT)
+    warm_ready = Barrier(1, READY_TIMEOUT)
     await ws_driver.student_flow(base_url, warm, warm_ready, asyncio.Semaphore(1))
     sampler.phase = "baseline"
     await asyncio.sleep(BASELINE_WAIT)
 
     sampler.phase = "load"
     results = [ws_driver.Result(index=i + 1) for i in range(sessions)]
-    ready = ws_driver.Barrier(sessions, READY_TIMEOUT)
-    opening = asyncio.Semaphore(OPENING_AT_ONCE)
 
-    async def go() -> None:
-        await ready.event.wait()
+    def go():
         info["go"] = time.monotonic()
         on_load_start()
 
+    ready = Barrier(sessions, READY_TIMEOUT, on_release=go)
+    opening = asyncio.Semaphore(OPENING_AT_ONCE)
     started = time.monotonic()
-    watcher = asyncio.ensure_future(go())
     tasks = [asyncio.ensure_future(ws_driver.student_flow(base_url, r, ready, opening))
              for r in results]
     finished, unfinished = await asyncio.wait(tasks, timeout=READY_TIMEOUT + SESSIONS_DEADLINE)
-    for task in [*unfinished, watcher]:
+    for task in unfinished:
         task.cancel()
-    await asyncio.gather(*tasks, watcher, return_exceptions=True)
+    await asyncio.gather(*tasks, return_exceptions=True)
     for r in results:
         if r.status not in ("completed", "failed"):
             r.fail(f"still running at the {SESSIONS_DEADLINE:.0f} s deadline")

@@ -572,8 +572,9 @@ class Result:
 class Barrier:
     """Everyone clicks Train together once all students have the page open (or gave up)."""
 
-    def __init__(self, parties: int, timeout: float):
+    def __init__(self, parties: int, timeout: float, on_release=None):
         self.parties, self.timeout, self.arrived = parties, timeout, 0
+        self.on_release = on_release  # called once, when the last one arrives
         self.event = asyncio.Event()
         self.released_at: float | None = None
 
@@ -581,6 +582,8 @@ class Barrier:
         self.arrived += 1
         if self.arrived >= self.parties and not self.event.is_set():
             self.released_at = time.monotonic()
+            if self.on_release is not None:
+                self.on_release()
             self.event.set()
 
     async def wait(self) -> bool:

@@ -117,6 +117,24 @@ def run_app(page_relpath: str | None = None, **kw) -> AppTest:
     return at
 
 
+def trained_experiment(**settings):
+    """An `Experiment` with these `TrainSettings` (the notebook's for the rest), trained."""
+    from minillm.experiment import Experiment, TrainSettings
+
+    experiment = Experiment(TrainSettings(**settings))
+    experiment.trainer.run()
+    return experiment
+
+
+def page_with(page_relpath: str, experiment) -> AppTest:
+    """A page run once in a session that already holds `experiment` (as after Train)."""
+    at = app_test(page_relpath)
+    at.session_state["experiment"] = experiment
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
 # ---------------------------------------------------------------------------
 # Browser
 # ---------------------------------------------------------------------------

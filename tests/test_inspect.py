@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import trained_experiment
 from minillm import inspect
 from minillm.charts.attention import attention_heatmap, embedding_scatter
 from minillm.charts.generate import candidate_bars, marked_text_html
@@ -27,16 +28,12 @@ EPOCHS = 60  # snapshots every 6 epochs
 
 @pytest.fixture(scope="module")
 def notebook():
-    experiment = Experiment(TrainSettings(epochs=EPOCHS))
-    experiment.trainer.run()
-    return experiment
+    return trained_experiment(epochs=EPOCHS)
 
 
 @pytest.fixture(scope="module")
 def causal():
-    experiment = Experiment(TrainSettings(epochs=20, causal=True, loss_on="every", eos=True))
-    experiment.trainer.run()
-    return experiment
+    return trained_experiment(epochs=20, causal=True, loss_on="every", eos=True)
 
 
 def ids_of(dataset, text):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 
-from conftest import ROOT, app_test, run_app
+from conftest import ROOT, app_test, run_app, trained_experiment
+from conftest import page_with as conftest_page_with
 from minillm import inspect
 from minillm.experiment import Experiment, TrainSettings
 from minillm.model import build_model
@@ -17,24 +18,16 @@ EPOCHS = 60
 
 @pytest.fixture(scope="module")
 def trained():
-    experiment = Experiment(TrainSettings(epochs=EPOCHS))
-    experiment.trainer.run()
-    return experiment
+    return trained_experiment(epochs=EPOCHS)
 
 
 @pytest.fixture(scope="module")
 def causal():
-    experiment = Experiment(TrainSettings(epochs=30, causal=True, loss_on="every"))
-    experiment.trainer.run()
-    return experiment
+    return trained_experiment(epochs=30, causal=True, loss_on="every")
 
 
 def page_with(experiment):
-    at = app_test(PAGE)
-    at.session_state["experiment"] = experiment
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return conftest_page_with(PAGE, experiment)
 
 
 def charts(at) -> dict:

@@ -5,7 +5,8 @@ import json
 import pytest
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 
-from conftest import app_test
+from conftest import app_test, trained_experiment
+from conftest import page_with as conftest_page_with
 from minillm.experiment import Experiment, TrainSettings
 from minillm.inspect import NOTEBOOK_PROMPTS
 
@@ -15,24 +16,16 @@ TRAIN_NOW = "Train the notebook's model now (about 2 seconds)"
 
 @pytest.fixture(scope="module")
 def trained():
-    experiment = Experiment(TrainSettings(epochs=150))
-    experiment.trainer.run()
-    return experiment
+    return trained_experiment(epochs=150)
 
 
 @pytest.fixture(scope="module")
 def with_eos():
-    experiment = Experiment(TrainSettings(epochs=150, eos=True))
-    experiment.trainer.run()
-    return experiment
+    return trained_experiment(epochs=150, eos=True)
 
 
 def page_with(experiment):
-    at = app_test(PAGE)
-    at.session_state["experiment"] = experiment
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return conftest_page_with(PAGE, experiment)
 
 
 def output_html(at) -> str:
