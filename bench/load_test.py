@@ -380,11 +380,39 @@ async def student(browser, base_url: str, session: Session, ready: "Barrier",
                 pass
 
 
+async def run_class(results: list, flow, on_load_start) -> dict:
+    """Every student's `flow(result, barrier, opening)` at once: pages open a few at a time,
+    then all click Train together (`on_load_start` is called at that moment). Returns the
+    timings; a student still running at the deadline is marked failed."""
+    info: dict = {}
+
+    def go():
+        info["go"] = time.monotonic()
+        on_load_start()
+
+    barrier = Barrier(len(results), READY_TIMEOUT, on_release=go)
+    opening = asyncio.Semaphore(OPENING_AT_ONCE)
+    started = time.monotonic()
+    tasks = [asyncio.ensure_future(flow(i, result, barrier, opening))
+             for i, result in enumerate(results)]
+    finished, unfinished = await asyncio.wait(tasks, timeout=READY_TIMEOUT + SESSIONS_DEADLINE)
+    for task in unfinished:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if result.status not in ("completed", "failed"):
+            result.fail(f"still running at the {SESSIONS_DEADLINE:.0f} s deadline")
+    info["open_seconds"] = info.get("go", time.monotonic()) - started
+    info["load_seconds"] = time.monotonic() - info.get("go", started)
+    if "go" not in info:  # nobody got as far as the Train click: measure from the start
+        on_load_start()
+    return info
+
+
 async def drive(base_url: str, sessions: int, browsers: int, sampler: Sampler,
                 on_load_start) -> tuple[Session, list[Session], dict]:
     from playwright.async_api import async_playwright
 
-    info: dict = {}
     async with async_playwright() as playwright:
         launch = dict(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
 
@@ -402,26 +430,10 @@ async def drive(base_url: str, sessions: int, browsers: int, sampler: Sampler,
         pool = [await playwright.chromium.launch(**launch) for _ in range(browsers)]
         results = [Session(index=i + 1) for i in range(sessions)]
 
-        def go():
-            info["go"] = time.monotonic()
-            on_load_start()
+        async def flow(i, session, barrier, opening):
+            await student(pool[i % browsers], base_url, session, barrier, opening)
 
-        barrier = Barrier(sessions, READY_TIMEOUT, on_release=go)
-        opening = asyncio.Semaphore(OPENING_AT_ONCE)
-        started = time.monotonic()
-        tasks = [asyncio.ensure_future(student(pool[i % browsers], base_url, s, barrier, opening))
-                 for i, s in enumerate(results)]
-        finished, unfinished = await asyncio.wait(tasks, timeout=READY_TIMEOUT + SESSIONS_DEADLINE)
-        for task in unfinished:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for s in results:
-            if s.status not in ("completed", "failed"):
-                s.fail(f"still running at the {SESSIONS_DEADLINE:.0f} s deadline")
-        info["open_seconds"] = info.get("go", time.monotonic()) - started
-        info["load_seconds"] = time.monotonic() - info.get("go", started)
-        if "go" not in info:  # nobody got as far as the Train click: measure from the start
-            on_load_start()
+        info = await run_class(results, flow, on_load_start)
         for browser in pool:
             await browser.close()
     return warm, results, info
@@ -439,7 +451,6 @@ async def drive_ws(base_url: str, sessions: int, sampler: Sampler,
                           exceptions=result.exceptions, generated=result.generated)
         return session
 
-    info: dict = {}
     sampler.phase = "warmup"
     warm = ws_driver.Result(index=0)
     warm_ready = Barrier(1, READY_TIMEOUT)
@@ -450,26 +461,10 @@ async def drive_ws(base_url: str, sessions: int, sampler: Sampler,
     sampler.phase = "load"
     results = [ws_driver.Result(index=i + 1) for i in range(sessions)]
 
-    def go():
-        info["go"] = time.monotonic()
-        on_load_start()
+    async def flow(i, result, barrier, opening):
+        await ws_driver.student_flow(base_url, result, barrier, opening)
 
-    ready = Barrier(sessions, READY_TIMEOUT, on_release=go)
-    opening = asyncio.Semaphore(OPENING_AT_ONCE)
-    started = time.monotonic()
-    tasks = [asyncio.ensure_future(ws_driver.student_flow(base_url, r, ready, opening))
-             for r in results]
-    finished, unfinished = await asyncio.wait(tasks, timeout=READY_TIMEOUT + SESSIONS_DEADLINE)
-    for task in unfinished:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    for r in results:
-        if r.status not in ("completed", "failed"):
-            r.fail(f"still running at the {SESSIONS_DEADLINE:.0f} s deadline")
-    info["open_seconds"] = info.get("go", time.monotonic()) - started
-    info["load_seconds"] = time.monotonic() - info.get("go", started)
-    if "go" not in info:
-        on_load_start()
+    info = await run_class(results, flow, on_load_start)
     return as_session(warm), [as_session(r) for r in results], info
 
 
