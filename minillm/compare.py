@@ -33,7 +33,14 @@ from typing import Iterable, Sequence
 import pandas as pd
 import tiktoken
 
-from minillm.tokenizers import Encoded, TiktokenTokenizer, TokenPiece, Tokenizer, token_pieces
+from minillm.tokenizers import (
+    Encoded,
+    TiktokenTokenizer,
+    TokenPiece,
+    Tokenizer,
+    VocabListTokenizer,
+    token_pieces,
+)
 
 #: Longest text the lab tokenizes (characters); more is cut, with a message saying so.
 MAX_TEXT_CHARS = 20_000
@@ -83,7 +90,7 @@ WORD_PATTERN = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
 UNK = "[UNK]"
 
 
-class WordListTokenizer(Tokenizer):
+class WordListTokenizer(VocabListTokenizer):
     """A word-level vocabulary from a fixed word list, with ``[UNK]`` (id 0) for the rest.
 
     Text is lowercased and cut into words and single punctuation marks; whitespace is thrown
@@ -97,16 +104,13 @@ class WordListTokenizer(Tokenizer):
     """
 
     unit = "word"
+    separator = " "
     unknown_id = 0  # the id of [UNK]; token chips mark it
 
     def __init__(self, words: Sequence[str], display_name: str | None = None):
         self.vocab = [UNK] + [w for w in dict.fromkeys(words) if w != UNK]
         self.stoi = {w: i for i, w in enumerate(self.vocab)}
         self.display_name = display_name or f"word-level ({len(self.vocab) - 1:,} words)"
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.vocab)
 
     def encode_known(self, text: str) -> Encoded:
         ids, unknown = [], {}
@@ -116,15 +120,6 @@ class WordListTokenizer(Tokenizer):
             if token_id == 0:
                 unknown.setdefault(word, None)
         return Encoded(ids, list(unknown))
-
-    def decode(self, ids: Iterable[int]) -> str:
-        return " ".join(self.vocab[i] for i in ids)
-
-    def piece_bytes(self, token_id: int) -> bytes:
-        return self.vocab[token_id].encode("utf-8")
-
-    def piece(self, token_id: int) -> str:
-        return self.vocab[token_id]
 
 
 def word_list_tokenizer(n: int) -> WordListTokenizer:

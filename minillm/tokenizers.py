@@ -105,7 +105,28 @@ def _unique_in_order(items: Iterable[str]) -> list[str]:
 # Word and character tokenizers: a vocabulary fitted on a corpus
 
 
-class WordTokenizer(Tokenizer):
+class VocabListTokenizer(Tokenizer):
+    """A tokenizer whose id i is the string ``self.vocab[i]``; decoding joins the strings
+    with `separator`. Subclasses set `vocab` (and `stoi`) and say how text splits."""
+
+    vocab: list[str]
+    separator = ""
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return self.separator.join(self.vocab[i] for i in ids)
+
+    def piece_bytes(self, token_id: int) -> bytes:
+        return self.vocab[token_id].encode("utf-8")
+
+    def piece(self, token_id: int) -> str:
+        return self.vocab[token_id]
+
+
+class WordTokenizer(VocabListTokenizer):
     """One id per distinct whitespace-separated word, as in the notebook.
 
     >>> tok = WordTokenizer.fit(["the cat sat", "the dog sat"])
@@ -116,6 +137,7 @@ class WordTokenizer(Tokenizer):
     """
 
     unit = "word"
+    separator = " "
 
     def __init__(self, vocab: Sequence[str], display_name: str | None = None):
         if len(set(vocab)) != len(vocab):
@@ -129,26 +151,13 @@ class WordTokenizer(Tokenizer):
         """The notebook's vocabulary: `sorted(set(" ".join(corpus).split()))`."""
         return cls(sorted(set(" ".join(lines).split())), display_name)
 
-    @property
-    def vocab_size(self) -> int:
-        return len(self.vocab)
-
     def encode_known(self, text: str) -> Encoded:
         words = text.split()
         ids = [self.stoi[w] for w in words if w in self.stoi]
         return Encoded(ids, _unique_in_order(w for w in words if w not in self.stoi))
 
-    def decode(self, ids: Iterable[int]) -> str:
-        return " ".join(self.vocab[i] for i in ids)
 
-    def piece_bytes(self, token_id: int) -> bytes:
-        return self.vocab[token_id].encode("utf-8")
-
-    def piece(self, token_id: int) -> str:
-        return self.vocab[token_id]
-
-
-class CharTokenizer(Tokenizer):
+class CharTokenizer(VocabListTokenizer):
     """One id per distinct character (Unicode code point) seen in the corpus.
 
     >>> tok = CharTokenizer.fit(["abba"])
@@ -169,22 +178,9 @@ class CharTokenizer(Tokenizer):
     def fit(cls, lines: Iterable[str], display_name: str | None = None) -> "CharTokenizer":
         return cls(sorted(set("".join(lines))), display_name)
 
-    @property
-    def vocab_size(self) -> int:
-        return len(self.vocab)
-
     def encode_known(self, text: str) -> Encoded:
         ids = [self.stoi[c] for c in text if c in self.stoi]
         return Encoded(ids, _unique_in_order(c for c in text if c not in self.stoi))
-
-    def decode(self, ids: Iterable[int]) -> str:
-        return "".join(self.vocab[i] for i in ids)
-
-    def piece_bytes(self, token_id: int) -> bytes:
-        return self.vocab[token_id].encode("utf-8")
-
-    def piece(self, token_id: int) -> str:
-        return self.vocab[token_id]
 
 
 class ByteTokenizer(Tokenizer):

@@ -3,8 +3,9 @@
 Pure functions (no streamlit), so a notebook draws exactly the figure the app shows:
 
     >>> from minillm.bpe import train_bpe, vocabulary_curve
-    >>> result = train_bpe(open("some.txt").read(), 500)
-    >>> vocabulary_chart(vocabulary_curve(result), current_merges=100)
+    >>> from minillm.corpus import COUNTRY_STYLE
+    >>> result = train_bpe(" ".join(COUNTRY_STYLE), 50)
+    >>> chart = vocabulary_chart(vocabulary_curve(result), current_merges=20)
 """
 
 from __future__ import annotations
