@@ -31,7 +31,7 @@ import torch
 
 from minillm.data import Dataset
 from minillm.model import MiniTransformer
-from minillm.sample import Generation
+from minillm.sample import Generation, greedy_runs
 from minillm.tokenizers import WordTokenizer
 
 if TYPE_CHECKING:  # only for type hints: Experiment imports tiktoken and the trainer
@@ -360,17 +360,7 @@ def copied_runs(generated: Sequence[int], sentences: Sequence[Sequence[int]], mi
     """
     corpus = "\x00".join(_as_text(s) for s in sentences)
     text = _as_text(generated)
-    spans, i = [], 0
-    while i < len(text):
-        j = i
-        while j < len(text) and text[i : j + 1] in corpus:
-            j += 1
-        if j - i >= min_len:
-            spans.append((i, j))
-            i = j
-        else:
-            i += 1
-    return spans
+    return greedy_runs(len(text), lambda i, j: text[i:j] in corpus, min_len)
 
 
 def _kept_spans(generation: Generation, dataset: Dataset, min_len: int):

@@ -123,10 +123,20 @@ def copied_spans(generated: list[int], sentences: list[list[int]], min_len: int 
         for i in range(len(s)):
             for j in range(i + 1, len(s) + 1):
                 grams.add(tuple(s[i:j]))
+    return greedy_runs(len(generated), lambda i, j: tuple(generated[i:j]) in grams, min_len)
+
+
+def greedy_runs(n: int, copied, min_len: int) -> list[tuple[int, int]]:
+    """The walk both copy finders share: from each position take the longest run [i, j) with
+    ``copied(i, j)`` true; keep it and jump past it if it has at least `min_len` items.
+
+    >>> greedy_runs(5, lambda i, j: j <= 3, min_len=2)
+    [(0, 3)]
+    """
     spans, i = [], 0
-    while i < len(generated):
+    while i < n:
         j = i
-        while j < len(generated) and tuple(generated[i : j + 1]) in grams:
+        while j < n and copied(i, j + 1):
             j += 1
         if j - i >= min_len:
             spans.append((i, j))
