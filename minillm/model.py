@@ -48,6 +48,15 @@ class ModelConfig:
         return asdict(self)
 
 
+def head_choices(d_model: int, candidates=(1, 2, 4, 8, 16)) -> list[int]:
+    """The head counts a model of width `d_model` can have: those that divide it evenly.
+
+    >>> head_choices(8)
+    [1, 2, 4, 8]
+    """
+    return [h for h in candidates if d_model % h == 0]
+
+
 def config_problems(config: ModelConfig) -> list[str]:
     """What is wrong with a configuration, in plain words (empty when it is fine)."""
     problems = []

@@ -12,6 +12,7 @@ import streamlit as st
 
 from minillm.corpus import CorpusError
 from minillm.experiment import TrainSettings
+from minillm.model import head_choices
 from ui import model_state
 from ui.router import ensure_router
 from ui.save_load import save_load_section
@@ -73,7 +74,7 @@ with st.expander("Settings for the next run: corpus, tokenizer, model size, lear
                    default=NOTEBOOK.d_model)
         d_model = st.select_slider("d_model (numbers per token)", D_MODELS, NOTEBOOK.d_model,
                                    key="train_d_model", **LINKED)
-        heads = [h for h in (1, 2, 4, 8, 16) if d_model % h == 0]
+        heads = head_choices(d_model)
         check_link("train_heads", "heads", options=[str(h) for h in heads],
                    default=NOTEBOOK.n_heads)
         n_heads = st.selectbox("Attention heads (each gets d_model / heads numbers)", heads,

@@ -98,12 +98,17 @@ def pasted(text: str, check: Callable, sentence: str | None = None) -> Case:
     return Case(BPE, steps=steps, check=check)
 
 
-def says(*fragments: str) -> Callable:
+def shows(read: Callable, where: str, *fragments: str) -> Callable:
+    """A check that every fragment is in `read(at)` (the page's messages, its chips...)."""
     def check(at):
-        shown = messages(at)
+        shown = read(at)
         for fragment in fragments:
-            assert fragment in shown, f"{fragment!r} not in:\n{shown}"
+            assert fragment in shown, f"{fragment!r} not in {where}:\n{shown[:2000]}"
     return check
+
+
+def says(*fragments: str) -> Callable:
+    return shows(messages, "the messages", *fragments)
 
 
 def all_of(*checks: Callable) -> Callable:
@@ -114,11 +119,7 @@ def all_of(*checks: Callable) -> Callable:
 
 
 def chips_hold(*texts: str) -> Callable:
-    def check(at):
-        body = chips(at)
-        for text in texts:
-            assert text in body, f"{text!r} not in the chips"
-    return check
+    return shows(chips, "the chips", *texts)
 
 
 def holds(predicate: Callable, what: str) -> Callable:

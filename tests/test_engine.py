@@ -14,7 +14,7 @@ from minillm import tokenizers
 from minillm.corpus import CATS_AND_DOGS, COUNTRY_STYLE, CorpusError, load_corpus, load_upload
 from minillm.data import IGNORE, build_dataset, conditional_entropy, loss_floor
 from minillm.experiment import Experiment, TrainSettings
-from minillm.model import ModelConfig, build_model
+from minillm.model import ModelConfig, build_model, head_choices
 from minillm.sample import copied_spans, generate
 from minillm.tokenizers import (
     ByteTokenizer,
@@ -216,6 +216,9 @@ def test_every_position_targets_shift_and_ignore_padding():
 def test_config_rejects_heads_that_do_not_divide():
     with pytest.raises(ValueError, match="divide"):
         ModelConfig(vocab_size=10, d_model=32, n_heads=3)
+    for heads in head_choices(32):  # every head count the Train page offers is accepted
+        ModelConfig(vocab_size=10, d_model=32, n_heads=heads)
+    assert head_choices(32) == [1, 2, 4, 8, 16]
 
 
 def test_last_logits_equal_the_full_forward():

@@ -114,7 +114,7 @@ def train_chunk(exp: Experiment, seconds: float | None = None,
     max_epochs = CHUNK_MAX_EPOCHS if max_epochs is None else max_epochs
     wait = SLOT_WAIT_SECONDS if wait is None else wait
     slots = training_slots()
-    if not (slots.acquire(timeout=wait) if wait > 0 else slots.acquire(blocking=False)):
+    if not slots.acquire(timeout=max(0.0, wait)):  # timeout 0: only a slot free right now
         return False
     try:
         deadline = time.thread_time() + seconds
