@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import tiktoken
 
+from minillm.budget import Budgets, RunCost, check_run
 from minillm.corpus import CATS_AND_DOGS
 from minillm.data import Dataset, build_dataset, loss_floor
 from minillm.model import ModelConfig, MiniTransformer, build_model
@@ -66,19 +67,26 @@ def make_tokenizer(settings: TrainSettings, bpe: tiktoken.Encoding | None = None
 
 @dataclass
 class Experiment:
+    """One run. With `budgets` (a class server passes its own) a run that would cost more than
+    they allow raises `minillm.budget.BudgetError` before the model is built."""
+
     settings: TrainSettings
     bpe: tiktoken.Encoding | None = None
+    budgets: Budgets | None = field(default=None, repr=False)
     tokenizer: Tokenizer = field(init=False)
     dataset: Dataset = field(init=False)
     model: MiniTransformer = field(init=False)
     trainer: Trainer = field(init=False)
     floor: float = field(init=False)  # the best loss any model can reach here
     start_loss: float = field(init=False)  # ln|V|: a model that knows nothing, guessing evenly
+    cost: RunCost | None = field(init=False, default=None)  # the estimate, when budgets are set
 
     def __post_init__(self):
         s = self.settings
         self.tokenizer = make_tokenizer(s, self.bpe)
         self.dataset = build_dataset(s.lines, self.tokenizer, s.block_size, s.eos)
+        if self.budgets is not None:  # before the model exists: refusing must cost nothing
+            self.cost = check_run(s, len(self.dataset), self.dataset.vocab_size, self.budgets)
         config = ModelConfig(
             vocab_size=self.dataset.vocab_size,
             block_size=s.block_size,
@@ -93,7 +101,21 @@ class Experiment:
         self.start_loss = math.log(self.dataset.vocab_size)
 
     def summary(self) -> dict:
-        """The numbers that say how the run went."""
+        """The numbers that say how the run went.
+
+        Computed once per state of the run (its epoch and how it stopped) and kept: a page
+        that redraws a finished run asks again on every rerun, and on a large every-position
+        run the final loss is a full pass over the data.
+        """
+        key = (self.trainer.epoch, self.trainer.stopped_reason, id(self.model))
+        cached = getattr(self, "_summary", None)
+        if cached is not None and cached[0] == key:
+            return dict(cached[1])
+        out = self._summary_now()
+        self._summary = (key, out)
+        return dict(out)
+
+    def _summary_now(self) -> dict:
         loss = final_loss(self.model, self.dataset) if self.trainer.history else self.start_loss
         out = {
             "epochs": self.trainer.epoch,

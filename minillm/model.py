@@ -15,12 +15,15 @@ Two choices the notebook leaves implicit are explicit here:
   ``causal=True`` is essential: without the mask, position t can look at token t + 1, the
   very answer it is asked for, and the training loss drops below what is honestly possible.
 
-Modules are created in the notebook's order, so ``torch.manual_seed(42)`` gives the notebook's
-initial weights.
+Modules are created in the notebook's order, and `build_model` draws their initial weights in
+that same order from a `torch.Generator` of its own, so seed 42 gives the notebook's initial
+weights (those of ``torch.manual_seed(42)`` before building it) without touching torch's global
+random state, which every session of a class server shares.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -76,6 +79,11 @@ def config_problems(config: ModelConfig) -> list[str]:
     return problems
 
 
+def causal_mask(block_size: int) -> torch.Tensor:
+    """(T, T) booleans, True above the diagonal: position i may not look at j > i."""
+    return torch.triu(torch.ones(block_size, block_size, dtype=torch.bool), 1)
+
+
 class MiniTransformer(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -89,8 +97,7 @@ class MiniTransformer(nn.Module):
         self.ln1 = nn.LayerNorm(d)
         self.ln2 = nn.LayerNorm(d)
         self.lm_head = nn.Linear(d, config.vocab_size)
-        mask = torch.triu(torch.ones(config.block_size, config.block_size, dtype=torch.bool), 1)
-        self.register_buffer("causal_mask", mask, persistent=False)  # True = may not look
+        self.register_buffer("causal_mask", causal_mask(config.block_size), persistent=False)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -173,6 +180,57 @@ class MiniTransformer(nn.Module):
 
 
 def build_model(config: ModelConfig, seed: int = 42) -> MiniTransformer:
-    """A freshly initialised model; the same seed always gives the same weights."""
-    torch.manual_seed(seed)
-    return MiniTransformer(config)
+    """A freshly initialised model; the same seed always gives the same weights.
+
+    The weights are drawn from a generator made for this model alone, never from torch's
+    global one: sessions on a server are threads of one process, and two of them seeding the
+    global generator at the same moment would draw each other's numbers.
+    """
+    with torch.device("meta"):  # shapes only: PyTorch's own initialisation draws nothing
+        model = MiniTransformer(config)
+    model = model.to_empty(device="cpu")
+    model.causal_mask = causal_mask(config.block_size)
+    initialise(model, torch.Generator().manual_seed(seed))
+    return model
+
+
+def initialise(model: nn.Module, generator: torch.Generator) -> None:
+    """Draw every weight of `model` from `generator`, as PyTorch's constructors would.
+
+    Every weight is written here (a model built on the meta device has none yet), following
+    each module's own `reset_parameters` rules, in the order the modules were created, so
+    ``initialise(model, torch.Generator().manual_seed(s))`` gives the same weights as
+    ``torch.manual_seed(s)`` followed by building the model:
+
+    - ``nn.Embedding``: normal(0, 1);
+    - ``nn.Linear``: weight uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) (Kaiming with a = sqrt(5)),
+      bias the same bound;
+    - ``nn.MultiheadAttention``: its output projection is a Linear made first, then the
+      packed query/key/value weight is Xavier-uniform and both biases are zero;
+    - ``nn.LayerNorm``: ones and zeros, nothing random.
+    """
+    done: set[int] = set()
+    with torch.no_grad():
+        for module in model.modules():
+            if id(module) in done:
+                continue
+            if isinstance(module, nn.MultiheadAttention):
+                _linear(module.out_proj, generator)
+                done.add(id(module.out_proj))
+                nn.init.xavier_uniform_(module.in_proj_weight, generator=generator)
+                nn.init.zeros_(module.in_proj_bias)
+                nn.init.zeros_(module.out_proj.bias)
+            elif isinstance(module, nn.Linear):
+                _linear(module, generator)
+            elif isinstance(module, nn.Embedding):
+                nn.init.normal_(module.weight, generator=generator)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+
+def _linear(layer: nn.Linear, generator: torch.Generator) -> None:
+    nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+    if layer.bias is not None:
+        bound = 1 / math.sqrt(layer.weight.shape[1])
+        nn.init.uniform_(layer.bias, -bound, bound, generator=generator)

@@ -36,7 +36,7 @@ MAX_SNAPSHOTS = 12  # weights kept for replaying attention at earlier points of 
 @contextlib.contextmanager
 def torch_threads(n: int | None):
     """Run with `n` torch threads (tiny tensors are fastest on one), then restore."""
-    if n is None:
+    if n is None or torch.get_num_threads() == n:  # nothing to change (the app runs on one)
         yield
         return
     old = torch.get_num_threads()
@@ -140,11 +140,14 @@ class Trainer:
         return self.history[-1] if self.history else None
 
     def _snapshot(self) -> None:
-        self.snapshots[self.epoch] = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        if len(self.snapshots) > MAX_SNAPSHOTS:  # keep every other one, always the first
-            kept = sorted(self.snapshots)[::2]
-            self.snapshots = {e: self.snapshots[e] for e in kept}
+        # A new dict each time, never one changed in place: a page reading `snapshots` while
+        # this run trains (Attention, in another thread) keeps a consistent view.
+        snapshots = {**self.snapshots,
+                     self.epoch: {k: v.detach().clone() for k, v in self.model.state_dict().items()}}
+        if len(snapshots) > MAX_SNAPSHOTS:  # keep every other one, always the first
+            snapshots = {e: snapshots[e] for e in sorted(snapshots)[::2]}
             self.snapshot_every *= 2
+        self.snapshots = snapshots
 
     def run(self, steps: int | None = None, on_step: Callable[["Trainer"], None] | None = None):
         """Train for up to `steps` epochs (default: all that remain); returns their losses."""
