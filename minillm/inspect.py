@@ -20,7 +20,9 @@ No streamlit here: pages call these functions and draw what they return.
 
 from __future__ import annotations
 
+import codecs
 import copy
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
@@ -31,8 +33,8 @@ import torch
 
 from minillm.data import Dataset
 from minillm.model import MiniTransformer
-from minillm.sample import Generation, greedy_runs
-from minillm.tokenizers import WordTokenizer
+from minillm.sample import Candidate, Generation, greedy_runs
+from minillm.tokenizers import Tokenizer, WordTokenizer
 
 if TYPE_CHECKING:  # only for type hints: Experiment imports tiktoken and the trainer
     from minillm.experiment import Experiment
@@ -53,20 +55,39 @@ AVERAGE = "average of the heads"
 
 
 _VISIBLE = {" ": "·", "\n": "↵", "\t": "→"}
+#: Bytes that are not a whole character, as `bytes.decode(errors="surrogateescape")` leaves them.
+_PARTIAL = re.compile("[\udc80-\udcff]+")
+
+
+def readable_bytes(data: bytes) -> str:
+    """A token's bytes as text; bytes that hold only part of a character as hex.
+
+    A byte-level BPE cuts an emoji (4 bytes) into tokens that each read "\ufffd" when decoded
+    alone; shown as their bytes they are told apart, as on the token chips.
+
+    >>> readable_bytes("🐱".encode()[:2]), readable_bytes(b" a")
+    ('⟨F0 9F⟩', ' a')
+    """
+    text = data.decode("utf-8", errors="surrogateescape")
+    return _PARTIAL.sub(lambda run: "⟨" + " ".join(f"{ord(c) - 0xDC00:02X}" for c in run.group()) + "⟩", text)
 
 
 def display_label(dataset: Dataset, token_id: int) -> str:
-    """A token as a short readable label: PAD / EOS by name, whitespace made visible.
+    """A token as a short readable label: PAD / EOS by name, whitespace made visible, part of
+    a character as its bytes (``⟨F0 9F⟩``).
 
     >>> from minillm.data import build_dataset
     >>> from minillm.tokenizers import CharTokenizer
     >>> ds = build_dataset(["a b"], CharTokenizer.fit(["a b"]), 3)
     >>> [display_label(ds, i) for i in range(ds.vocab_size)]
     ['·', 'a', 'b', 'PAD']
+
+    Two different tokens can still read the same (a corpus word "PAD" and the PAD token):
+    tell tokens apart by their id.
     """
-    label = dataset.label(token_id)
     if token_id in (dataset.pad_id, dataset.eos_id):
-        return label
+        return dataset.label(token_id)
+    label = readable_bytes(dataset.tokenizer.piece_bytes(token_id))
     return "".join(_VISIBLE.get(ch, ch) for ch in label)
 
 
@@ -129,7 +150,8 @@ def describe_unknown(unknown: Sequence[str], unit: str = "word", shown: int = 8)
 def prompt_suggestions(dataset: Dataset, n: int = 6) -> list[str]:
     """Prompts to try: the notebook's when the corpus knows their words, else openings.
 
-    For another corpus: the first two tokens of its sentences, each opening once.
+    For another corpus: the first two tokens of its sentences (more if the second ends inside
+    a character), each opening once.
     """
     tokenizer = dataset.tokenizer
     if isinstance(tokenizer, WordTokenizer):
@@ -138,13 +160,24 @@ def prompt_suggestions(dataset: Dataset, n: int = 6) -> list[str]:
             return list(NOTEBOOK_PROMPTS)
     openings = []
     for sentence in dataset.sentences:
-        ids = [i for i in sentence[:2] if i != dataset.eos_id]
-        text = tokenizer.decode(ids).strip()
+        ids = [i for i in sentence if i != dataset.eos_id]
+        length = 2  # and more while the opening ends inside a character (a byte-level emoji)
+        while length < len(ids) and not _whole_characters(tokenizer, ids[:length]):
+            length += 1
+        text = tokenizer.decode(ids[:length]).strip()
         if text and text not in openings:
             openings.append(text)
             if len(openings) == n:
                 break
     return openings
+
+
+def _whole_characters(tokenizer: Tokenizer, ids: Sequence[int]) -> bool:
+    try:
+        b"".join(tokenizer.piece_bytes(i) for i in ids).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------------------------
@@ -370,6 +403,39 @@ def _kept_spans(generation: Generation, dataset: Dataset, min_len: int):
     return ids, spans, n_prompt
 
 
+def decoded_spans(tokenizer: Tokenizer, ids: Sequence[int]) -> tuple[str, list[tuple[int, int]]]:
+    """`ids` decoded once, and the (start, end) characters of that text each token accounts for.
+
+    Decoding token by token would show a character cut between tokens (an emoji is 4 bytes,
+    a byte-level BPE may split it) as "\ufffd\ufffd". Here the bytes are read in one pass and
+    a character belongs to the token holding its last byte: the tokens before it get an empty
+    span, and the emoji shows whole. A word-level vocabulary joins its words with a space,
+    which then lies between two spans.
+
+    >>> from minillm.tokenizers import ByteTokenizer
+    >>> decoded_spans(ByteTokenizer(), list("a🐱".encode()))
+    ('a🐱', [(0, 1), (1, 1), (1, 1), (1, 1), (1, 2)])
+    """
+    text = tokenizer.decode(ids)
+    separator = getattr(tokenizer, "separator", "")
+    spans, parts, pos = [], [], 0
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    for n, token_id in enumerate(ids):
+        if separator:
+            part = tokenizer.piece(token_id)
+            if n:
+                parts.append(separator)
+                pos += len(separator)
+        else:
+            part = decoder.decode(tokenizer.piece_bytes(token_id), final=n == len(ids) - 1)
+        spans.append((pos, pos + len(part)))
+        parts.append(part)
+        pos += len(part)
+    if "".join(parts) != text:  # a tokenizer that decodes otherwise: the spans would be wrong
+        raise ValueError(f"{tokenizer!r} does not decode to its pieces joined")
+    return text, spans
+
+
 def marked_generation(generation: Generation, dataset: Dataset, min_len: int = MIN_COPIED) -> list[tuple[str, bool]]:
     """The output (prompt as the model read it + what it wrote) cut into (text, copied) parts.
 
@@ -378,21 +444,27 @@ def marked_generation(generation: Generation, dataset: Dataset, min_len: int = M
     `copied_runs`); a prompt
     alone is never "copied". Two copied runs in a row stay two parts ("the cat sat on the
     mat" + "slept on the mat": each is in the corpus, the pair is not). Joined, the texts give
-    the whole output (word-level: single spaces between parts, as `(" ", False)`).
+    the whole output, decoded once (`decoded_spans`): a character split between tokens shows
+    whole, in the part holding its last byte. Word-level: single spaces between parts, as
+    `(" ", False)`.
 
     With the notebook's corpus, "the cat sat on the mat" is one copied part: the model is
     remembering. "the cat sat on the rug" is nowhere in the corpus: the model combined two
     sentences it knows.
     """
     ids, spans, _ = _kept_spans(generation, dataset, min_len)
+    text, where = decoded_spans(dataset.tokenizer, ids)
     cuts = sorted({0, len(ids), *(i for span in spans for i in span)})
     starts = {a for a, _ in spans}
-    word_level = isinstance(dataset.tokenizer, WordTokenizer)
     segments: list[tuple[str, bool]] = []
+    done = 0  # characters of `text` already in a segment
     for a, b in zip(cuts, cuts[1:]):
-        if segments and word_level:
-            segments.append((" ", False))
-        segments.append((dataset.tokenizer.decode(ids[a:b]), a in starts))
+        start, end = where[a][0], where[b - 1][1]
+        if start > done:  # the separator between two words
+            segments.append((text[done:start], False))
+        if end > start:  # empty when these tokens hold only the first bytes of a character
+            segments.append((text[start:end], a in starts))
+        done = max(done, end)
     return segments
 
 
@@ -403,23 +475,43 @@ def copied_count(generation: Generation, dataset: Dataset, min_len: int = MIN_CO
     return copied, len(ids) - n_prompt
 
 
-def candidates_table(generation: Generation) -> pd.DataFrame:
+def candidates_table(generation: Generation, dataset: Dataset) -> pd.DataFrame:
     """One row per (step, candidate): the probabilities the model gave, and what it picked.
 
-    These are the probabilities it sampled from: after temperature and top-k.
+    These are the probabilities it sampled from: after temperature and top-k. A candidate is
+    its `token_id`; `label` is how it reads (`display_label`), and `candidate` is that label
+    made unique within its step, for the chart's axis: two tokens that read the same get
+    their ids added ("x (id 7)", "x (id 9)").
     """
-    def visible(label: str) -> str:
-        return label if label in ("PAD", "EOS") else "".join(_VISIBLE.get(c, c) for c in label)
-
     rows = []
     for n, step in enumerate(generation.steps, start=1):
         candidates = list(step.candidates)
-        if step.token not in [token for token, _ in candidates]:  # sampled from the long tail
-            candidates.append((step.token, step.probability))
-        for rank, (token, p) in enumerate(candidates, start=1):
+        if step.token_id not in [c.token_id for c in candidates]:  # sampled from the long tail
+            candidates.append(Candidate(step.token_id, step.probability))
+        labels = [display_label(dataset, c.token_id) for c in candidates]
+        names = _distinct_names(labels, [c.token_id for c in candidates])
+        panel = f"step {n}: picked “{display_label(dataset, step.token_id)}”"
+        for rank, (candidate, label, name) in enumerate(zip(candidates, labels, names), start=1):
             rows.append({
-                "step": n, "panel": f"step {n}: picked “{visible(step.token)}”",
-                "candidate": visible(token), "rank": rank, "probability": p,
-                "picked": token == step.token,
+                "step": n, "panel": panel, "token_id": candidate.token_id, "candidate": name,
+                "label": label, "rank": rank, "probability": candidate.probability,
+                "picked": candidate.token_id == step.token_id,
             })
-    return pd.DataFrame(rows, columns=["step", "panel", "candidate", "rank", "probability", "picked"])
+    return pd.DataFrame(rows, columns=["step", "panel", "token_id", "candidate", "label", "rank",
+                                       "probability", "picked"])
+
+
+def _distinct_names(labels: Sequence[str], ids: Sequence[int]) -> list[str]:
+    """`labels`, with the id added to each one that repeats (ids are distinct).
+
+    >>> _distinct_names(["a", "⟨F0⟩", "⟨F0⟩"], [1, 240, 241])
+    ['a', '⟨F0⟩ (id 240)', '⟨F0⟩ (id 241)']
+    """
+    repeated = {label for label in labels if labels.count(label) > 1}
+    names: list[str] = []
+    for label, token_id in zip(labels, ids):
+        name = f"{label} (id {token_id})" if label in repeated else label
+        while name in names:  # a token that reads like another one's "x (id 7)"
+            name += "\u200b"
+        names.append(name)
+    return names

@@ -15,6 +15,7 @@ know are reported, not silently dropped.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -24,14 +25,25 @@ from minillm.model import MiniTransformer
 from minillm.tokenizers import WordTokenizer
 
 
+class Candidate(NamedTuple):
+    """One token the model weighed: its id and the probability it gave it.
+
+    Known by its id, not its text: in a byte-level BPE several tokens hold parts of a
+    character and read the same ("\ufffd"), yet they are different tokens.
+    """
+
+    token_id: int
+    probability: float
+
+
 @dataclass
 class Step:
     """One generated token, and the candidates the model weighed for that position."""
 
     token_id: int
-    token: str
+    token: str  # its readable text (`Dataset.label`), for a reader: the id is what counts
     probability: float
-    candidates: list[tuple[str, float]]  # the top candidates, most likely first
+    candidates: list[Candidate]  # the top candidates, most likely first
 
 
 @dataclass
@@ -91,7 +103,7 @@ def generate(
         else:
             next_id = int(torch.multinomial(probs, 1, generator=generator))
         top = torch.topk(probs, min(show_top, len(probs)))
-        candidates = [(dataset.label(int(i)), float(p)) for p, i in zip(top.values, top.indices)]
+        candidates = [Candidate(int(i), float(p)) for p, i in zip(top.values, top.indices)]
         steps.append(Step(next_id, dataset.label(next_id), float(probs[next_id]), candidates))
         if next_id == dataset.eos_id:
             stopped = "eos"

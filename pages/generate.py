@@ -68,7 +68,7 @@ temp_col, topk_col, length_col = st.columns(3, gap="medium")
 greedy = st.session_state.get("generate_greedy", False)
 with temp_col:
     check_decimal_link("generate_temperature", "temperature", default=1.0, min_value=0.1,
-                       max_value=3.0)
+                       max_value=3.0, step=0.1)
 temperature = temp_col.slider("Temperature", 0.1, 3.0, 1.0, 0.1, key="generate_temperature",
                               disabled=greedy, **LINKED,
                               help="Below 1: bolder favourites. Above 1: flatter, wilder.")
@@ -146,6 +146,6 @@ st.subheader("What it weighed at each step")
 st.caption("For each new word: the most likely candidates and the probability the model gave "
            "each (after temperature and top-k). Orange is the one it wrote. Several long bars: the "
            "corpus had several ways to continue, and the model drew one at random.")
-table = inspect.candidates_table(generation)
+table = inspect.candidates_table(generation, dataset)
 template = bars_template(int(table.groupby("step").size().max()), table)
 st.vega_lite_chart(with_data(template, table), width="content")

@@ -20,7 +20,7 @@ from minillm.charts.specs import with_data
 from minillm.data import build_dataset
 from minillm.experiment import Experiment, TrainSettings
 from minillm.model import build_model
-from minillm.sample import Generation, Step, copied_spans, generate
+from minillm.sample import Candidate, Generation, Step, copied_spans, generate
 from minillm.tokenizers import CharTokenizer
 
 EPOCHS = 60  # snapshots every 6 epochs
@@ -42,9 +42,9 @@ def ids_of(dataset, text):
 
 def a_generation(dataset, prompt, written, stop=None):
     """A Generation as `generate` would return it, writing exactly `written` (words)."""
-    steps = [Step(i, dataset.label(i), 1.0, [(dataset.label(i), 1.0)]) for i in ids_of(dataset, written)]
+    steps = [Step(i, dataset.label(i), 1.0, [Candidate(i, 1.0)]) for i in ids_of(dataset, written)]
     if stop is not None:
-        steps.append(Step(stop, dataset.label(stop), 1.0, [(dataset.label(stop), 1.0)]))
+        steps.append(Step(stop, dataset.label(stop), 1.0, [Candidate(stop, 1.0)]))
     return Generation(prompt, f"{prompt} {written}", written, steps, [], "eos" if stop else "length")
 
 
@@ -265,10 +265,12 @@ def test_copied_runs_handle_ids_past_the_surrogates_and_long_lines():
 
 def test_candidates_table_adds_a_pick_from_the_long_tail(notebook):
     dataset = notebook.dataset
-    step = Step(6, "mailman", 0.001, [("sat", 0.6), ("chased", 0.3)])
+    sat, chased, mailman = ids_of(dataset, "sat chased mailman")
+    step = Step(mailman, "mailman", 0.001, [Candidate(sat, 0.6), Candidate(chased, 0.3)])
     generation = Generation("the cat", "the cat mailman", "mailman", [step])
-    table = inspect.candidates_table(generation)
+    table = inspect.candidates_table(generation, dataset)
     assert list(table["candidate"]) == ["sat", "chased", "mailman"]
+    assert list(table["token_id"]) == [sat, chased, mailman]
     assert list(table["picked"]) == [False, False, True]
     assert table["panel"].iloc[0] == "step 1: picked “mailman”"
 
@@ -346,7 +348,7 @@ def test_heatmap_marks_hidden_cells_and_labels_positions(causal):
 
 def test_other_charts_build(notebook):
     generation = generate(notebook.model, notebook.dataset, "the cat", 4, seed=1)
-    bars = candidate_bars(inspect.candidates_table(generation)).to_dict()
+    bars = candidate_bars(inspect.candidates_table(generation, notebook.dataset)).to_dict()
     assert bars["columns"] == 3 and bars["resolve"] == {"scale": {"y": "independent"}}
     scatter = embedding_scatter(inspect.embedding_map(notebook.model, notebook.dataset)).to_dict()
     assert scatter["layer"][0]["encoding"]["x"]["title"] == "PCA axis 1"
@@ -375,8 +377,8 @@ def test_with_data_redraws_a_built_chart_exactly_as_building_it_again(notebook):
     assert normalised(with_data(embedding_scatter(first).to_dict(), last)) == \
         normalised(embedding_scatter(last).to_dict())
 
-    one = inspect.candidates_table(generate(notebook.model, dataset, "the cat", 6, seed=1))
-    two = inspect.candidates_table(generate(notebook.model, dataset, "the dog", 6, seed=2))
+    one = inspect.candidates_table(generate(notebook.model, dataset, "the cat", 6, seed=1), dataset)
+    two = inspect.candidates_table(generate(notebook.model, dataset, "the dog", 6, seed=2), dataset)
     assert normalised(with_data(candidate_bars(one).to_dict(), two)) == normalised(candidate_bars(two).to_dict())
 
 

@@ -1,5 +1,6 @@
 """AppTest of the Generate page: no model, a trained model in session state, bad prompts."""
 
+import html as html_module
 import json
 
 import pytest
@@ -167,3 +168,34 @@ def test_html_in_a_corpus_is_shown_as_text():
     html = output_html(at)
     assert html.count("&lt;b&gt;hi&lt;/b&gt;") >= 1 and "<b>" not in html and "<img" not in html
     assert at.pills[0].options == ["<b>hi</b> <img", "<b>hi</b> you"]
+
+
+@pytest.fixture(scope="module")
+def emoji():
+    from test_generate_ids import emoji_experiment
+    return emoji_experiment()
+
+
+def test_a_byte_level_bpe_model_marks_one_pick_per_step_and_writes_whole_emoji(emoji):
+    """Tokens that each hold part of an emoji read the same: the bars stay apart by id, and
+    the text is decoded once, so the emoji shows whole."""
+    at = app_test(PAGE)
+    at.session_state["experiment"] = emoji
+    at.session_state["generate_prompt"] = "the"
+    at.session_state["generate_max_new"] = 20
+    at.run()
+    assert not at.exception, at.exception
+    tokenizer = emoji.dataset.tokenizer
+    seen_emoji = False
+    for seed in range(4):
+        at.number_input(key="generate_seed").set_value(seed).run()
+        assert not at.exception, at.exception
+        table = candidates(at)
+        assert table.groupby("step")["picked"].sum().eq(1).all()
+        assert not table.duplicated(["step", "candidate"]).any()  # one bar per candidate
+        picked = table[table["picked"]].sort_values("step")["token_id"].tolist()
+        stops = (emoji.dataset.pad_id, emoji.dataset.eos_id)
+        text = tokenizer.decode(tokenizer.encode("the") + [i for i in picked if i not in stops])
+        assert html_module.unescape(output_text(at)) == text
+        seen_emoji = seen_emoji or any(ch in text for ch in "🐱🐶🐭🐹🐰🐻🦊")
+    assert seen_emoji

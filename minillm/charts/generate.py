@@ -5,7 +5,7 @@
     >>> from minillm.sample import generate
     >>> exp = Experiment(TrainSettings(epochs=1))
     >>> generation = generate(exp.model, exp.dataset, "the cat", max_new_tokens=3, seed=1)
-    >>> candidate_bars(candidates_table(generation)).to_dict()["columns"]
+    >>> candidate_bars(candidates_table(generation, exp.dataset)).to_dict()["columns"]
     3
     >>> "mll-out" in marked_text_html(marked_generation(generation, exp.dataset))
     True
@@ -27,19 +27,24 @@ def candidate_bars(candidates: pd.DataFrame, *, columns: int = 3, panel_width: i
                    bar_height: int = 30) -> alt.FacetChart:
     """One small bar chart per generation step: the top candidates and their probabilities.
 
-    `candidates` is `minillm.inspect.candidates_table(generation)`. The orange bar is the
-    token the model wrote; the panel title names it. Probabilities are those it drew from
-    (after temperature and top-k), so the bars of a step sum to at most 1. The layout
-    depends on the rows only through the most candidates a step has (the panel height), so
-    `minillm.charts.specs.with_data` can redraw it for another generation.
+    `candidates` is `minillm.inspect.candidates_table(generation, dataset)`. The orange bar
+    is the token the model wrote (by id: two tokens may read the same); the panel title names
+    it. Each bar is one row of the table: the axis shows its `candidate`, unique within a
+    step. Probabilities are those it drew from (after temperature and top-k), so the bars of
+    a step sum to at most 1. The layout depends on the rows only through the most candidates
+    a step has (the panel height), so `minillm.charts.specs.with_data` can redraw it for
+    another generation.
     """
     per_step = int(candidates.groupby("step").size().max()) if len(candidates) else 1
     base = alt.Chart().encode(
-        y=alt.Y("candidate:N", sort=alt.EncodingSortField("rank", order="ascending"), title=None,
+        # op="min": the bar and text layers share this axis, and Vega-Lite can merge their
+        # sorts only for min, max or count (its default, sum, makes it drop the order)
+        y=alt.Y("candidate:N", sort=alt.EncodingSortField("rank", op="min", order="ascending"),
+                title=None,
                 axis=alt.Axis(labelFontSize=LABEL_SIZE, labelLimit=140, ticks=False, domain=False)),
-        x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1.15]), title=None,
+        x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1.15]), title=None, stack=None,
                 axis=alt.Axis(format="%", values=[0, 0.5, 1], labelFontSize=13, grid=True)),
-        tooltip=[alt.Tooltip("candidate:N", title="Candidate"),
+        tooltip=[alt.Tooltip("label:N", title="Candidate"), alt.Tooltip("token_id:Q", title="Id", format="d"),
                  alt.Tooltip("probability:Q", title="Probability", format=".1%")],
     )
     bars = base.mark_bar().encode(
