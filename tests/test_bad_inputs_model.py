@@ -96,7 +96,8 @@ CASES = {
     "NUL in the prompt": (GENERATE, {}, prompt("the\x00cat"), "control character(s) were replaced"),
     "malformed link on Generate": (GENERATE, {"generate_temperature": "hot", "generate_top_k": "7"},
                                    None, "The link asked for temperature = 'hot', which isn't a "
-                                   "valid choice (a number from 0.1 to 3), so the default (1) is used."),
+                                   "valid choice (a number from 0.1 to 3 in steps of 0.1), so the "
+                                   "default (1) is used."),
     "HTML and script as context": (ATTENTION, {}, context(XSS), "has never seen the words '<img'"),
     "malformed link on Attention": (ATTENTION, {"attention_epoch": "abc"}, None,
                                     "The link asked for epoch = 'abc', which isn't a valid choice"),

@@ -1,0 +1,133 @@
+"""A link with an unusable number, on every numeric linked setting of every page.
+
+A student (or a typo) can put anything after ``=``: ``inf``, ``nan``, ``1e309``, a thousand
+nines, a fraction, the same setting twice. For each such value the page must open without an
+exception, say in a notice which value it uses instead, and use exactly that value: the notice's
+value is the widget's value. The address bar must then hold that value (or nothing, for the
+default), so reopening the corrected link is clean: a reload used to crash again.
+
+Nothing here knows what a page should answer: the used value is read from the notice and from
+the widget, and the two are compared.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pytest
+
+from conftest import app_test, trained_experiment
+from minillm.compare import WORD_LIST_SIZES
+
+TRAIN, GENERATE, ATTENTION = "pages/train.py", "pages/generate.py", "pages/attention.py"
+BPE, WVT, CMP = "pages/build_bpe.py", "pages/words_vs_tokens.py", "pages/compare.py"
+WORDFREQ = "Most common English words (wordfreq)"
+
+#: Every link notice about a value ends by naming the value used: "so the default (300) is
+#: used.", "so the nearest whole number (51) is used." (Markdown: plain() escapes punctuation).
+USED = re.compile(r"so the [a-z ]+ \((?P<used>.*)\) is used\.$")
+
+
+@dataclass(frozen=True)
+class Setting:
+    page: str
+    key: str
+    label: str  # what the notice calls it
+    widget: str  # the AppTest accessor: "slider", "number_input", "select_slider", "selectbox"
+    valid: str  # a usable value that is not the default (for the twice-given cases)
+    low: float | None = None  # the range of a number setting (None: a choice among options)
+    high: float | None = None
+    shown: Callable = "{:,}".format  # how the page writes the widget's value
+    link: dict = field(default_factory=dict)  # other settings this one needs on the page
+    model: bool = False  # the page needs a trained model in the session
+
+
+WHOLE = ["inf", "1e309", "nan", "-inf", "1e400", "-1e400", "1e15", "9" * 400,
+         "{high}.0001", "{low}.6", ["{valid}", "inf"], ["inf", "{valid}"], ["1e309", "nan"]]
+DECIMAL = ["inf", "1e309", "nan", "-inf", "1e400", "1e15", "{high}001", "0.55",
+           ["{valid}", "inf"], ["inf", "{valid}"]]
+CHOICE = ["inf", "1e309", "nan", "-inf", "1e15", "2.5", ["{valid}", "inf"], ["inf", "{valid}"]]
+
+SETTINGS = [
+    Setting(TRAIN, "train_block", "block size", "slider", "8", 1, 16),
+    Setting(TRAIN, "train_epochs", "epochs", "number_input", "50", 10, 2000),
+    Setting(TRAIN, "train_seed", "seed", "number_input", "7", 0, 1_000_000),
+    Setting(TRAIN, "train_d_model", "d_model", "select_slider", "64"),
+    Setting(TRAIN, "train_heads", "heads", "selectbox", "4"),
+    Setting(TRAIN, "train_lr", "learning rate", "select_slider", "0.01", shown="{:g}".format),
+    Setting(GENERATE, "generate_max_new", "max new words", "slider", "7", 1, 50, model=True),
+    Setting(GENERATE, "generate_seed", "seed", "number_input", "7", 0, 999_999, model=True),
+    Setting(GENERATE, "generate_temperature", "temperature", "slider", "0.5", 0.1, 3.0,
+            shown="{:g}".format, model=True),
+    Setting(GENERATE, "generate_top_k", "top-k", "select_slider", "5", shown=str, model=True),
+    Setting(ATTENTION, "attention_epoch", "epoch", "select_slider", "0", model=True),
+    Setting(BPE, "bpe_merges", "merges", "slider", "50", 1, 2_000),
+    Setting(BPE, "bpe_words", "how many words", "slider", "2000", 1_000, 20_000,
+            link={"bpe_corpus": WORDFREQ}),
+    Setting(BPE, "bpe_step", "merges applied", "select_slider", "3"),
+    Setting(WVT, "wvt_n", "N", "select_slider", "1,000"),
+    Setting(CMP, "cmp_words", "word list", "selectbox",
+            f"top {WORD_LIST_SIZES[0]:,} English words (wordfreq)",
+            shown="top {:,} English words (wordfreq)".format),
+]
+
+
+def values_for(setting: Setting) -> list:
+    decimal = setting.low is not None and not float(setting.low).is_integer()
+    kinds = CHOICE if setting.low is None else DECIMAL if decimal else WHOLE
+    fill = dict(low=setting.low, high=setting.high, valid=setting.valid)
+    return [[v.format(**fill) for v in raw] if isinstance(raw, list) else raw.format(**fill)
+            for raw in kinds]
+
+
+CASES = [pytest.param(s, raw, id=f"{s.key}={raw if isinstance(raw, str) else '&'.join(raw)}"[:60])
+         for s in SETTINGS for raw in values_for(s)]
+
+
+@pytest.fixture(scope="module")
+def experiment():
+    """A small trained model (its replay keeps several epochs for Attention)."""
+    return trained_experiment(epochs=30)
+
+
+def open_link(setting: Setting, params: dict, experiment):
+    at = app_test(setting.page)
+    if setting.model:
+        at.session_state["experiment"] = experiment
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def notices_about(at, label: str) -> list[str]:
+    """The page's link notices about the setting called `label`, backslash escapes removed."""
+    return [info.value.replace("\\", "") for info in at.info
+            if f"for {label} =" in info.value or f"gives {label} more" in info.value]
+
+
+def widget_value(at, setting: Setting):
+    return getattr(at, setting.widget)(key=setting.key).value
+
+
+@pytest.mark.parametrize("setting, raw", CASES)
+def test_an_unusable_number_opens_the_value_the_notice_names(setting, raw, experiment):
+    at = open_link(setting, {**setting.link, setting.key: raw}, experiment)
+    notices = notices_about(at, setting.label)
+    assert len(notices) == 1, (notices, [i.value for i in at.info])
+    used = USED.search(notices[0])
+    assert used, notices[0]
+    value = widget_value(at, setting)
+    assert used["used"] == setting.shown(value), (notices[0], value)
+    if setting.low is not None:
+        assert math.isfinite(value) and setting.low <= value <= setting.high, value
+    # The address bar now holds what is used: reopening it is clean, and opens the same value.
+    corrected = dict(at.query_params)  # AppTest's copy of the address bar after the run
+    again = open_link(setting, corrected, experiment)
+    assert notices_about(again, setting.label) == [], corrected
+    assert widget_value(again, setting) == value, corrected
+
