@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import pytest
+from streamlit.testing.v1.element_tree import Block, Expander
 
 from conftest import app_test, trained_experiment
 from minillm.compare import WORD_LIST_SIZES
@@ -131,3 +132,32 @@ def test_an_unusable_number_opens_the_value_the_notice_names(setting, raw, exper
     assert notices_about(again, setting.label) == [], corrected
     assert widget_value(again, setting) == value, corrected
 
+
+# --- Train: its settings sit in a collapsed expander, the link notices must not -----------------
+
+
+def places(node, inside=()):
+    """(element, the blocks it sits in, outermost first) for every element under `node`."""
+    for child in getattr(node, "children", {}).values():
+        if isinstance(child, Block):
+            yield from places(child, (*inside, child))
+        else:
+            yield child, inside
+
+
+@pytest.mark.parametrize("link", [{"train_epochs": "inf"}, {"train_corpus": "nope"},
+                                  {"train_block": "1.6", "train_lr": "fast"}])
+def test_a_bad_train_link_is_explained_outside_the_collapsed_settings(link):
+    at = open_link(Setting(TRAIN, "", "", "", ""), link, None)
+    expander = next(block for _, blocks in places(at.main) for block in blocks
+                    if isinstance(block, Expander))
+    assert not expander.proto.expanded  # the settings start folded away
+    notices = [(element, blocks) for element, blocks in places(at.main)
+               if element.type == "info" and "The link" in element.value]
+    assert len(notices) == len(link), [element.value for element, _ in notices]
+    for element, blocks in notices:
+        assert not any(isinstance(block, Expander) for block in blocks), element.value
+    # and above the settings, where a student who opened the link reads first
+    order = [element for element, _ in places(at.main)]
+    first_setting = next(e for e, blocks in places(at.main) if expander in blocks)
+    assert all(order.index(element) < order.index(first_setting) for element, _ in notices)
