@@ -25,7 +25,7 @@ import copy
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -260,25 +260,67 @@ def notebook_choice(choices: Sequence[WindowChoice]) -> int:
     return 0
 
 
+@dataclass(frozen=True, eq=False)
+class Replay:
+    """The weights a page can replay, read from the trainer once: one consistent view.
+
+    A run may go on training (in another thread) while a page draws it: its epoch moves and
+    `trainer.snapshots` is replaced by a new dict (old epochs thinned out). Everything here
+    comes from one read of each, so an epoch listed in `epochs` always has its weights.
+    """
+
+    epochs: tuple[int, ...]  # in order; the last is the live model's epoch
+    snapshots: Mapping[int, Mapping[str, torch.Tensor]]  # the kept weights, as read once
+    live_epoch: int
+    live_weights: Mapping[str, torch.Tensor]  # a copy of the live model's, taken with live_epoch
+    template: MiniTransformer  # the live model: its configuration, never its weights
+
+    def model(self, epoch: int) -> MiniTransformer:
+        """A model with the weights it had after `epoch` training steps (0: freshly initialised).
+
+        Always a copy: the live model (and its optimizer) are never touched.
+        """
+        if epoch == self.live_epoch:
+            weights = self.live_weights
+        elif epoch in self.snapshots:
+            weights = self.snapshots[epoch]
+        else:
+            raise KeyError(f"no weights kept for epoch {epoch}; kept: {list(self.epochs)}")
+        model = copy.deepcopy(self.template)
+        model.load_state_dict(weights)
+        return model
+
+
+def replay(experiment: "Experiment") -> Replay:
+    """Read what can be replayed once: the kept snapshots, and the live model as it is now.
+
+    The snapshots dict is taken once (the trainer replaces it rather than changing it, so this
+    reference stays as it was); the live weights are copied and then their epoch is read, with
+    no other read in between.
+    """
+    trainer, model = experiment.trainer, experiment.model
+    snapshots = trainer.snapshots
+    live_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    live_epoch = trainer.epoch
+    epochs = tuple(sorted(set(snapshots) | {live_epoch}))
+    return Replay(epochs, snapshots, live_epoch, live_weights, model)
+
+
 def replay_epochs(experiment: "Experiment") -> list[int]:
-    """Epochs whose weights we can replay: the kept snapshots and the live model's epoch."""
-    return sorted(set(experiment.trainer.snapshots) | {experiment.trainer.epoch})
+    """Epochs whose weights we can replay: the kept snapshots and the live model's epoch.
+
+    To use these epochs, ask the same `replay(experiment)` for the weights: a second read
+    of a run that is still training may no longer have them.
+    """
+    return list(replay(experiment).epochs)
 
 
 def model_at(experiment: "Experiment", epoch: int) -> MiniTransformer:
     """The model as it was after `epoch` training steps (epoch 0: freshly initialised).
 
-    The live model for the current epoch; otherwise a copy with the snapshot loaded, so the
-    live model (and its optimizer) are never touched.
+    A copy (see `Replay.model`); for several epochs of one run, use one `replay(experiment)`.
     """
-    trainer = experiment.trainer
-    if epoch == trainer.epoch:
-        return experiment.model
-    if epoch not in trainer.snapshots:
-        raise KeyError(f"no weights kept for epoch {epoch}; kept: {sorted(trainer.snapshots)}")
-    model = copy.deepcopy(experiment.model)
-    model.load_state_dict(trainer.snapshots[epoch])
-    return model
+    return replay(experiment).model(epoch)
 
 
 def attention_at(

@@ -94,7 +94,8 @@ else:
                         format_func=lambda n: choices[n].label)
     context = list(choices[pick].context)
 
-epochs = inspect.replay_epochs(experiment)
+replay = inspect.replay(experiment)  # one read: the run may still be training meanwhile
+epochs = list(replay.epochs)
 if st.session_state.get("attention_epoch", epochs[-1]) not in epochs:
     del st.session_state["attention_epoch"]
 check_link("attention_epoch", "epoch", options=[str(e) for e in epochs], default=epochs[-1])
@@ -102,7 +103,7 @@ epoch = st.select_slider("Replay training: the weights after this many epochs", 
                          value=epochs[-1], key="attention_epoch", bind="query-params",
                          help="Weights are kept at a few points while training. Epoch 0 is the "
                               "untrained model: its attention is close to even.")
-model = inspect.model_at(experiment, epoch)
+model = replay.model(epoch)
 
 st.subheader("2. Where each position looks")
 if not context:

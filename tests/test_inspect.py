@@ -136,7 +136,13 @@ def test_replay_never_touches_the_live_model(notebook):
     inspect.embedding_map(replay, notebook.dataset)
     after = notebook.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
-    assert inspect.model_at(notebook, notebook.trainer.epoch) is notebook.model
+    now = inspect.model_at(notebook, notebook.trainer.epoch)  # the live epoch: a copy as well
+    assert now is not notebook.model and same_weights(now, notebook.model)
+
+
+def same_weights(a, b) -> bool:
+    wa, wb = a.state_dict(), b.state_dict()
+    return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
 def test_replay_epochs_and_a_missing_epoch(notebook):
@@ -149,7 +155,27 @@ def test_replay_epochs_include_a_paused_run():
     paused = Experiment(TrainSettings(epochs=EPOCHS))
     paused.trainer.run(8)
     assert inspect.replay_epochs(paused) == [0, 6, 8]
-    assert inspect.model_at(paused, 8) is paused.model
+    assert same_weights(inspect.model_at(paused, 8), paused.model)
+
+
+def test_a_replay_keeps_every_epoch_it_lists_while_the_run_trains_on():
+    """The Attention page lists the epochs, then draws one: meanwhile the run may train on
+    (another thread), so its epoch moves past 8 and old snapshots are thinned out. Reading
+    the trainer twice then asked for weights it no longer had (KeyError: 'no weights kept
+    for epoch 8')."""
+    run = Experiment(TrainSettings(epochs=300))  # a snapshot every 30 epochs
+    run.trainer.run(8)
+    replay = inspect.replay(run)
+    assert replay.epochs == (0, 8)
+    run.trainer.run(292)  # on to the end: 11 snapshots kept, none at 8
+    assert 8 not in run.trainer.snapshots
+    stopped = Experiment(TrainSettings(epochs=300))
+    stopped.trainer.run(8)
+    assert same_weights(replay.model(8), stopped.model)  # the weights of epoch 8, as listed
+    assert same_weights(replay.model(0), build_model(run.model.config, run.settings.seed))
+    assert replay.epochs == (0, 8)  # what was listed stays listed
+    with pytest.raises(KeyError, match="no weights kept for epoch 30"):
+        replay.model(30)  # kept since, but not when this replay was read
 
 
 def test_window_choices_list_each_context_once(notebook):

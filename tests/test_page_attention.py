@@ -201,3 +201,35 @@ def test_flow_train_now_then_generate_then_attention():
     at.switch_page("pages/generate.py").run()
     assert not at.exception and at.session_state["experiment"] is experiment
     assert not [i for i in at.info if "no trained model" in i.value]
+
+
+class TrainsOnAfterEachLook:
+    """A trainer that another thread keeps training: after every look at its epoch or its
+    snapshots, the run goes on for `steps` epochs (the page cannot hold it still)."""
+
+    def __init__(self, trainer, steps: int):
+        self._trainer, self._steps = trainer, steps
+
+    def __getattr__(self, name):
+        value = getattr(self._trainer, name)
+        if name in ("epoch", "snapshots") and not self._trainer.done:
+            self._trainer.run(self._steps)
+        return value
+
+
+def test_a_run_that_trains_on_while_the_page_draws_it():
+    """The page's epochs and the weights it draws come from one look at the run. Reading the
+    run again for the weights found the run moved on: KeyError 'no weights kept for epoch'."""
+    experiment = Experiment(TrainSettings(epochs=300))  # a snapshot every 30 epochs
+    experiment.trainer.run(8)
+    experiment.trainer = TrainsOnAfterEachLook(experiment.trainer, steps=5)
+    at = page_with(experiment)  # asserts no exception
+    epoch = int(at.select_slider(key="attention_epoch").value)
+    assert experiment.trainer._trainer.epoch > epoch  # the run went on after the page read it
+    assert epoch not in experiment.trainer._trainer.snapshots, \
+        "the run must have no weights kept for the drawn epoch, else this test proves nothing"
+    reference = Experiment(TrainSettings(epochs=300))
+    reference.trainer.run(epoch)
+    _, weights = inspect.attention_maps(reference.model, reference.dataset, reference.dataset.X[4].tolist())
+    np.testing.assert_allclose(maps(at)["head 1"], weights[0], atol=1e-6)  # drawn as labelled
+    assert f"Weights after epoch {epoch};" in text(at)
