@@ -12,6 +12,8 @@ when the student moves between pages.
 import streamlit as st
 import torch
 
+from ui import seats
+
 st.set_page_config(
     page_title="MiniLLM Lab",
     page_icon="🧪",  # an emoji favicon is drawn locally; a :material/...: one is fetched from Google
@@ -54,7 +56,13 @@ SECTIONS = {"Start": START, "Tokens lab": TOKENS_LAB, "Model lab": MODEL_LAB}
 # An empty section would show a bare header in the sidebar: leave it out.
 page = st.navigation({name: pages for name, pages in SECTIONS.items() if pages})
 
+# A reload (or a dropped connection) starts a new session: give it back this browser's model.
+if seats.restore() is not None:
+    st.toast("Welcome back: your model and your earlier runs are here again.",
+             icon=":material/restore:")
+
 # Shared sidebar footer: kept tiny so the labs own the sidebar.
-st.sidebar.caption("Runs offline · your model lives only in this browser tab's session")
+st.sidebar.caption("Runs offline · your model stays on this server for this browser for a few "
+                   "hours; a shared link never carries it")
 
 page.run()

@@ -47,6 +47,7 @@ The engine never imports streamlit: it is meant to be used from a notebook too::
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import re
 import threading
@@ -554,3 +555,22 @@ def vocabulary_curve(
             "tokens per word": [result.token_counts[k] / words for k in steps],
         }
     )
+
+
+def fingerprint(encoding: tiktoken.Encoding) -> str:
+    """A short digest of what an encoding does: its split pattern and every piece with its rank.
+
+    Two encodings with the same fingerprint cut every text the same way, whatever their
+    names: a cache shared by a class must key on this, not on a name such as "bpe-200", which
+    two students' BPEs trained on different texts both have.
+
+    >>> a = train_bpe("aaab", 1).encoding(1)
+    >>> fingerprint(a) == fingerprint(train_bpe("aaab", 1).encoding(1))
+    True
+    >>> fingerprint(a) == fingerprint(train_bpe("abbb", 1).encoding(1))
+    False
+    """
+    digest = hashlib.sha256(encoding._pat_str.encode("utf-8"))
+    for piece, rank in sorted(encoding._mergeable_ranks.items(), key=lambda kv: kv[1]):
+        digest.update(rank.to_bytes(4, "big") + len(piece).to_bytes(2, "big") + piece)
+    return digest.hexdigest()[:32]

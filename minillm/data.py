@@ -76,11 +76,13 @@ class Dataset:
         shifted = torch.cat([self.X[:, 1:], self.Y[:, None]], dim=1)
         return shifted.masked_fill(shifted == self.pad_id, IGNORE)
 
-    def windows_table(self) -> list[dict]:
-        """One row per pair, for display: the context as labels and the next token."""
+    def windows_table(self, limit: int | None = None) -> list[dict]:
+        """One row per pair (the first `limit`), for display: the context as labels and the
+        next token."""
+        X, Y = (self.X, self.Y) if limit is None else (self.X[:limit], self.Y[:limit])
         return [
             {"context": " ".join(self.label(i) for i in x), "next": self.label(int(y))}
-            for x, y in zip(self.X.tolist(), self.Y.tolist())
+            for x, y in zip(X.tolist(), Y.tolist())
         ]
 
 
@@ -154,28 +156,103 @@ def visible_pairs(dataset: Dataset, objective: str = "last"):
     raise ValueError(f"objective must be 'last' or 'every', not {objective!r}")
 
 
+def context_groups(dataset: Dataset, objective: str = "last"):
+    """The same grouping as `visible_pairs`, as integer ids instead of tuples.
+
+    Returns (context id, target) tensors, one entry per scored position: two positions get
+    the same context id exactly when the model sees the same thing there. "last" groups equal
+    windows; "every" groups equal prefixes ``window[: t + 1]`` of the same length, built one
+    position at a time (the prefix up to t is the prefix up to t - 1 plus one token), so memory
+    stays a few integers per position whatever the block size, where tuples of every prefix
+    would cost hundreds of MB on a large corpus.
+    """
+    X, Y = dataset.X, dataset.Y
+    if objective not in ("last", "every"):
+        raise ValueError(f"objective must be 'last' or 'every', not {objective!r}")
+    targets = dataset.every_position_targets() if objective == "every" else None
+    N, T = X.shape
+    base = dataset.vocab_size + 1
+    prefix = torch.zeros(N, dtype=torch.long)
+    contexts, scored = [], []
+    offset = 0
+    for t in range(T):
+        # One integer per (prefix so far, next token): prefix ids stay below N, so this fits.
+        _, prefix = torch.unique(prefix * base + X[:, t], return_inverse=True)
+        if targets is not None:
+            keep = targets[:, t] != IGNORE
+            contexts.append(prefix[keep] + offset)  # prefixes of different lengths differ
+            scored.append(targets[keep, t])
+            offset += int(prefix.max()) + 1
+    if targets is None:
+        return prefix, Y  # the prefix of the whole window: equal windows, equal ids
+    return torch.cat(contexts), torch.cat(scored)
+
+
 def loss_floor(dataset: Dataset, objective: str = "last") -> float:
-    """The lowest average cross-entropy any model can reach on this dataset and objective."""
-    return conditional_entropy(visible_pairs(dataset, objective))
+    """The lowest average cross-entropy any model can reach on this dataset and objective.
+
+    The conditional entropy of `conditional_entropy`, counted with `context_groups`.
+    """
+    contexts, targets = context_groups(dataset, objective)
+    n = len(targets)
+    if n == 0:
+        return 0.0
+    base = dataset.vocab_size + 1
+    pair_keys, pair_counts = torch.unique(contexts * base + targets, return_counts=True)
+    pair_context = pair_keys // base
+    # Sum over (context, next) pairs of c * ln(c / m), m the context's count.
+    totals = torch.zeros(int(contexts.max()) + 1, dtype=torch.float64)
+    totals.index_add_(0, pair_context, pair_counts.double())
+    c = pair_counts.double()
+    return float(-(c * torch.log(c / totals[pair_context])).sum() / n)
 
 
-def ambiguous_contexts(dataset: Dataset, objective: str = "last") -> list[dict]:
-    """Contexts followed by more than one token: the reason the floor is above zero."""
-    by_context: dict[tuple[int, ...], Counter] = defaultdict(Counter)
-    for context, target in visible_pairs(dataset, objective):
-        by_context[context][target] += 1
+MAX_AMBIGUOUS_ROWS = 200  # a table to read, not to scroll through: the most frequent first
+
+
+def ambiguous_contexts(dataset: Dataset, objective: str = "last",
+                       max_rows: int = MAX_AMBIGUOUS_ROWS) -> list[dict]:
+    """Contexts followed by more than one token: the reason the floor is above zero.
+
+    The `max_rows` most frequent ones, most frequent first (ties in the order they occur).
+    """
+    contexts, targets = context_groups(dataset, objective)
+    if len(targets) == 0:
+        return []
+    base = dataset.vocab_size + 1
+    pair_keys, pair_inverse, pair_counts = torch.unique(
+        contexts * base + targets, return_inverse=True, return_counts=True)
+    pair_first = torch.full((len(pair_keys),), len(contexts), dtype=torch.long)
+    pair_first.scatter_reduce_(0, pair_inverse, torch.arange(len(contexts)), reduce="amin")
+    pair_context = pair_keys // base
+    ids, distinct = torch.unique(pair_context, return_counts=True)
+    ambiguous = ids[distinct > 1]
+    if len(ambiguous) == 0:
+        return []
+    totals = torch.zeros(int(contexts.max()) + 1, dtype=torch.long)
+    totals.index_add_(0, pair_context, pair_counts)
+    X = dataset.X
+    N, T = X.shape
+    if objective == "last":  # where each entry sits in the data, read row by row
+        where = torch.arange(N) * T + (T - 1)
+    else:
+        keep = dataset.every_position_targets() != IGNORE
+        where = torch.cat([keep[:, t].nonzero()[:, 0] * T + t for t in range(T)])
+    first = torch.full((len(totals),), N * T, dtype=torch.long)
+    first.scatter_reduce_(0, contexts, where, reduce="amin")
+    order = sorted(ambiguous.tolist(), key=lambda c: (-int(totals[c]), int(first[c])))[:max_rows]
     rows = []
-    for context, counts in by_context.items():
-        if len(counts) > 1:
-            m = sum(counts.values())
-            rows.append(
-                {
-                    "context": " ".join(dataset.label(i) for i in context),
-                    "next tokens seen": ", ".join(
-                        f"{dataset.label(t)} ({c})" for t, c in counts.most_common()
-                    ),
-                    "times": m,
-                    "entropy (nats)": -sum(c / m * math.log(c / m) for c in counts.values()),
-                }
-            )
-    return sorted(rows, key=lambda r: -r["times"])
+    for context in order:
+        mask = (pair_context == context).nonzero()[:, 0]
+        mask = mask[torch.argsort(pair_first[mask])]  # in the order the data first shows them
+        counts = Counter(dict(zip((pair_keys[mask] % base).tolist(), pair_counts[mask].tolist())))
+        m = int(totals[context])
+        rows.append({
+            "context": " ".join(dataset.label(i) for i in
+                                X[int(first[context]) // T, : int(first[context]) % T + 1].tolist()),
+            "next tokens seen": ", ".join(f"{dataset.label(t)} ({c})"
+                                          for t, c in counts.most_common()),
+            "times": m,
+            "entropy (nats)": -sum(c / m * math.log(c / m) for c in counts.values()),
+        })
+    return rows

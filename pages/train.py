@@ -10,6 +10,7 @@ import math
 
 import streamlit as st
 
+from minillm.budget import D_MODELS, LEARNING_RATES, budget_problem, run_cost
 from minillm.corpus import CorpusError
 from minillm.experiment import TrainSettings
 from minillm.model import head_choices
@@ -22,8 +23,6 @@ from ui.train_widgets import show_summary
 
 ensure_router()  # a deep link on a fresh server must still go through app.py
 
-LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 10.0, 1000.0)
-D_MODELS = (8, 16, 32, 64, 128)
 TICK_SECONDS = 0.3  # while a run is active the fragment reruns this often, one chunk each
 NOTEBOOK = TrainSettings()
 LOSS_ON = {"last": "the last position (the notebook)", "every": "every position (GPT style)"}
@@ -110,15 +109,20 @@ bpe = trained_bpe["result"].encoding(trained_bpe["merges"]) if tokenizer == "bpe
 settings = data = None
 if problem is None:
     try:  # e.g. one word per line: no (context -> next) pair at all
-        data, floor, vocab, windows, ambiguous = preview(
-            lines, tokenizer, block_size, eos, loss_on,
-            (trained_bpe["name"], trained_bpe["merges"]) if bpe else None, bpe)
+        data, floor, vocab, windows, ambiguous = preview(lines, tokenizer, block_size, eos,
+                                                         loss_on, bpe)
     except ValueError as error:
         st.error(f"This corpus cannot be trained on: {error}.", icon=":material/error:")
 if data is not None:
     settings = TrainSettings(lines, corpus_name, tokenizer, block_size, d_model, n_heads, lr,
                              epochs=int(epochs), seed=int(seed), eos=eos, loss_on=loss_on,
                              causal=causal)
+    too_big = budget_problem(run_cost(settings, len(data), data.vocab_size), settings, len(data),
+                             data.vocab_size, model_state.budgets())
+    if too_big:  # refused before anything is built: the class's server stays free
+        st.error(too_big, icon=":material/memory:")
+        settings = None
+if settings is not None:
     longest = max(len(sentence) for sentence in data.sentences)
     if block_size > longest - 1:
         st.info(f"The longest sentence has {longest} tokens, so no context is longer than "
@@ -132,7 +136,11 @@ if problem:
 request = st.session_state.pop("train_request", None)
 exp = model_state.current_experiment()
 if (request == "train" or request == "step" and exp is None) and settings is not None:
-    exp = model_state.start_experiment(settings, bpe)
+    try:
+        exp = model_state.start_experiment(settings, bpe)
+    except ValueError as error:  # e.g. over the budget: the old model stays
+        st.error(str(error), icon=":material/error:")
+        request = None
 if request == "reset":
     model_state.reset()
     exp = None
@@ -210,12 +218,14 @@ st.subheader("The data the next run learns from")
 if data is None:
     st.caption("Fix the corpus above to see its data.")
 else:
-    st.markdown(f"{len(windows)} windows (context → next token), a vocabulary of "
+    st.markdown(f"{len(data):,} windows (context → next token), a vocabulary of "
                 f"{data.vocab_size} ids (PAD{' and EOS' if eos else ''} included). "
                 f"ln|V| = {math.log(data.vocab_size):.3f}; loss floor = {floor:.4f}.")
     vocab_tab, windows_tab, ambiguous_tab = st.tabs(
         ["Vocabulary", "Windows (context → next)", "Ambiguous contexts (why the floor > 0)"])
     vocab_tab.dataframe(vocab, hide_index=True, height=300)
+    if len(data) > len(windows):
+        windows_tab.caption(f"The first {len(windows):,} of {len(data):,} windows.")
     windows_tab.dataframe(windows, hide_index=True, height=300)
     ambiguous_tab.caption("Contexts followed by more than one next token in the data: here even "
                           "a perfect model can only give odds. Their entropy makes up the floor.")

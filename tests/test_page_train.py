@@ -335,7 +335,7 @@ def test_a_session_without_a_free_slot_waits_and_then_trains(monkeypatch):
     at = page()
     slots = model_state.training_slots()
     held = 0
-    while slots.acquire(blocking=False):
+    while slots.acquire(timeout=0):
         held += 1
     try:
         click(at, "train_go")

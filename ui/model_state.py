@@ -12,12 +12,18 @@ Session-state contract (one browser tab = one session = one model):
 A new run (`start_experiment`) or `reset()` puts the current run's curve into ``past_runs`` and
 drops its model; nothing else replaces the model, so changing a setting never loses it.
 
+Both are also kept in the session's seat (`ui.seats`), so a reload of the page gets them back.
+
 Training is shared by everyone on one server, so at most `training_slots()` chunks train at
-the same moment (env ``MINILLM_TRAINING_SLOTS``, default 1). One, even on two cores: the
+the same moment (env ``MINILLM_TRAINING_SLOTS``, default 1), and the slots are handed out
+first come, first served (`FairSlots`): a student whose chunks are long waits in line like
+everyone else, so thirty default runs are not stuck behind one big one. One, even on two cores: the
 sessions share one Python process, and a tiny model's training is mostly Python, which runs
 one thread at a time; two trainings at once only hand that lock back and forth (measured with
 30 students: 25 CPU-s and p95 23 s with one slot, 33 CPU-s and p95 26 s with two). A slot is held
-for one bounded chunk (`train_chunk`), never across reruns: a session that finds no free slot
+for one bounded chunk (`train_chunk`: about CHUNK_SECONDS of CPU and never more than
+CHUNK_WALL_SECONDS of wall clock, checked after every epoch; `minillm.budget` refuses runs
+whose single epoch would take longer), never across reruns: a session that finds no free slot
 waits for one (asleep, up to `SLOT_WAIT_SECONDS`), then tries again on its next fragment run.
 A full page run does not wait (``wait=0``): the page shows "waiting" at once instead.
 """
@@ -27,17 +33,20 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import deque
 
 import streamlit as st
 
+from minillm.budget import Budgets
 from minillm.experiment import Experiment, TrainSettings
+from ui import seats
 
 EXPERIMENT = "experiment"
 PAST_RUNS = "past_runs"
 MAX_PAST_RUNS = 5
 CHUNK_SECONDS = 0.25  # one chunk trains for about this much CPU time, then the page redraws
 CHUNK_MAX_EPOCHS = 50  # ... and never more epochs than this
-SUB_STEPS = 5  # epochs between two looks at the clock
+CHUNK_WALL_SECONDS = 1.0  # ... and never holds a slot longer than this, however busy the server
 SLOT_WAIT_SECONDS = 5.0  # a session with no free slot sleeps up to this long for one before
 # redrawing (a slot that comes free wakes it at once: the wait only spares redraws)
 
@@ -61,27 +70,36 @@ def _archive_current() -> None:
         del runs[:-MAX_PAST_RUNS]
 
 
+def _make_current(exp: Experiment | None) -> None:
+    _archive_current()
+    st.session_state[EXPERIMENT] = exp
+    seats.keep(exp, past_runs())  # a reload of the page finds it again
+
+
+def budgets() -> Budgets:
+    """The server's budgets for one run (environment variables, see minillm.budget)."""
+    return Budgets.from_env()
+
+
 def start_experiment(settings: TrainSettings, bpe=None) -> Experiment:
     """A new untrained run: the current one becomes a faint curve, its model is dropped.
 
-    Raises what `Experiment` raises (ValueError) without touching the current model.
+    Raises what `Experiment` raises (ValueError, and `minillm.budget.BudgetError` for a run
+    the server cannot afford) without touching the current model.
     """
-    exp = Experiment(settings, bpe=bpe)  # first: a bad setting must not cost the old model
-    _archive_current()
-    st.session_state[EXPERIMENT] = exp
+    exp = Experiment(settings, bpe=bpe, budgets=budgets())  # first: a bad setting costs nothing
+    _make_current(exp)
     return exp
 
 
 def adopt(exp: Experiment) -> None:
     """Make a loaded model the current one (the current run becomes a faint curve)."""
-    _archive_current()
-    st.session_state[EXPERIMENT] = exp
+    _make_current(exp)
 
 
 def reset() -> None:
     """No current model any more (its curve is kept among the past runs)."""
-    _archive_current()
-    st.session_state[EXPERIMENT] = None
+    _make_current(None)
 
 
 @st.cache_resource(show_spinner="Loading PyTorch's optimizer (once per server start)…")
@@ -91,38 +109,103 @@ def warm_up() -> None:
     import torch._dynamo  # noqa: F401
 
 
+class FairSlots:
+    """At most `n` holders at once, served in the order they asked (a FIFO semaphore).
+
+    Python's own semaphore lets a thread that just released take the slot straight back
+    before the sleepers wake; here a released slot goes to the one waiting longest.
+    """
+
+    def __init__(self, n: int):
+        self._free = max(1, n)
+        self._lock = threading.Lock()
+        self._line: deque[threading.Event] = deque()
+
+    def acquire(self, timeout: float = 0.0) -> bool:
+        """Take a slot, waiting up to `timeout` seconds in line; False if none came."""
+        with self._lock:
+            if self._free and not self._line:
+                self._free -= 1
+                return True
+            if timeout <= 0:
+                return False
+            ticket = threading.Event()
+            self._line.append(ticket)
+        if ticket.wait(timeout):
+            return True
+        with self._lock:
+            if ticket.is_set():  # handed over just as the wait ran out
+                return True
+            self._line.remove(ticket)
+            return False
+
+    def release(self) -> None:
+        with self._lock:
+            if self._line:
+                self._line.popleft().set()  # straight to the next in line
+            else:
+                self._free += 1
+
+    def waiting(self) -> int:
+        return len(self._line)
+
+
 @st.cache_resource(show_spinner=False)
-def training_slots() -> threading.BoundedSemaphore:
-    """One semaphore for the whole server: how many chunks may train at the same time."""
-    slots = int(os.environ.get("MINILLM_TRAINING_SLOTS", "1"))
-    return threading.BoundedSemaphore(max(1, slots))
+def training_slots() -> FairSlots:
+    """One line for the whole server: how many chunks may train at the same time."""
+    try:
+        slots = int(os.environ.get("MINILLM_TRAINING_SLOTS", "1"))
+    except ValueError:
+        slots = 1
+    return FairSlots(slots)
+
+
+_RUN_LOCKS_GUARD = threading.Lock()
+
+
+def _run_lock(exp: Experiment) -> threading.Lock:
+    """One lock per run: two tabs of one browser share a seat, and so may share a run."""
+    with _RUN_LOCKS_GUARD:
+        lock = getattr(exp, "_train_lock", None)
+        if lock is None:
+            lock = exp._train_lock = threading.Lock()
+        return lock
 
 
 def train_chunk(exp: Experiment, seconds: float | None = None,
                 max_epochs: int | None = None, wait: float | None = None) -> bool:
     """Train `exp` for one bounded chunk (default: CHUNK_SECONDS of CPU, at most
-    CHUNK_MAX_EPOCHS); False, with nothing trained, when no slot came free within `wait`
-    seconds (default SLOT_WAIT_SECONDS; 0 to only take a slot that is free now).
+    CHUNK_MAX_EPOCHS, never longer than CHUNK_WALL_SECONDS of wall clock); False, with nothing
+    trained, when no slot came free within `wait` seconds (default SLOT_WAIT_SECONDS; 0 to
+    only take a slot that is free now) or another tab is training this same run.
 
     Under load (bench/load_test.py: 30 sessions, 2 cores) two things keep the server's CPU on
-    training rather than on redrawing: a session waiting for a slot sleeps in the semaphore
-    instead of redrawing its page every tick, and the budget is this thread's CPU time, not the
-    wall clock: a busy server gives a training thread ~13% of the wall clock, so a wall-clock
-    budget bought ~10 epochs a chunk (30 chunks and redraws a run) instead of 50 (6).
+    training rather than on redrawing: a session waiting for a slot sleeps in line instead of
+    redrawing its page every tick, and the budget is this thread's CPU time, not the wall
+    clock (a busy server gives a training thread a small share of the wall clock, and a
+    wall-clock budget alone buys few epochs a chunk: many more chunks and redraws a run). The
+    wall-clock cap still bounds how long one chunk can keep everyone else waiting.
     """
     seconds = CHUNK_SECONDS if seconds is None else seconds
     max_epochs = CHUNK_MAX_EPOCHS if max_epochs is None else max_epochs
     wait = SLOT_WAIT_SECONDS if wait is None else wait
-    slots = training_slots()
-    if not slots.acquire(timeout=max(0.0, wait)):  # timeout 0: only a slot free right now
+    lock = _run_lock(exp)
+    if not lock.acquire(blocking=False):
         return False
     try:
-        deadline = time.thread_time() + seconds
-        trained = 0
-        while not exp.trainer.done and trained < max_epochs and time.thread_time() < deadline:
-            steps = min(SUB_STEPS, max_epochs - trained)
-            exp.trainer.run(steps)
-            trained += steps
+        slots = training_slots()
+        if not slots.acquire(timeout=max(0.0, wait)):
+            return False
+        try:
+            deadline = time.thread_time() + seconds
+            wall_deadline = time.monotonic() + min(CHUNK_WALL_SECONDS, max(seconds, 0.0) * 4)
+            trained = 0
+            while (not exp.trainer.done and trained < max_epochs
+                   and time.thread_time() < deadline and time.monotonic() < wall_deadline):
+                exp.trainer.run(1)  # one epoch at a time: the clock is read after each
+                trained += 1
+        finally:
+            slots.release()
     finally:
-        slots.release()
+        lock.release()
     return True

@@ -47,4 +47,9 @@ def trained_model(key: str):
     trainer = experiment.trainer
     st.caption(f"Model: {plain(experiment.settings.label())} · trained {trainer.epoch} of "
                f"{trainer.epochs} epochs · {experiment.model.num_parameters():,} parameters")
+    if not trainer.done:
+        st.info(f"Training is paused at epoch {trainer.epoch} of {trainer.epochs}: it trains only "
+                "while the Train page is open, and goes on by itself when you go back there. "
+                "This page uses the model as it is now, half-trained.",
+                icon=":material/pause_circle:")
     return experiment

@@ -13,10 +13,12 @@ import pandas as pd
 import streamlit as st
 
 from minillm.charts.training import loss_chart, runs_frame
+from minillm.bpe import fingerprint
 from minillm.corpus import CATS_AND_DOGS, PRESETS, CorpusError, load_corpus, load_upload
 from minillm.data import ambiguous_contexts, build_dataset, loss_floor
 from minillm.experiment import TrainSettings, make_tokenizer
 from ui import model_state
+from ui.bounded_cache import BoundedCache
 from ui.links import check_link
 
 PASTE, UPLOAD = "Paste your own sentences", "Upload a text file (.txt)"
@@ -34,15 +36,33 @@ def fmt(loss: float) -> str:
     return f"{loss:.4f}" if abs(loss) < 1e4 else f"{loss:.3g}"
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
-def preview(lines, tokenizer, block_size, eos, loss_on, bpe_key, _bpe):
-    """The dataset the next run will learn from, its floor and tables (read-only, shared)."""
-    data = build_dataset(lines, make_tokenizer(TrainSettings(lines, tokenizer=tokenizer), _bpe),
-                         block_size, eos)
-    vocab = pd.DataFrame({"id": range(data.vocab_size),
-                          "token": [data.label(i) for i in range(data.vocab_size)]})
-    return (data, loss_floor(data, loss_on), vocab, pd.DataFrame(data.windows_table()),
-            pd.DataFrame(ambiguous_contexts(data, loss_on)))
+PREVIEW_ENTRIES, PREVIEW_MB = 16, 200  # the shared previews: few, and small together
+WINDOWS_SHOWN = 1_000  # rows of the windows table (the count above it says how many in all)
+
+
+@st.cache_resource(show_spinner=False)
+def _previews() -> BoundedCache:
+    return BoundedCache(PREVIEW_ENTRIES, PREVIEW_MB * 1e6)
+
+
+def preview(lines, tokenizer, block_size, eos, loss_on, bpe=None):
+    """The dataset the next run will learn from, its floor and tables (read-only, shared).
+
+    Shared by the whole server and keyed by what decides the data: the text itself and, for
+    a BPE, its fingerprint (two students' BPEs can have the same name and merge count).
+    """
+    key = (lines, tokenizer, block_size, eos, loss_on, fingerprint(bpe) if bpe else None)
+
+    def make():
+        data = build_dataset(lines, make_tokenizer(TrainSettings(lines, tokenizer=tokenizer), bpe),
+                             block_size, eos)
+        vocab = pd.DataFrame({"id": range(data.vocab_size),
+                              "token": [data.label(i) for i in range(data.vocab_size)]})
+        windows = pd.DataFrame(data.windows_table(limit=WINDOWS_SHOWN))
+        return (data, loss_floor(data, loss_on), vocab, windows,
+                pd.DataFrame(ambiguous_contexts(data, loss_on)))
+
+    return _previews().get(key, make)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
