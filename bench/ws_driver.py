@@ -7,6 +7,8 @@
 This module speaks to the server the way the browser's JavaScript does, so thirty students
 fit in one Python process with almost no CPU. `WsStudent` is importable (load_test.py can
 run many in one event loop); ``__main__`` runs the class flow below and prints the numbers.
+`abuser_flow` is the student who pastes the largest text the page takes and asks for the
+largest run (``load_test.py --abuser``).
 
 The protocol, as streamlit 1.67 speaks it (streamlit/web/server/starlette/
 starlette_websocket.py, runtime/app_session.py, and the frontend bundle in streamlit/static):
@@ -48,13 +50,23 @@ starlette_websocket.py, runtime/app_session.py, and the frontend bundle in strea
    server coalesces fragment requests into the running ScriptRunner).
    ``stop_auto_rerun{fragment_ids}`` cancels those timers; a ``new_session`` of a full run
    (no fragment ids) cancels all of them (``cleanupAutoReruns``), and so does a page change.
+6. Widgets, as the frontend's WidgetStateManager: setting one (`WsStudent.set_widget`) asks
+   for a rerun with its new value, in the field its kind uses (`widget_state`: select box and
+   radio the option's text, a select slider that text in a list, a slider a list of numbers,
+   a toggle a bool, a text area its text, a number input an int or a double by its data
+   type). A widget is found by its ``key=``, which ends its id (``$$ID-<hash>-<key>``). Every
+   later request, fragment timers included, carries the values set so far; after a full run
+   the values of widgets no longer on the page are dropped (``removeInactive``). The query
+   string the server last wrote (``page_info_changed``: widgets bound to the URL) goes with
+   each request, as the address bar does.
 
 Choices (where this client is simpler than the browser, and why it does not matter here):
 
 - Widget states: the browser resends every widget's current value with each rerun. This
-  client sends only the states it set itself (the button trigger of a click); the server
-  keeps the values of widgets missing from a request from the previous run (session state),
-  so the runs are the same, minus the deserialising of ~20 default values.
+  client sends only the states it set itself (a click's trigger once, a value set with
+  `set_widget` every time); the server keeps the values of widgets missing from a request
+  from the previous run (session state), so the runs are the same, minus the deserialising
+  of ~20 default values.
 - No ``app_heartbeat``, no ``/_stcore/host-config`` or static file requests: neither
   changes what the server computes for a run. Websocket pings are left to the server.
 - Its timers are punctual; thirty starved browser tabs fire theirs late, so this client
@@ -69,10 +81,11 @@ import argparse
 import asyncio
 import html
 import os
+import random
 import re
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from websockets.asyncio.client import connect
@@ -82,6 +95,8 @@ from websockets.typing import Origin, Subprotocol
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ClientState_pb2 import ClientState, ContextInfo
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.NumberInput_pb2 import NumberInput
+from streamlit.proto.Slider_pb2 import Slider
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 CONNECT_TIMEOUT = 30.0  # s for the websocket handshake
@@ -99,6 +114,8 @@ RUN_ENDS = {FINISHED.FINISHED_SUCCESSFULLY, FINISHED.FINISHED_FRAGMENT_RUN_SUCCE
             FINISHED.FINISHED_WITH_COMPILE_ERROR}  # not FINISHED_EARLY_FOR_RERUN: more follows
 TEXT_FIELDS = ("body", "text", "label", "code_text", "message")  # first one an element has
 TAG = re.compile(r"<style.*?</style>|<[^>]+>", re.S)
+ID_PREFIX = "$$ID-"  # streamlit/runtime/state/common.py: GENERATED_ELEMENT_ID_PREFIX + "-"
+FINAL_LOSS = "Final training loss"  # ui/train_widgets.py: show_summary's first metric
 
 
 class StudentError(RuntimeError):
@@ -115,11 +132,71 @@ class Element:
     disabled: bool = False
     value: float | None = None  # number_input only: the value the server set (set_value)
     raw: str = ""  # html only: the body as sent
+    label: str = ""  # widgets and metrics: the label ("Final training loss"); text is the value
+    key: str = ""  # widgets made with key=...: that key (see `user_key`)
+    options: tuple[str, ...] = ()  # selectbox, radio, select_slider: the options as shown
+    slider_type: int = 0  # slider only: Slider.SLIDER or Slider.SELECT_SLIDER
+    data_type: int = 0  # number_input and slider: INT or FLOAT
 
 
 def plain_text(markup: str) -> str:
     """What a reader sees of some HTML: no tags, no <style>, entities decoded, spaces collapsed."""
     return " ".join(html.unescape(TAG.sub(" ", markup)).split())
+
+
+def user_key(widget_id: str) -> str:
+    """The ``key=`` a widget was made with, from its id (``$$ID-<hash>-<key>``), or "".
+
+    streamlit/elements/lib/utils.py puts the user key after the hash; a widget without one
+    has "None" there (runtime/state/common.py: user_key_from_element_id).
+    """
+    if not widget_id.startswith(ID_PREFIX):
+        return ""
+    parts = widget_id.split("-", 2)
+    return parts[2] if len(parts) == 3 and parts[2] != "None" else ""
+
+
+def widget_state(element: Element, value) -> WidgetState:
+    """The WidgetState a browser sends when a student sets `element` to `value`.
+
+    As the frontend's widgets do (static/js: Selectbox, Radio, Slider, TextArea, Checkbox,
+    NumberInput): select box and radio send the option's text as shown (``string_value``), a
+    select slider that text in a list (``string_array_value``), a slider its numbers
+    (``double_array_value``), a checkbox or toggle ``bool_value``, a text box or area
+    ``string_value``, a number input ``int_value`` or ``double_value`` by its data type.
+    A value the widget cannot take raises StudentError (a student could not pick it either).
+    """
+    state = WidgetState(id=element.widget_id)
+    name = element.key or element.label
+    if element.disabled:
+        raise StudentError(f"widget {name!r} is disabled")
+    if element.kind in ("selectbox", "radio") or (
+            element.kind == "slider" and element.slider_type == Slider.SELECT_SLIDER):
+        shown = str(value)
+        if shown not in element.options:
+            raise StudentError(f"{name!r} has no option {shown!r} (options: "
+                               f"{list(element.options)})")
+        if element.kind == "slider":
+            state.string_array_value.data.append(shown)
+        else:
+            state.string_value = shown
+    elif element.kind == "slider":
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        state.double_array_value.data.extend(float(v) for v in values)
+    elif element.kind == "checkbox":
+        if not isinstance(value, bool):
+            raise StudentError(f"{name!r} is a checkbox or toggle: True or False, not {value!r}")
+        state.bool_value = value
+    elif element.kind in ("text_area", "text_input"):
+        state.string_value = str(value)
+    elif element.kind == "number_input":
+        if element.data_type == NumberInput.INT:
+            state.int_value = int(value)
+        else:
+            state.double_value = float(value)
+    else:
+        raise StudentError(f"{name!r} is a {element.kind}: this client cannot set it")
+    return state
 
 
 def element_from_delta(msg: ForwardMsg, run_id: str) -> Element:
@@ -141,10 +218,16 @@ def element_from_delta(msg: ForwardMsg, run_id: str) -> Element:
     value = None
     if kind == "number_input":
         value = inner.value if inner.set_value else inner.default
+    widget_id = inner.id if "id" in fields else ""
     return Element(kind, text, run_id, msg.delta.fragment_id,
-                   widget_id=inner.id if "id" in fields else "",
+                   widget_id=widget_id,
                    disabled=bool(inner.disabled) if "disabled" in fields else False,
-                   value=value, raw=raw)
+                   value=value, raw=raw,
+                   label=inner.label if "label" in fields else "",
+                   key=user_key(widget_id),
+                   options=tuple(inner.options) if "options" in fields else (),
+                   slider_type=inner.type if kind == "slider" else 0,
+                   data_type=inner.data_type if "data_type" in fields else 0)
 
 
 @dataclass
@@ -187,6 +270,8 @@ class WsStudent:
         self.pages: dict[str, str] = {}  # url_pathname -> page_script_hash (navigation msg)
         self.script_running = False
         self.page_not_found = False
+        self.query_string = ""  # the address bar's query (page_info_changed), sent with reruns
+        self.widget_values: dict[str, WidgetState] = {}  # widget id -> the value set here
 
         # What the session has seen over its life.
         self.exceptions: list[str] = []  # exception elements and compile errors, as text
@@ -245,6 +330,36 @@ class WsStudent:
 
     # -- what a student does ----------------------------------------------------------------
 
+    def widget(self, key: str) -> Element:
+        """The widget made with ``key=key`` on the page."""
+        for element in self.elements.values():
+            if element.key == key:
+                return element
+        keys = sorted(e.key for e in self.elements.values() if e.key)
+        raise StudentError(f"{self.name}: no widget with key {key!r} on the page (keys: {keys})")
+
+    async def set_widget(self, key: str, value, timeout: float = RUN_TIMEOUT) -> None:
+        """Set the widget made with ``key=key`` to `value`, as a student would, and wait for
+        the run that change asks for (see `widget_state` for what each kind takes).
+
+        Like the browser, every later rerun (timers included) sends this value again, until
+        the widget leaves the page.
+        """
+        state = widget_state(self.widget(key), value)
+        self.widget_values[state.id] = state
+        await self._rerun_and_wait(timeout)
+
+    def metric(self, label: str) -> str | None:
+        """The value a metric labelled `label` shows (e.g. "0.3845"), or None."""
+        for element in self.elements.values():
+            if element.kind == "metric" and element.label == label:
+                return element.text
+        return None
+
+    def alerts(self) -> list[str]:
+        """The texts of the alerts (st.error, st.warning, st.info, st.success) on the page."""
+        return self.texts("alert")
+
     def button(self, label: str) -> Element:
         """The button labelled exactly `label` (icons are a separate field) on the page."""
         found = [e for e in self.elements.values() if e.kind == "button" and e.text == label]
@@ -276,6 +391,7 @@ class WsStudent:
                                f"({sorted(self.pages)})")
         self._cancel_timers()  # the frontend's onPageChange: cleanupAutoReruns()
         self.page_hash, self.page_name = page_hash, ""
+        self.query_string = ""  # a sidebar link opens the page's own address
         await self._rerun_and_wait(timeout)
 
     async def wait_for_text(self, substring: str, timeout: float,
@@ -339,7 +455,7 @@ class WsStudent:
                       is_auto_rerun: bool = False) -> ClientState:
         path = self.page_name or next((p for p, h in self.pages.items() if h == self.page_hash), "")
         state = ClientState(
-            query_string="",
+            query_string=self.query_string,
             page_script_hash=self.page_hash,
             page_name="" if self.page_hash else self.page_name,
             fragment_id=fragment_id,
@@ -349,7 +465,9 @@ class WsStudent:
                                      url=f"{self.base_url}/{path}", is_embedded=False,
                                      color_scheme="light"),
         )
-        state.widget_states.widgets.extend(widgets)
+        triggered = {w.id for w in widgets}
+        state.widget_states.widgets.extend(
+            [v for i, v in self.widget_values.items() if i not in triggered] + list(widgets))
         return state
 
     async def _send_rerun(self, widgets: list[WidgetState] = (), fragment_id: str = "",
@@ -483,6 +601,8 @@ class WsStudent:
                 self._stop_timer(fragment_id)
         elif kind == "page_not_found":
             self.page_not_found = True
+        elif kind == "page_info_changed":
+            self.query_string = msg.page_info_changed.query_string
         elif kind == "session_event":
             if msg.session_event.WhichOneof("type") == "script_compilation_exception":
                 error = msg.session_event.script_compilation_exception
@@ -533,6 +653,11 @@ class WsStudent:
                     path: e for path, e in self.elements.items()
                     if e.run_id == run.script_run_id
                     or (fragment_ids and e.fragment_id not in fragment_ids)}
+            if not fragment_ids and run.script_run_id == self.run_id:
+                # WidgetStateManager.removeInactive: values of widgets no longer drawn go
+                on_page = {e.widget_id for e in self.elements.values() if e.widget_id}
+                self.widget_values = {i: v for i, v in self.widget_values.items()
+                                      if i in on_page}
         # incrementMessageCacheRunCount: age the cache (only the run's fragments' entries).
         self.cache_runs += 1
         for digest, (_, seen, fragment_id) in list(self.cache.items()):
@@ -559,6 +684,7 @@ class Result:
     generated: str = ""
     seed_before: float | None = None
     seed_after: float | None = None
+    final_loss: str | None = None  # the "Final training loss" metric as shown, e.g. "0.3845"
     fragment_requests: int = 0
     messages: int = 0
     megabytes_in: float = 0.0
@@ -622,6 +748,7 @@ async def student_flow(base_url: str, result: Result, ready: Barrier,
         result.train_seconds = time.monotonic() - start
         await student._wait(lambda: not student.script_running or bool(student.closed_reason),
                             RUN_TIMEOUT)  # the done page's run has drawn everything
+        result.final_loss = student.metric(FINAL_LOSS)
 
         await student.switch_page("generate")
         if student.find_text(NO_MODEL_MARKER):
@@ -645,6 +772,229 @@ async def student_flow(base_url: str, result: Result, ready: Barrier,
     except Exception as error:  # noqa: BLE001 - the result says what broke
         result.fail(f"harness error: {type(error).__name__}: {error}")
     finally:
+        result.waited_for_slot = student.saw_waiting
+        result.exceptions = len(student.exceptions)
+        result.fragment_requests = student.counters.fragment_requests
+        result.messages = student.counters.messages
+        result.megabytes_in = student.counters.bytes_in / 2**20
+        result.cache_hits = student.counters.cache_hits
+        await student.close()
+
+
+# ---------------------------------------------------------------------------
+# The abuser: one student asks for the biggest run the Train page offers
+# ---------------------------------------------------------------------------
+
+REFUSED_MARKER = "This run is too big for this server"  # minillm/budget.py: budget_problem
+PASTE = "Paste your own sentences"  # ui/train_widgets.py: PASTE
+LOSS_LAST = "the last position (the notebook)"  # pages/train.py: LOSS_ON
+LOSS_EVERY = "every position (GPT style)"
+ABUSER_WAIT = 180.0  # s from the abuser's Train click until the bench stops waiting for it
+OUTCOME_CHARS = 100  # a refusal is quoted this far
+DONE_TEXT = re.compile(r"Training done: ([\d,]+) epochs in ([\d.]+) s")
+PROGRESS_TEXT = re.compile(r"Epoch ([\d,]+) of ([\d,]+)")
+# minillm/budget.py: suggestions(), e.g. "To fit, lower d_model to 32, or lower the block size
+# to 4." or "To fit, change several settings: score the last position only (as the notebook
+# does), d_model 8, the block size 7."
+ADVICE = re.compile(r"To fit, (?:change several settings: )?(.*?)\.(?: |$)")
+ADVICE_NUMBER = re.compile(r"^(?:lower )?(d_model|the block size|the epochs)(?: to)? ([\d,]+)$")
+ADVICE_KEYS = {"d_model": "train_d_model", "the block size": "train_block",
+               "the epochs": "train_epochs"}
+
+
+def abuser_corpus(seed: int = 7, max_chars: int = 50_000, words: int = 5_000,
+                  max_lines: int = 2_000) -> str:
+    """A seeded text at the Train page's limits for pasted text (minillm/corpus.py: at most
+    50,000 characters, 5,000 different words and 2,000 lines): made-up words built from
+    syllables, each used once in a shuffled order, then more drawn by Zipf's law until the
+    characters run out; 6 to 14 words a line."""
+    rng = random.Random(seed)
+    onsets = "b c d f g h j k l m n p r s t v w z br cl dr fl gr pl st tr sh ch".split()
+    vowels = "a e i o u ai ea oo ou".split()
+    codas = ["", "", "n", "r", "s", "t", "l", "m", "nd", "st"]
+    vocabulary, seen = [], set()
+    while len(vocabulary) < words:
+        word = "".join(rng.choice(onsets) + rng.choice(vowels)
+                       for _ in range(rng.choice((1, 2, 2, 3)))) + rng.choice(codas)
+        if word not in seen:
+            seen.add(word)
+            vocabulary.append(word)
+    first_uses = rng.sample(vocabulary, len(vocabulary))
+    zipf = [1 / rank for rank in range(1, words + 1)]
+    lines, line, length = [], [], -1  # -1: no separator before the first word
+    while len(lines) < max_lines:
+        word = first_uses.pop() if first_uses else rng.choices(vocabulary, zipf)[0]
+        if length + 1 + len(word) > max_chars:
+            break
+        line.append(word)
+        length += 1 + len(word)
+        if len(line) >= rng.randint(6, 14):
+            lines.append(" ".join(line))
+            line = []
+    if line and len(lines) < max_lines:
+        lines.append(" ".join(line))
+    return "\n".join(lines)
+
+
+def largest_run(text: str) -> list[tuple[str, object]]:
+    """The widget steps to the largest run the Train page offers, in a student's order:
+    pasted `text`, block 16, d_model 128, 16 heads, 2,000 epochs, loss on every position
+    with the causal mask. The tokenizer stays the default (words): a student clicking the
+    chosen radio button sends nothing."""
+    return [("train_corpus", PASTE), ("train_text", text), ("train_block", 16),
+            ("train_d_model", "128"), ("train_heads", "16"), ("train_epochs", 2000),
+            ("train_loss_on", LOSS_EVERY), ("train_causal", True)]
+
+
+def advice_steps(refusal: str) -> list[tuple[str, object]]:
+    """The widget steps that follow a refusal's own advice ("To fit, ..."), [] without one.
+
+    Several settings changed in turn are all taken; of alternatives ("lower d_model to 32,
+    or lower the block size to 4") the first. A new d_model is followed by the heads step
+    (``("train_heads", None)``: the most heads the new width still allows, up to 16, as the
+    budget's own suggestion keeps them).
+    """
+    match = ADVICE.search(refusal)
+    if not match:
+        return []
+    several = match.group(0).startswith("To fit, change several settings:")
+    advice = match.group(1)
+    parts = advice.split(", ") if several else [advice.split(", or ")[0]]
+    steps: list[tuple[str, object]] = []
+    for part in (p for p in parts if p):
+        if part.startswith("score the last position only"):
+            steps += [("train_loss_on", LOSS_LAST), ("train_causal", False)]
+            continue
+        number = ADVICE_NUMBER.match(part)
+        if not number:
+            continue  # a move this client does not know: left out, the page says the rest
+        key, value = ADVICE_KEYS[number.group(1)], int(number.group(2).replace(",", ""))
+        steps.append((key, str(value) if key == "train_d_model" else value))
+        if key == "train_d_model":
+            steps.append(("train_heads", None))
+    return steps
+
+
+def done_numbers(text: str) -> tuple[int, float] | None:
+    """(epochs, seconds) from the done marker "Training done: 300 epochs in 1.2 s.", or None."""
+    match = DONE_TEXT.search(text)
+    return (int(match.group(1).replace(",", "")), float(match.group(2))) if match else None
+
+
+def progress_numbers(text: str) -> tuple[int, int] | None:
+    """(epoch, epochs) from the progress bar "Epoch 120 of 2000 · loss 5.1234", or None."""
+    match = PROGRESS_TEXT.search(text)
+    return (int(match.group(1).replace(",", "")),
+            int(match.group(2).replace(",", ""))) if match else None
+
+
+def shorten(text: str, limit: int = OUTCOME_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3].rstrip() + "..."
+
+
+@dataclass
+class AbuserResult(Result):
+    follow_advice: bool = False  # after a refusal: do what it says and press Train
+    outcome: str = ""  # what its page showed, in one line
+    refusal: str = ""  # the full refusal, when there was one
+    advice_taken: str = ""  # the steps taken after it
+    steps: list = field(default_factory=list)  # every (widget key, value) it set, in order
+    setup_seconds: float | None = None  # from the go to the last setting drawn
+    epochs_done: int | None = None
+    page_facts: str = ""  # what the page says about the data ("5,707 windows ... ids")
+
+
+async def set_steps(student: WsStudent, steps, done: list) -> None:
+    """Set each (key, value) in turn, waiting for each run; `done` gets what was set."""
+    for key, value in steps:
+        if key == "train_heads" and value is None:  # the most heads the width allows (<= 16)
+            value = max(student.widget(key).options, key=lambda o: (int(o) <= 16, int(o)))
+        await student.set_widget(key, value)
+        done.append((key, value))
+
+
+def refusal_on(student: WsStudent) -> str:
+    return next((t for t in student.alerts() if t.startswith(REFUSED_MARKER)), "")
+
+
+async def abuser_flow(base_url: str, result: AbuserResult, ready: Barrier,
+                      opening: asyncio.Semaphore, text: str,
+                      wait_seconds: float = ABUSER_WAIT) -> None:
+    """Open Train with the class; at the go set the largest run through the widgets and press
+    Train. A refused run ends here (``result.outcome = "refused: ..."``), unless
+    `result.follow_advice`: then the refusal's advice is followed and Train pressed. A run is
+    waited for at most `wait_seconds` from the click; then this client leaves (its timers
+    stop, so its run stops training: only a browser tab's timers drive a run)."""
+    student = WsStudent(base_url, name=f"abuser {result.index}")
+    opened = False
+    try:
+        try:
+            async with opening:
+                result.open_seconds = await student.open("train")
+            opened = not student.exceptions
+            if not opened:
+                result.fail(f"exception on Train before anything: {student.exceptions[0]}")
+        except (StudentError, TimeoutError) as error:
+            result.fail(f"Train page did not open: {error}")
+        finally:
+            ready.arrive()
+        if not opened:
+            return
+        if not await ready.wait():
+            result.fail("the other sessions were not ready in time")
+            return
+        start = time.monotonic()
+        await set_steps(student, largest_run(text), result.steps)
+        result.refusal = refusal_on(student)
+        if result.refusal and result.follow_advice:
+            steps, before = advice_steps(result.refusal), len(result.steps)
+            await set_steps(student, steps, result.steps)
+            result.advice_taken = ", ".join(f"{k}={v}" for k, v in result.steps[before:]) \
+                or "none found"
+        result.setup_seconds = time.monotonic() - start
+        result.page_facts = next((t for t in student.texts("markdown")
+                                  if "windows (context" in t), "")
+        refused_now = refusal_on(student)
+        train = student.button("Train")
+        if refused_now or train.disabled:
+            again = " again, after its advice" if result.follow_advice and result.refusal else ""
+            result.outcome = (f"refused{again}: {shorten(refused_now)}" if refused_now else
+                              "Train disabled, no refusal shown")
+            if refused_now and not train.disabled:
+                result.outcome += " (but Train is enabled)"
+            result.status = "completed"
+            return
+        click = time.monotonic()
+        await student.click("Train", wait=False)
+        try:
+            await student.wait_for_text(DONE_MARKER, wait_seconds)
+            result.train_seconds = time.monotonic() - click
+            await student._wait(lambda: not student.script_running or bool(student.closed_reason),
+                                RUN_TIMEOUT)
+            done = student.find_text(DONE_MARKER)
+            numbers = done_numbers(done.text) if done else None
+            result.epochs_done = numbers[0] if numbers else None
+            result.final_loss = student.metric(FINAL_LOSS)
+            result.outcome = (f"trained {numbers[0]:,} epochs in {numbers[1]:.1f} s "
+                              f"({result.train_seconds:.1f} s from its click), final loss "
+                              f"{result.final_loss}" if numbers else shorten(done.text))
+        except TimeoutError:
+            progress = student.progress_text()
+            numbers = progress_numbers(progress)
+            result.epochs_done = numbers[0] if numbers else None
+            result.outcome = (f"still training {wait_seconds:.0f} s after its click, left: "
+                              f"{progress or 'no progress shown'}")
+        if student.exceptions:
+            raise StudentError(f"{len(student.exceptions)} exception(s): {student.exceptions[0]}")
+        result.status = "completed"
+    except (StudentError, TimeoutError, asyncio.TimeoutError) as error:
+        result.fail(str(error) or type(error).__name__)
+    except Exception as error:  # noqa: BLE001 - the result says what broke
+        result.fail(f"harness error: {type(error).__name__}: {error}")
+    finally:
+        if result.status == "failed" and not result.outcome:
+            result.outcome = f"failed: {shorten(result.reason)}"
         result.waited_for_slot = student.saw_waiting
         result.exceptions = len(student.exceptions)
         result.fragment_requests = student.counters.fragment_requests
