@@ -2,6 +2,7 @@
 
     python bench/load_test.py [--driver ws|browser] [--sessions 30] [--port N] [--settle 180]
                               [--browsers 1] [--option runner.postScriptGC=false ...]
+    python bench/load_test.py --abuser [--sessions 30] [--abuser-wait 180]
 
 Two drivers play the students. ``--driver ws`` (the default) speaks Streamlit's own
 websocket protocol (``bench/ws_driver.py``: what the browser's JavaScript sends and keeps,
@@ -43,6 +44,25 @@ on the machine used from the Train clicks on: the browsers share the server's tw
 times against those numbers. It is a benchmark, not a test: the exit code is 0 whatever the
 numbers, and 2 only when the harness itself broke (no server, no browser).
 
+Every finished student's page is read for its "Final training loss" metric (4 decimals,
+as shown): with per-run seeding all of them must show the notebook's 0.3845, and the report
+says how many did (``exactly 0.3845: N/30``).
+
+``--abuser``: a class that one student cannot break. On one server, after the warm-up: (a) 29
+default students alone (the "without" figure); (b) the 29 and one abuser, who at the go
+chooses "Paste your own sentences", pastes a seeded text at the page's limits
+(`ws_driver.abuser_corpus`: 50,000 characters, 5,000 different words), sets block 16,
+d_model 128, 16 heads, 2,000 epochs, loss on every position and the causal mask through the
+widgets (word tokenizer, the default) and presses Train if it can; (c) the same, but after
+the refusal the abuser does what it advises ("To fit, ...") and presses Train: the largest
+run the budget still accepts; (d) the 29 alone again (how much the figure moves between two
+runs of one phase). The abuser's run is waited for at most ``--abuser-wait`` s from its
+click; then it leaves (its timers stop, so its run stops). Goals for (b) and (c): 29/29
+completed, p95 at most 2x the p95 of (a), server RSS under 2 GB, the abuser gets a clear
+message or a run that finishes. The last line: ``SUMMARY abuser: 29/29 completed, p95 N.N s
+vs N.N s without, peak RSS N MB, abuser: <what its page showed>`` for (b), after the same
+line for (c).
+
 ``--option section.name=value`` (repeatable) adds a streamlit flag to the server command, to
 compare a setting against .streamlit/config.toml without editing it.
 """
@@ -58,6 +78,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,6 +119,10 @@ WAITING_MARKER = "Waiting for a free slot"  # pages/train.py, when no training s
 NO_MODEL_MARKER = "There is no trained model in this session"  # pages/generate.py
 OUTPUT = ".mll-out"  # minillm/charts/generate.py: the generated text
 SEED_INPUT = "[data-testid='stNumberInput'] input"  # pages/generate.py: its only number input
+FINAL_LOSS = "Final training loss"  # ui/train_widgets.py: show_summary's first metric
+METRIC = "[data-testid='stMetric']"
+METRIC_VALUE = "[data-testid='stMetricValue']"
+NOTEBOOK_LOSS = "0.3845"  # README: the notebook's final loss, 300 epochs, seed 42
 GOAL_P95 = 30.0  # s
 GOAL_RSS_RATIO = 1.20
 
@@ -216,6 +241,7 @@ class Session:
     waited_for_slot: bool = False  # saw "Waiting for a free slot"
     exceptions: int = 0  # stException elements seen
     generated: str = ""
+    final_loss: str | None = None  # the "Final training loss" metric as shown, e.g. "0.3845"
     page_errors: list[str] = field(default_factory=list)
     external_requests: list[str] = field(default_factory=list)
 
@@ -274,6 +300,7 @@ async def train(page, session: Session) -> bool:
         session.waited_for_slot = waiting.done() and waiting.exception() is None
         if done.done() and done.exception() is None:
             session.train_seconds = elapsed
+            session.final_loss = await final_loss(page)
         elif crashed.done() and crashed.exception() is None:
             session.fail(f"exception while training after {elapsed:.1f} s")
         else:
@@ -319,6 +346,16 @@ async def generate_once(page, session: Session) -> None:
     except Exception as error:  # noqa: BLE001
         session.fail(f"Generate failed while {step}: {first_line(error)}")
     await count_exceptions(page, session, "Generate page")
+
+
+async def final_loss(page) -> str | None:
+    """The "Final training loss" metric the finished run shows (4 decimals), or None."""
+    metric = page.locator(METRIC).filter(has_text=FINAL_LOSS).locator(METRIC_VALUE).first
+    try:
+        await metric.wait_for(state="visible", timeout=CLICK_TIMEOUT)
+        return (await metric.inner_text()).strip()
+    except Exception:  # noqa: BLE001 - no metric: the count says so
+        return None
 
 
 async def progress_text(page) -> str:
@@ -439,17 +476,26 @@ async def drive(base_url: str, sessions: int, browsers: int, sampler: Sampler,
     return warm, results, info
 
 
+def as_session(result) -> Session:
+    """A websocket student's result as the browser driver's Session."""
+    return Session(index=result.index, status=result.status, reason=result.reason,
+                   train_seconds=result.train_seconds, waited_for_slot=result.waited_for_slot,
+                   exceptions=result.exceptions, generated=result.generated,
+                   final_loss=result.final_loss)
+
+
+def exact_losses(results: list[Session]) -> tuple[int, str]:
+    """How many finished at exactly the notebook's loss (as the page shows it, 4 decimals),
+    and what the others showed ("0.3846 x2, none x1"), "" when all did."""
+    exact = sum(s.final_loss == NOTEBOOK_LOSS for s in results)
+    others = Counter(s.final_loss or "none" for s in results if s.final_loss != NOTEBOOK_LOSS)
+    return exact, ", ".join(f"{v} x{n}" for v, n in sorted(others.items()))
+
+
 async def drive_ws(base_url: str, sessions: int, sampler: Sampler,
                    on_load_start) -> tuple[Session, list[Session], dict]:
     """The same class as `drive`, each student a `ws_driver.WsStudent` instead of a tab."""
     import ws_driver
-
-    def as_session(result) -> Session:
-        session = Session(index=result.index, status=result.status, reason=result.reason,
-                          train_seconds=result.train_seconds,
-                          waited_for_slot=result.waited_for_slot,
-                          exceptions=result.exceptions, generated=result.generated)
-        return session
 
     sampler.phase = "warmup"
     warm = ws_driver.Result(index=0)
@@ -482,6 +528,7 @@ def report(args, warm: Session, results: list[Session], info: dict, sampler: Sam
     page_errors = sum(len(s.page_errors) for s in results)
     external = sum(len(s.external_requests) for s in results)
     p50, p95 = percentile(times, 50), percentile(times, 95)
+    exact, other_losses = exact_losses(results)
     load = sampler.phase_samples("load")
     settle = sampler.phase_samples("settle")
     peak_rss = max((s.rss_mb for s in load), default=float("nan"))
@@ -522,6 +569,8 @@ def report(args, warm: Session, results: list[Session], info: dict, sampler: Sam
     print(f"time to a trained model (click -> done marker, {len(times)} sessions): "
           f"p50 {fmt_s(p50)}, p95 {fmt_s(p95)}, min {fmt_s(min(times, default=None))}, "
           f"max {fmt_s(max(times, default=None))}")
+    print(f"exactly {NOTEBOOK_LOSS}: {exact}/{args.sessions}"
+          + (f" (the others showed: {other_losses})" if other_losses else ""))
     print(f"peak RSS during the sessions: {peak_rss:.0f} MB; peak threads: {peak_threads}")
     print(f"RSS when the sessions had closed: {closed_rss:.0f} MB; after {args.settle:.0f} s "
           f"settle: {after_rss:.0f} MB ({ratio:.2f}x baseline); threads after settle: "
@@ -529,6 +578,7 @@ def report(args, warm: Session, results: list[Session], info: dict, sampler: Sam
     goals = [
         (f"{args.sessions}/{args.sessions} completed", len(done) == args.sessions),
         ("0 exceptions", exceptions == 0),
+        (f"{args.sessions}/{args.sessions} exactly {NOTEBOOK_LOSS}", exact == args.sessions),
         (f"p95 < {GOAL_P95:.0f} s", p95 is not None and p95 < GOAL_P95),
         (f"RSS after settle within {GOAL_RSS_RATIO - 1:.0%} of baseline",
          after_rss <= baseline * GOAL_RSS_RATIO),
@@ -539,9 +589,209 @@ def report(args, warm: Session, results: list[Session], info: dict, sampler: Sam
     verdict = "ALL GOALS MET" if all(ok for _, ok in goals) else "GOALS NOT MET: " + ", ".join(
         name for name, ok in goals if not ok)
     print(f"SUMMARY: {len(done)}/{args.sessions} completed, {exceptions} exceptions, "
+          f"exactly {NOTEBOOK_LOSS}: {exact}/{args.sessions}, "
           f"p50 {fmt_s(p50)}, p95 {fmt_s(p95)}, peak RSS {peak_rss:.0f} MB, "
           f"peak threads {peak_threads}, baseline {baseline:.0f} MB, "
           f"after settle {after_rss:.0f} MB ({ratio:.2f}x) -> {verdict}")
+
+
+# ---------------------------------------------------------------------------
+# --abuser: the class without, then with, one student who asks for the biggest run
+# ---------------------------------------------------------------------------
+
+GOAL_ABUSER_P95_RATIO = 2.0  # p95 with the abuser at most this times p95 without
+GOAL_ABUSER_RSS_MB = 2048.0  # server RSS stays under this
+PHASE_GAP = 3.0  # s between two phases (the closed sessions' sockets go away)
+
+
+@dataclass
+class Phase:
+    name: str  # the sampler's phase
+    title: str
+    results: list[Session]  # the default students
+    abuser: object | None  # ws_driver.AbuserResult, or None
+    info: dict
+    cpu: dict
+    peak_rss: float
+
+    @property
+    def times(self) -> list[float]:
+        return [s.train_seconds for s in self.results if s.train_seconds is not None]
+
+    @property
+    def completed(self) -> int:
+        return sum(s.status == "completed" for s in self.results)
+
+    @property
+    def p95(self) -> float | None:
+        return percentile(self.times, 95)
+
+
+async def ws_phase(base_url: str, name: str, title: str, students: int, sampler: Sampler,
+                   server_pid: int, abuser=None, text: str = "",
+                   abuser_wait: float = 180.0) -> Phase:
+    """`students` default students (ws_driver.student_flow) and maybe one `abuser`
+    (ws_driver.abuser_flow), all opening Train, then all starting at the same moment."""
+    import ws_driver
+
+    sampler.phase = name
+    results = [ws_driver.Result(index=i + 1) for i in range(students)]
+    everyone = results + ([abuser] if abuser is not None else [])
+    start: dict = {}
+
+    def go():
+        start.update(server=cpu_seconds(server_pid), machine=machine_cpu(),
+                     driver=time.process_time())
+        print(f"[{title}] all {len(everyone)} sessions have the Train page open: go ...",
+              flush=True)
+
+    async def flow(i, result, barrier, opening):
+        if result is abuser:
+            await ws_driver.abuser_flow(base_url, result, barrier, opening, text, abuser_wait)
+        else:
+            await ws_driver.student_flow(base_url, result, barrier, opening)
+
+    info = await run_class(everyone, flow, go)
+    busy, total = machine_cpu()
+    cpu = {"server": cpu_seconds(server_pid) - start["server"],
+           "driver": time.process_time() - start["driver"],
+           "machine_busy": busy - start["machine"][0],
+           "machine_total": total - start["machine"][1]}
+    peak = max((s.rss_mb for s in sampler.phase_samples(name)), default=float("nan"))
+    return Phase(name, title, [as_session(r) for r in results], abuser, info, cpu, peak)
+
+
+async def drive_abuser(base_url: str, students: int, sampler: Sampler, server_pid: int,
+                       abuser_wait: float):
+    """Warm-up, then: the class alone; with the abuser asking for the largest run; with the
+    abuser following the refusal's advice; the class alone again (how much the figures
+    move between two runs of the same phase)."""
+    import ws_driver
+
+    sampler.phase = "warmup"
+    warm = ws_driver.Result(index=0)
+    await ws_driver.student_flow(base_url, warm, Barrier(1, READY_TIMEOUT), asyncio.Semaphore(1))
+    sampler.phase = "baseline"
+    await asyncio.sleep(BASELINE_WAIT)
+    text = ws_driver.abuser_corpus()
+    phases = []
+    plan = [("without", f"{students} students, no abuser", None),
+            ("largest", f"{students} students + the abuser (largest run)",
+             ws_driver.AbuserResult(index=students + 1)),
+            ("advised", f"{students} students + the abuser (follows the refusal's advice)",
+             ws_driver.AbuserResult(index=students + 1, follow_advice=True)),
+            ("again", f"{students} students, no abuser, again", None)]
+    for name, title, abuser in plan:
+        phases.append(await ws_phase(base_url, name, title, students, sampler, server_pid,
+                                     abuser, text, abuser_wait))
+        await asyncio.sleep(PHASE_GAP)
+    return as_session(warm), phases, text
+
+
+def budget_estimate(text: str, steps: list) -> str:
+    """What minillm.budget estimated for the run those widget steps set up, in words."""
+    sys.path.insert(0, str(ROOT))
+    from minillm.budget import Budgets, run_cost
+    from minillm.corpus import load_corpus
+    from minillm.data import build_dataset
+    from minillm.experiment import TrainSettings, make_tokenizer
+
+    values = dict(steps)
+    lines = load_corpus(values.get("train_text", text)).lines
+    settings = TrainSettings(
+        lines, "your sentences", "word", int(values.get("train_block", 5)),
+        int(values.get("train_d_model", 32)), int(values.get("train_heads", 2)),
+        epochs=int(values.get("train_epochs", 300)),
+        loss_on="every" if values.get("train_loss_on", "").startswith("every") else "last",
+        causal=bool(values.get("train_causal", False)))
+    data = build_dataset(lines, make_tokenizer(settings), settings.block_size, settings.eos)
+    cost, budgets = run_cost(settings, len(data), data.vocab_size), Budgets.from_env()
+    return (f"block {settings.block_size}, d_model {settings.d_model}, {settings.n_heads} heads, "
+            f"{settings.epochs} epochs, loss on {settings.loss_on}, causal "
+            f"{'on' if settings.causal else 'off'}: {len(data):,} windows, vocabulary "
+            f"{data.vocab_size:,}; the budget's estimate: {cost.epoch_seconds:.3f} s of CPU an "
+            f"epoch (allowed {budgets.epoch_seconds:g}), {cost.run_seconds:.0f} s the run "
+            f"(allowed {budgets.run_seconds:g}), one step {cost.step_bytes / 1e6:.0f} MB "
+            f"(allowed {budgets.step_mb:g})")
+
+
+def abuser_ok(abuser) -> bool:
+    """A clear message (refused, Train off) or a run that finished while the bench waited."""
+    return abuser is not None and abuser.status == "completed" and (
+        abuser.outcome.startswith("refused") or abuser.outcome.startswith("trained"))
+
+
+def report_abuser(args, warm: Session, phases: list[Phase], text: str, baseline: float,
+                  load_before: str, load_after: str) -> None:
+    print()
+    print(f"=== MiniLLM Lab load test --abuser: {args.sessions - 1} students as websocket "
+          f"clients (bench/ws_driver.py), then the same with one abuser ===")
+    print(f"machine: {os.cpu_count()} cores; load average before {load_before}, after {load_after}")
+    if args.option:
+        print(f"server options on top of .streamlit/config.toml: {' '.join(args.option)}")
+    print(f"warm-up session: {warm.status}{' (' + warm.reason + ')' if warm.reason else ''}, "
+          f"trained in {fmt_s(warm.train_seconds)}; baseline RSS {baseline:.0f} MB")
+    print(f"the abuser's corpus: {len(text):,} characters, {len(text.splitlines()):,} lines, "
+          f"{len(set(text.split())):,} different words (seeded, ws_driver.abuser_corpus)")
+    for phase in phases:
+        times = phase.times
+        exceptions = sum(s.exceptions for s in phase.results)
+        exact, others = exact_losses(phase.results)
+        n = len(phase.results)
+        busy = phase.cpu["machine_busy"] / max(phase.cpu["machine_total"], 1e-9)
+        rest = max(0.0, phase.cpu["machine_busy"] - phase.cpu["server"] - phase.cpu["driver"])
+        print(f"--- {phase.title} ---")
+        print(f"  {phase.completed}/{n} completed, {exceptions} exceptions, exactly "
+              f"{NOTEBOOK_LOSS}: {exact}/{n}{' (others: ' + others + ')' if others else ''}; "
+              f"saw '{WAITING_MARKER}': {sum(s.waited_for_slot for s in phase.results)}")
+        print(f"  click -> done marker: p50 {fmt_s(percentile(times, 50))}, p95 "
+              f"{fmt_s(percentile(times, 95))}, min {fmt_s(min(times, default=None))}, max "
+              f"{fmt_s(max(times, default=None))}; from the go to the last session closed "
+              f"{phase.info.get('load_seconds', 0):.1f} s")
+        print(f"  peak RSS {phase.peak_rss:.0f} MB; CPU from the go: server "
+              f"{phase.cpu['server']:.1f} s, this driver {phase.cpu['driver']:.1f} s, everything "
+              f"else on the machine {rest:.1f} s; machine busy {busy:.0%}")
+        for s in phase.results:
+            if s.status != "completed":
+                print(f"  session {s.index:2d} failed: {s.reason}")
+        a = phase.abuser
+        if a is not None:
+            print(f"  abuser: {a.outcome}")
+            print(f"    its settings took {fmt_s(a.setup_seconds)} to set ({len(a.steps)} widget "
+                  f"changes); its page said: {a.page_facts or 'nothing about the data'}")
+            if a.refusal:
+                print(f"    refusal in full: {a.refusal}")
+            if a.advice_taken:
+                print(f"    advice followed: {a.advice_taken}")
+            if a.steps:
+                try:
+                    print(f"    {budget_estimate(text, a.steps)}")
+                except Exception as error:  # noqa: BLE001 - the estimate is context only
+                    print(f"    (no budget estimate: {type(error).__name__}: {error})")
+            if a.status != "completed":
+                print(f"    failed: {a.reason}")
+    without = phases[0]
+    print(f"all phases: peak RSS {max(p.peak_rss for p in phases):.0f} MB")
+    print("goals:")
+    lines = []
+    for phase in (p for p in phases if p.abuser is not None):
+        n = len(phase.results)
+        ratio_ok = (phase.p95 is not None and without.p95 is not None
+                    and phase.p95 <= GOAL_ABUSER_P95_RATIO * without.p95)
+        goals = [(f"{n}/{n} completed", phase.completed == n),
+                 (f"p95 at most {GOAL_ABUSER_P95_RATIO:g}x without", ratio_ok),
+                 (f"server RSS under {GOAL_ABUSER_RSS_MB:.0f} MB",
+                  phase.peak_rss < GOAL_ABUSER_RSS_MB),
+                 ("the abuser gets a clear message or a bounded run", abuser_ok(phase.abuser))]
+        for goal, ok in goals:
+            print(f"  [{'PASS' if ok else 'FAIL'}] {phase.name}: {goal}")
+        label = "abuser" if phase.name == "largest" else f"abuser ({phase.name})"
+        lines.append(f"SUMMARY {label}: {phase.completed}/{n} completed, p95 "
+                     f"{fmt_s(phase.p95)} vs {fmt_s(without.p95)} without, peak RSS "
+                     f"{phase.peak_rss:.0f} MB, abuser: {phase.abuser.outcome}")
+    # The largest run's line last (the issue's line); the others before it.
+    for line in sorted(lines, key=lambda line: line.startswith("SUMMARY abuser:")):
+        print(line)
 
 
 def main() -> int:
@@ -550,18 +800,33 @@ def main() -> int:
                         help="students as websocket clients (ws, default) or Chromium tabs")
     parser.add_argument("--sessions", type=int, default=30, help="concurrent students (30)")
     parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
-    parser.add_argument("--settle", type=float, default=180.0,
-                        help="seconds to sample after the sessions closed (180)")
+    parser.add_argument("--settle", type=float, default=None,
+                        help="seconds to sample after the sessions closed (180; with "
+                             "--abuser 0)")
     parser.add_argument("--browsers", type=int, default=1,
                         help="Chromium instances the sessions are spread over (1)")
     parser.add_argument("--option", action="append", default=[], metavar="SECTION.NAME=VALUE",
                         help="an extra streamlit config flag for the server, e.g. "
                              "runner.postScriptGC=false (repeatable; default: none, so "
                              ".streamlit/config.toml rules)")
+    parser.add_argument("--abuser", action="store_true",
+                        help="the class without and with one abuser: --sessions minus one "
+                             "default students, plus one who sets the largest run the Train "
+                             "page offers (websocket driver only)")
+    parser.add_argument("--abuser-wait", type=float, default=180.0,
+                        help="seconds from the abuser's Train click until the bench stops "
+                             "waiting for its run (180)")
     args = parser.parse_args()
-    args.sessions = max(1, min(args.sessions, 200))
+    args.sessions = max(2 if args.abuser else 1, min(args.sessions, 200))
     args.browsers = max(1, min(args.browsers, args.sessions))
+    args.settle = 0.0 if args.settle is None and args.abuser else (
+        180.0 if args.settle is None else args.settle)
     args.settle = max(0.0, min(args.settle, 3600.0))
+    args.abuser_wait = max(10.0, min(args.abuser_wait, SESSIONS_DEADLINE - 120))
+    if args.abuser and args.driver != "ws":
+        print("--abuser drives its students over the websocket (the default --driver ws): "
+              "thirty Chromium tabs on two cores would measure the browsers")
+        return 2
 
     if args.driver == "browser" and not CHROMIUM.exists():
         print(f"harness broken: {CHROMIUM} is missing (apt-get install chromium)")
@@ -585,7 +850,8 @@ def main() -> int:
     try:
         wait_for_health(base_url, server, log_path)
         print(f"server up at {base_url} (pid {server.pid}, log {log_path})", flush=True)
-        max_seconds = READY_TIMEOUT + SESSIONS_DEADLINE + args.settle + 600
+        max_seconds = (READY_TIMEOUT + SESSIONS_DEADLINE) * (4 if args.abuser else 1) \
+            + args.settle + 600
         sampler = Sampler(server.pid, max_seconds)
         sampler.start()
 
@@ -600,6 +866,17 @@ def main() -> int:
             print(f"all {args.sessions} sessions have the Train page open: Train ...", flush=True)
 
         print("warm-up session, then the baseline ...", flush=True)
+        if args.abuser:
+            warm, phases, text = asyncio.run(drive_abuser(
+                base_url, args.sessions - 1, sampler, server.pid, args.abuser_wait))
+            base = [s.rss_mb for s in sampler.phase_samples("baseline")][-WINDOW_SAMPLES:]
+            baseline = statistics.median(base) if base else float("nan")
+            sampler.stop_event.set()
+            sampler.join(timeout=5)
+            if server.poll() is not None:
+                print(f"note: the server exited early with code {server.returncode}")
+            report_abuser(args, warm, phases, text, baseline, load_before, loadavg())
+            return 0
         if args.driver == "ws":
             coroutine = drive_ws(base_url, args.sessions, sampler, on_load_start)
         else:

@@ -159,6 +159,14 @@ def test_the_abusers_corpus_is_at_the_pages_limits_and_seeded():
     assert ws_driver.abuser_corpus() == text != ws_driver.abuser_corpus(seed=8)
 
 
+def test_exact_losses_counts_the_notebooks_figure():
+    import load_test
+
+    sessions = [load_test.Session(index=i, final_loss=v)
+                for i, v in enumerate(["0.3845", "0.3845", "0.3846", None])]
+    assert load_test.exact_losses(sessions) == (2, "0.3846 x1, none x1")
+
+
 def run_in_thread(coroutine, timeout: float):
     # Its own thread: the browser tests' Playwright keeps an event loop running in this one.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
