@@ -22,6 +22,7 @@ from streamlit.testing.v1.element_tree import Block, Expander
 
 from conftest import app_test, trained_experiment
 from minillm.compare import WORD_LIST_SIZES
+from minillm.experiment import TrainSettings
 
 TRAIN, GENERATE, ATTENTION = "pages/train.py", "pages/generate.py", "pages/attention.py"
 BPE, WVT, CMP = "pages/build_bpe.py", "pages/words_vs_tokens.py", "pages/compare.py"
@@ -161,3 +162,34 @@ def test_a_bad_train_link_is_explained_outside_the_collapsed_settings(link):
     order = [element for element, _ in places(at.main)]
     first_setting = next(e for e, blocks in places(at.main) if expander in blocks)
     assert all(order.index(element) < order.index(first_setting) for element, _ in notices)
+
+
+# --- In a real browser: the address bar, and Back to the address as it was opened ----------------
+
+
+@pytest.mark.browser
+def test_back_to_an_unusable_link_in_the_browser(browser_page):
+    """Correcting the link pushes a new address; Back returns to ``?train_epochs=inf``.
+
+    Streamlit then takes the URL's value over the widget's own (history navigation), so the
+    value is read again there: without that, Back crashed the page the first visit had fixed.
+    The second correction replaces the address instead of pushing one (Streamlit's frontend
+    does so during a history navigation), so Back is not a trap either.
+    """
+    page = browser_page.page
+    browser_page.goto("train?train_epochs=inf")
+    browser_page.assert_no_exception()
+    assert page.get_by_text("The link asked for epochs = 'inf'").is_visible()  # settings folded
+    assert "train_epochs" not in page.url, page.url
+    # Where Back lands, before the page corrects the address again (in place, this time)
+    page.evaluate("window.addEventListener('popstate', () => { window.backTo = location.search })")
+    page.go_back()
+    browser_page.wait_until_idle()
+    assert page.evaluate("window.backTo") == "?train_epochs=inf"
+    browser_page.assert_no_exception()
+    assert page.get_by_text("The link asked for epochs = 'inf'").is_visible()
+    assert "train_epochs" not in page.url, page.url
+    page.get_by_text(re.compile("Settings for the next run")).first.click()
+    browser_page.wait_until_idle()
+    shown = page.locator(".st-key-train_epochs input").first.input_value()
+    assert shown == str(TrainSettings().epochs), (shown, page.url)  # the page's default
