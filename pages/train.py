@@ -7,15 +7,18 @@ bounded chunk per fragment run: on a timer (`run_every`) while a run is active, 
 """
 
 import math
+from functools import partial
 
 import streamlit as st
 
+from minillm import notebook
 from minillm.budget import D_MODELS, LEARNING_RATES, budget_problem, run_cost
 from minillm.corpus import CorpusError
 from minillm.experiment import TrainSettings
 from minillm.model import head_choices
 from ui import model_state
 from ui.router import ensure_router
+from ui.notebook_button import notebook_button
 from ui.save_load import save_load_section
 from ui.links import check_link, check_unknown_settings, link_notices, share_caption
 from ui.train_widgets import LINKED, LINK_KEYS, chart_spec, choose_corpus, fmt, preview
@@ -213,6 +216,12 @@ if exp is not None and paused and not done:
     st.caption("Paused. **Resume**, or **Step** one chunk at a time.")
 
 save_load_section()
+if exp is not None:  # the run shown: its settings, the epochs it trained, its numbers
+    notebook_button("train", partial(notebook.train_notebook, exp.settings, bpe=exp.bpe,
+                                     trained_epochs=exp.trainer.epoch, figures=exp.summary()))
+else:  # no run yet: the next run's settings, and the floor shown below
+    notebook_button("train", settings and partial(notebook.train_notebook, settings, bpe=bpe, figures={
+        "floor": floor, "windows": len(data), "vocab_size": data.vocab_size}))
 
 st.subheader("The data the next run learns from")
 if data is None:
