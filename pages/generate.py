@@ -5,15 +5,18 @@ tables and prompt checks come from `minillm.inspect`; the figures from
 `minillm.charts.generate`. The model is the session's `st.session_state["experiment"]`.
 """
 
+from functools import partial
+
 import streamlit as st
 
-from minillm import inspect
+from minillm import inspect, notebook
 from minillm.charts.generate import candidate_bars, marked_text_html
 from minillm.charts.specs import with_data
 from minillm.sample import generate
 from ui.links import check_link, check_unknown_settings, share_caption
 from ui.links_model import check_decimal_link
 from ui.need_model import trained_model
+from ui.notebook_button import notebook_button
 from ui.plain_text import plain
 from ui.router import ensure_router
 
@@ -149,3 +152,11 @@ st.caption("For each new word: the most likely candidates and the probability th
 table = inspect.candidates_table(generation, dataset)
 template = bars_template(int(table.groupby("step").size().max()), table)
 st.vega_lite_chart(with_data(template, table), width="content")
+
+notebook_button("generate", partial(  # the model retrained (same settings), then this generation
+    notebook.generate_notebook, experiment.settings, bpe=experiment.bpe,
+    trained_epochs=experiment.trainer.epoch, prompt=prompt.text, max_new_tokens=max_new,
+    temperature=temperature, top_k=None if top_k == "off" else top_k, greedy=greedy,
+    sample_seed=int(st.session_state.generate_seed),
+    figures={"text": generation.text, "ids": [step.token_id for step in generation.steps],
+             "stopped": generation.stopped, "copied": copied, "written": written}))
