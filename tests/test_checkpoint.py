@@ -92,7 +92,7 @@ def test_a_bpe_model_round_trips():
     from minillm.bpe import train_bpe
 
     bpe = train_bpe("\n".join(TrainSettings().lines), 20).encoding(20)
-    exp = Experiment(TrainSettings(tokenizer="bpe", epochs=5), bpe=bpe)
+    exp = Experiment(TrainSettings(tokenizer="bpe", epochs=10), bpe=bpe)
     exp.trainer.run()
     loaded = load_checkpoint(save_checkpoint(exp))
     assert loaded.tokenizer.encode("the cat sat") == exp.tokenizer.encode("the cat sat")
