@@ -11,6 +11,7 @@ import torch
 from conftest import app_test
 from minillm.checkpoint import load_checkpoint, save_checkpoint
 from minillm.experiment import Experiment, TrainSettings
+from ui.plain_text import plain
 
 
 def run(at):
@@ -65,7 +66,37 @@ def test_a_crafted_file_is_refused_and_the_model_kept(saved, tmp_path):
     torch.save({"format": "minillm-checkpoint-1", "boom": Exploit(marker)}, evil)
     at.file_uploader(key="model_upload").upload("evil.pt", evil.getvalue(), "application/octet-stream")
     run(at)
-    assert "evil.pt: That file is not a MiniLLM model" in texts(at.error)
+    assert f"{plain('evil.pt')}: That file is not a MiniLLM model" in texts(at.error)
     assert "Your current model is unchanged." in texts(at.error)
     assert at.session_state["experiment"] is kept
     assert not marker.exists()
+
+
+def upload(at, name, data):
+    at.file_uploader(key="model_upload").upload(name, data, "application/octet-stream")
+    return run(at)
+
+
+def test_a_file_without_settings_is_refused_in_words_and_its_name_shown_as_typed(saved):
+    _, data = saved
+    payload = torch.load(io.BytesIO(data), weights_only=True)
+    del payload["settings"]
+    bad = io.BytesIO()
+    torch.save(payload, bad)
+    name = "**mine** [see](javascript:alert(1)).pt"
+    at = upload(run(app_test("pages/train.py")), name, bad.getvalue())
+    error = texts(at.error)
+    assert f"{plain(name)}: The file is missing its settings. Your current model is unchanged." in error
+    assert "'settings'" not in error and "**mine**" not in error
+
+
+def test_the_servers_budget_applies_to_an_uploaded_model(saved, monkeypatch):
+    original, data = saved
+    at = upload(run(app_test("pages/train.py")), "good.pt", data)
+    kept = at.session_state["experiment"]
+    monkeypatch.setenv("MINILLM_KEPT_MB", "0.001")  # this server keeps almost nothing per student
+    upload(at, "again.pt", data)
+    error = texts(at.error)
+    assert f"{plain('again.pt')}: This run is too big for this server" in error
+    assert "Your current model is unchanged." in error
+    assert at.session_state["experiment"] is kept

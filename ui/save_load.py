@@ -6,6 +6,7 @@ import streamlit as st
 
 from minillm.checkpoint import MAX_CHECKPOINT_BYTES, CheckpointError, load_checkpoint, save_checkpoint
 from ui import model_state
+from ui.plain_text import plain
 
 
 def _file_name(exp) -> str:
@@ -17,11 +18,12 @@ def _load_upload() -> None:
     upload = st.session_state.get("model_upload")
     if upload is None:
         return
-    try:
-        model_state.adopt(load_checkpoint(upload.getvalue()))
-        st.session_state.model_upload_message = ("success", f"Loaded {upload.name}: this is now your model.")
+    name = plain(upload.name, max_chars=80)  # the student's own file name, shown as typed
+    try:  # the server's budgets: a model whose run it could not afford is refused
+        model_state.adopt(load_checkpoint(upload.getvalue(), budgets=model_state.budgets()))
+        st.session_state.model_upload_message = ("success", f"Loaded {name}: this is now your model.")
     except CheckpointError as error:
-        st.session_state.model_upload_message = ("error", f"{upload.name}: {error} Your current model is unchanged.")
+        st.session_state.model_upload_message = ("error", f"{name}: {error} Your current model is unchanged.")
 
 
 def save_load_section() -> None:
