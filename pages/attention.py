@@ -6,13 +6,16 @@ new numbers are swapped into it (`minillm.charts.specs.with_data`), so moving th
 costs no chart building.
 """
 
+from functools import partial
+
 import streamlit as st
 
-from minillm import inspect
+from minillm import inspect, notebook
 from minillm.charts.attention import attention_heatmap, embedding_scatter
 from minillm.charts.specs import with_data
 from ui.links import check_link, check_unknown_settings, share_caption
 from ui.need_model import trained_model
+from ui.notebook_button import notebook_button
 from ui.plain_text import plain
 from ui.router import ensure_router
 
@@ -158,3 +161,10 @@ shown = f"the {MAX_MAP_TOKENS} most frequent tokens, " if dataset.vocab_size > M
 first, second = points.attrs["explained"]
 st.caption(f"Weights after epoch {epoch}; {shown}axis 1 keeps {first:.0%} of the spread, axis 2 "
            f"{second:.0%}. The axes are recomputed for each epoch, so compare groups, not positions.")
+
+notebook_button("attention", partial(  # the model retrained (same settings), then this context
+    notebook.attention_notebook, experiment.settings, bpe=experiment.bpe,
+    trained_epochs=replay.live_epoch, epoch=epoch, context=context,
+    typed=typed.text if source == TYPED else None,
+    figures={"epoch": epoch, "explained": [first, second],
+             **({"labels": labels, "weights": weights.tolist()} if context else {})}))
