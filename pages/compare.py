@@ -5,9 +5,11 @@ Layout and widgets only. The numbers come from `minillm.compare`, the figure fro
 from `ui.compare_resources`. Every setting is in the URL (`ui.links`).
 """
 
+from functools import partial
+
 import streamlit as st
 
-from minillm import compare
+from minillm import compare, notebook
 from minillm.charts.compare import sharing_chart
 from minillm.corpus import PRESETS
 from minillm.tokenizers import FETCH_COMMAND, ByteTokenizer, TiktokenTokenizer, is_available
@@ -15,7 +17,9 @@ from ui.charts import show_chart
 from ui.chips import render_chips_html, visible_text, word_splits_html
 from ui.compare_resources import WORDFREQ_CORPUS, default_bpe, encoding, piece_index, sharing
 from ui.compare_resources import tokenized, word_tokenizer
+from ui.compare_resources import BPE_MERGES
 from ui.links import check_link, check_unknown_settings, left_out_note, share_caption, text_binding
+from ui.notebook_button import notebook_button
 from ui.router import ensure_router
 
 ensure_router()  # a deep link on a fresh server must still go through app.py
@@ -190,3 +194,13 @@ st.markdown(
     f"vocabulary needs all {summary.n_words:,} entries, each in exactly one word."
 )
 show_chart(sharing_chart, distribution)
+
+notebook_button("compare", partial(  # the same tokenizers on this text, then this piece
+    notebook.compare_notebook, text, n_words=n_words, piece=piece_id, bpe_merges=BPE_MERGES,
+    bpe_corpus=None if trained else corpus, bpe=bpe_encoding if trained else None,
+    bpe_name=f"your BPE: {trained['name']}" if trained else "",
+    encodings=[name for name in OPTIONAL_ENCODINGS if name in results],
+    figures={"tokens": {name: row.n_tokens for name, _, row, _ in results.values()},
+             "ids": {name: list(row.ids) for name, _, row, _ in results.values()},
+             "piece": piece_id, "words_with_piece": len(words), "pieces": summary.n_pieces,
+             "shared_pieces": summary.shared_pieces}))
