@@ -6,9 +6,11 @@ merges, pre-split), so coming back to the page or moving the step slider never r
 The result is left in ``st.session_state["trained_bpe"]`` for the Compare and Train pages.
 """
 
+from functools import partial
+
 import streamlit as st
 
-from minillm import bpe
+from minillm import bpe, notebook
 from minillm.charts.bpe import vocabulary_chart
 from minillm.corpus import PRESETS, CorpusError, load_corpus, preset
 from minillm.tokenizers import TiktokenTokenizer
@@ -17,6 +19,7 @@ from ui.charts import show_chart
 from ui.chips import render_token_chips
 from ui.links import check_link, check_unknown_settings, left_out_note, reset_when_changed
 from ui.links import share_caption, text_binding
+from ui.notebook_button import notebook_button
 from ui.plain_text import plain
 from ui.router import ensure_router
 
@@ -185,3 +188,10 @@ with chart_col:
 st.session_state["trained_bpe"] = {"result": result, "merges": step, "name": corpus_name}
 st.success(f"This BPE, after {step:,} merges ({result.vocab_size(step):,} pieces), is now "
            "offered on the Compare tokenizers page.", icon=":material/share:")
+
+notebook_button("build_bpe", partial(  # the same training, step and sentence
+    notebook.build_bpe_notebook, text, corpus_name=corpus_name, num_merges=num_merges,
+    regex_split=regex_split, step=step, sentence=sentence,
+    figures={"merges": len(result.merges), "ids": ids, "vocab_size": result.vocab_size(step),
+             "tokens_per_word": result.tokens_per_word(step),
+             "latest_merge": [latest.left, latest.right, latest.rank, latest.count] if step else None}))
