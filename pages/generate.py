@@ -60,7 +60,8 @@ check_unknown_settings("generate_", LINK_KEYS)
 share_caption("The model is not in the link: whoever opens it uses the model of their own session.")
 
 st.pills("Try a prompt (the notebook's)" if suggestions[0] == "the cat" else "Try a prompt",
-         suggestions, key="generate_pick", on_change=pick_prompt)
+         suggestions, key="generate_pick", on_change=pick_prompt,
+         format_func=plain)  # a pill's label is Markdown; these are the corpus's own words
 check_link("generate_prompt", "prompt", default=default_prompt, max_chars=inspect.MAX_PROMPT_CHARS)
 st.text_input("Prompt", default_prompt, key="generate_prompt", max_chars=inspect.MAX_PROMPT_CHARS,
               on_change=lambda: st.session_state.update(generate_pick=None), **LINKED,

@@ -3,6 +3,9 @@
 - ``<img src=x onerror=alert(1)>`` typed into Compare's text box, and pasted as Build a BPE's
   corpus (and its sentence): no dialog opens, no ``img[src=x]`` element exists in the page or
   any frame, no ``<script>`` holds the text, and the chips show it as characters.
+- Markdown in a corpus pasted on Train (``![i](http://203.0.113.9/t.png)``, ``**bold**``):
+  Generate offers the corpus's openings as prompt pills, and a pill's label is Markdown.
+  The browser must not fetch that address, and the pills show the characters as typed.
 - A teacher's settings travel in the address bar: set up a page, copy ``page.url``, open it
   in a new browser context (a new student), see the same settings. A malformed link opens
   with the default and a notice.
@@ -23,7 +26,11 @@ from conftest import VIEWPORT, AppPage
 pytestmark = pytest.mark.browser
 
 IMG = "<img src=x onerror=alert(1)>"
+OUTSIDE = "203.0.113.9"  # TEST-NET-3: an address that is never this app's
+IMAGE = f"![i](http://{OUTSIDE}/t.png)"
+BOLD = "**bold**"
 DRAWN = 20_000  # ms to wait for a value to be drawn
+TRAINED = 90_000  # ms for a training run to reach its done marker
 
 
 def expect():
@@ -165,3 +172,46 @@ def test_a_malformed_link_opens_the_default_with_a_notice(browser_page):
     assert "bpe_merges" not in page.url  # Streamlit took the bad value out of the address bar
     app.screenshot("malformed-link-build_bpe")
     assert_nothing_ran(app, dialogs)
+
+
+def test_markdown_in_a_trained_corpus_is_shown_as_text_on_generate(browser_page):
+    app = browser_page
+    page = app.page
+    dialogs = record_dialogs(app)
+    warnings: list[str] = []
+    page.on("console", lambda message: message.type == "warning" and warnings.append(message.text))
+    app.goto("train")
+    settings = page.get_by_text("Settings for the next run")
+    settings.click()
+    corpus_box = page.locator(".st-key-train_corpus").get_by_role("combobox")
+    corpus_box.wait_for(timeout=DRAWN)
+    corpus_box.click()
+    page.get_by_role("option", name="Paste your own sentences").click()
+    app.wait_until_idle()
+    text_box = page.locator(".st-key-train_text textarea")
+    if not text_box.is_visible():  # the rerun may have folded the settings away again
+        settings.click()
+    text_box.wait_for(timeout=DRAWN)
+    corpus = f"{IMAGE} the cat sat on the mat\n{BOLD} the dog sat on the rug\n{IMG} the cat ran"
+    type_into(app, ".st-key-train_text textarea", corpus)
+    page.locator(".st-key-train_go button").first.click()
+    page.locator("[data-testid='stAlertContentSuccess']", has_text="Training done:").wait_for(
+        timeout=TRAINED)
+    app.wait_until_idle()
+    page.locator("[data-testid='stSidebarNav']").get_by_text("Generate", exact=True).click()
+    page.get_by_role("heading", name="What the model wrote").wait_for(timeout=DRAWN)
+    app.wait_until_idle()
+    pills = page.locator(".st-key-generate_pick")
+    expect()(pills).to_contain_text("the", timeout=DRAWN)
+    page.wait_for_timeout(1_000)  # an image would be requested as soon as it is drawn
+    assert [r for r in app.external_requests if OUTSIDE in r] == []
+    assert page.locator(f"img[src*='{OUTSIDE}']").count() == 0
+    expect()(pills).to_contain_text(f"{BOLD} the", timeout=DRAWN)  # as typed, not bold
+    shown = pills.inner_text().replace("\u2060", "")  # ui.plain_text's invisible word joiner
+    assert f"{IMAGE} the" in shown and f"{IMG.split()[0]} " in shown, shown  # not an image
+    assert pills.locator("img, strong, a").count() == 0
+    assert_nothing_ran(app, dialogs)
+    # the candidate bars' layers share one sorted axis without a Vega-Lite conflict
+    assert page.locator("[data-testid='stVegaLiteChart']").count() >= 1
+    assert not [w for w in warnings if "conflicting sort" in w], warnings
+    app.screenshot("generate-markdown-corpus")

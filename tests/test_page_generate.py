@@ -10,6 +10,7 @@ from conftest import app_test, trained_experiment
 from conftest import page_with as conftest_page_with
 from minillm.experiment import Experiment, TrainSettings
 from minillm.inspect import NOTEBOOK_PROMPTS
+from ui.plain_text import plain
 
 PAGE = "pages/generate.py"
 TRAIN_NOW = "Train the notebook's model now (about 2 seconds)"
@@ -167,7 +168,8 @@ def test_html_in_a_corpus_is_shown_as_text():
     assert not at.exception
     html = output_html(at)
     assert html.count("&lt;b&gt;hi&lt;/b&gt;") >= 1 and "<b>" not in html and "<img" not in html
-    assert at.pills[0].options == ["<b>hi</b> <img", "<b>hi</b> you"]
+    # a pill's label is Markdown: the corpus's words arrive escaped, and show as typed
+    assert at.pills[0].options == [plain("<b>hi</b> <img"), plain("<b>hi</b> you")]
 
 
 @pytest.fixture(scope="module")

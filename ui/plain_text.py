@@ -9,6 +9,8 @@ is never rendered: Streamlit leaves it out unless ``unsafe_allow_html`` is on.)
 \*\*bold\*\* \$x\$ \:red\[hi\] \<b\>
 >>> plain("see https://x.io") == "see https\\:\u2060\\/\\/x\\.io"  # no automatic link
 True
+>>> plain("a@b.io") == "a\\@\u2060b\\.io"  # nor a mailto: link
+True
 >>> print(plain("a\tb\nc\x00", max_chars=4))
 a→b↵…
 """
@@ -28,9 +30,11 @@ def plain(text: str, *, max_chars: int | None = None) -> str:
     """`text` as Markdown that shows it literally, on one line, cut to `max_chars` with '…'.
 
     Line breaks, tabs and control characters are drawn as symbols (``↵``, ``→``, ``␀``). A
-    word joiner after "://" and inside "www" stops a typed address from becoming a link.
+    word joiner after "://", inside "www" and after "@" stops a typed address from becoming
+    a link: Streamlit finds web and e-mail addresses in the text after the escapes are read,
+    so a backslash alone does not stop it.
     """
     if max_chars is not None and len(text) > max_chars:
         text = text[:max_chars] + "…"
-    text = text.replace("://", ":\u2060//").replace("www", "w\u2060ww")
+    text = text.replace("://", ":\u2060//").replace("www", "w\u2060ww").replace("@", "@\u2060")
     return text.translate(_SYMBOLS).translate(_ESCAPES)
