@@ -66,6 +66,9 @@ D_MODELS = (8, 16, 32, 64, 128)
 HEAD_CHOICES = (1, 2, 4, 8, 16)
 EPOCHS = range(10, 2001)
 SEEDS = range(0, 1_000_001)
+LAYERS = (1, 2, 3, 4)
+BATCH_SIZES = (8, 16, 32, 64, 128, 256)
+MAX_VALID_SHARE = 0.5
 LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 10.0, 1000.0)
 
 
@@ -116,7 +119,7 @@ class RunCost:
                 f"{_seconds(self.run_seconds)}; the model keeps {_size(self.kept_bytes)}.")
 
 
-def parameter_count(vocab_size: int, block_size: int, d_model: int) -> int:
+def parameter_count(vocab_size: int, block_size: int, d_model: int, n_layers: int = 1) -> int:
     """Weights of the notebook's model: embeddings, attention, feed-forward, LayerNorms, head.
 
     >>> parameter_count(15, 5, 32)   # the notebook's model
@@ -128,34 +131,40 @@ def parameter_count(vocab_size: int, block_size: int, d_model: int) -> int:
     feed_forward = d * 4 * d + 4 * d + 4 * d * d + d
     norms = 4 * d
     head = d * V + V
-    return embeddings + attention + feed_forward + norms + head
+    return embeddings + n_layers * (attention + feed_forward + norms) + head
 
 
 def run_cost(settings: "TrainSettings", windows: int, vocab_size: int) -> RunCost:
     """The cost of training `settings` on `windows` (context -> next) pairs over `vocab_size` ids."""
-    N, V, T, d = windows, vocab_size, settings.block_size, settings.d_model
+    L = getattr(settings, "n_layers", 1)
+    if getattr(settings, "batch_size", 0):  # a step reads a batch, not all the windows
+        N = min(windows, settings.batch_size)
+    else:
+        N = windows
+    V, T, d = vocab_size, settings.block_size, settings.d_model
     H = settings.n_heads
-    P = parameter_count(V, T, d)
-    every = settings.loss_on == "every"
-    scored = N * T if every else N  # positions whose next token is scored
+    P = parameter_count(V, T, d, L)
+    every = settings.loss_on == "every" or L > 1  # lower layers run on every position
+    scored = N * T if settings.loss_on == "every" else N  # positions whose next token is scored
     # Multiply-adds of the matrix products, forward and backward (about 3x the forward):
     # keys and values for every position; queries, attention, feed-forward and head for the
     # scored positions (the last-position path skips the rest).
-    flops = 3 * (4 * N * T * d * d + scored * (20 * d * d + 2 * d * V) + 4 * scored * T * d)
+    flops = 3 * (L * 4 * N * T * d * d + (L - 1) * N * T * (20 * d * d + 4 * T * d)
+                 + scored * (20 * d * d + 2 * d * V) + 4 * scored * T * d)
     if every:
         seconds = (SECONDS_PER_SCORE_EVERY * scored * V
-                   + SECONDS_PER_ATTENTION_EVERY * N * H * T * T)
+                   + SECONDS_PER_ATTENTION_EVERY * L * N * H * T * T)
     else:
         seconds = SECONDS_PER_ACTIVATION_LAST * N * T * d
     epoch_seconds = SAFETY * (SECONDS_PER_FLOP * flops + seconds + SECONDS_PER_EPOCH)
     activations = ACTIVATIONS_EVERY if every else ACTIVATIONS_LAST
     step_bytes = STEP_OVERHEAD_BYTES + FLOAT_BYTES * (
         LOGIT_COPIES * scored * V
-        + activations * N * T * d
-        + 3 * scored * H * T
+        + activations * L * N * T * d
+        + 3 * L * N * H * T * (T if every else 1)
         + 5 * P
     )
-    data_bytes = ID_BYTES * N * (T + 1) * (2 if every else 1)
+    data_bytes = ID_BYTES * windows * (T + 1) * (2 if every else 1)
     kept_bytes = FLOAT_BYTES * KEPT_WEIGHT_COPIES * P + data_bytes
     return RunCost(P, step_bytes, epoch_seconds, epoch_seconds * settings.epochs, kept_bytes)
 
@@ -294,6 +303,15 @@ def settings_problems(settings: "TrainSettings") -> list[str]:
         problems.append(f"learning rate {s.lr!r} is not one the page offers")
     if s.loss_on not in ("last", "every"):
         problems.append("loss on must be 'last' or 'every'")
+    layers = getattr(s, "n_layers", 1)
+    if not isinstance(layers, int) or layers not in LAYERS:
+        problems.append(f"layers {layers!r} is not a whole number from 1 to {LAYERS[-1]}")
+    batch = getattr(s, "batch_size", 0)
+    if not isinstance(batch, int) or not (batch == 0 or batch in BATCH_SIZES):
+        problems.append(f"batch size {batch!r} is not 0 (all windows) or one the page offers")
+    share = getattr(s, "valid_share", 0.0)
+    if not isinstance(share, float) or not 0 <= share <= MAX_VALID_SHARE:
+        problems.append(f"the held-out share {share!r} is not from 0 to {MAX_VALID_SHARE:.0%}")
     if not isinstance(s.eos, bool) or not isinstance(s.causal, bool):
         problems.append("EOS and causal mask must be on or off")
     return problems

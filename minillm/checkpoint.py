@@ -174,8 +174,13 @@ def _corpus(lines) -> tuple[str, ...]:
     return corpus.lines
 
 
+#: Settings added after files were first saved, and what a file without them meant.
+ADDED_SETTINGS = {"n_layers": 1, "batch_size": 0, "valid_share": 0.0}
+
+
 def _settings(raw) -> TrainSettings:
     _check(isinstance(raw, dict), "The model's settings are damaged.")
+    raw = {**{k: v for k, v in ADDED_SETTINGS.items() if k not in raw}, **raw}
     hints = typing.get_type_hints(TrainSettings)
     names = [f.name for f in fields(TrainSettings)]
     missing = [SETTING_WORDS.get(name, name.replace("_", " ")) for name in names if name not in raw]
@@ -232,7 +237,7 @@ def _bpe(raw, tokenizer: str) -> tiktoken.Encoding | None:
 
 def _build(settings: TrainSettings, bpe, budgets: Budgets | None) -> Experiment:
     try:
-        return Experiment(settings, bpe=bpe, budgets=budgets)
+        return Experiment(settings, bpe=bpe, budgets=budgets, device="cpu")
     except BudgetError as error:  # already a plain sentence: what is too big, what to lower
         raise CheckpointError(str(error)) from error
     except ValueError as error:  # the engine's own sentences, e.g. a corpus with no pairs
@@ -308,6 +313,8 @@ def load_checkpoint(data: bytes, budgets: Budgets | None = None) -> Experiment:
 
     config = _part(payload, "config", "configuration")
     expected = experiment.model.config.to_dict()
+    if isinstance(config, dict) and "n_layers" not in config:  # saved before deeper models
+        config = {**config, "n_layers": 1}
     _check(isinstance(config, dict) and set(config) == set(expected)
            and all(type(config[k]) is type(v) and config[k] == v for k, v in expected.items()),
            "The model's configuration does not match its settings.")

@@ -4,6 +4,13 @@
     exp.trainer.run()
     exp.summary()["learned"]                   # share of what can be learned, 0..1
 
+Held-out text: a share of the lines (`TrainSettings.valid_share`, default 10%) is hidden
+before training, always the same lines whatever the model's seed (split seed 0), so runs
+compare. The model never trains on them; the summary scores it there too. The tokenizer's
+vocabulary is fitted on all lines (a word seen only in the hidden lines still has an id, which
+the model never learns: predicting it costs what it should). A corpus too small to split (the
+notebook's six sentences) trains on everything, as before, and `valid_reason` says why.
+
 Everything a page needs to show about a run lives here, so pages stay layout only and a
 notebook can reproduce every number the app shows.
 """
@@ -18,9 +25,19 @@ import tiktoken
 from minillm.budget import Budgets, RunCost, check_run
 from minillm.corpus import CATS_AND_DOGS
 from minillm.data import Dataset, build_dataset, loss_floor
+from minillm.heldout import bits_per_character, characters_in, split_lines
 from minillm.model import ModelConfig, MiniTransformer, build_model
 from minillm.tokenizers import CharTokenizer, TiktokenTokenizer, Tokenizer, WordTokenizer
-from minillm.train import Trainer, final_loss, honest_loss, learned_fraction
+from minillm.train import Trainer, final_loss, honest_loss, learned_fraction, mean_loss
+
+SPLIT_SEED = 0  # the same lines are held out whatever the model's seed
+
+
+def default_device() -> str:
+    """The notebook's rule: ``"cuda" if torch.cuda.is_available() else "cpu"``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 TOKENIZER_KINDS = ("word", "character", "bpe")
 
@@ -41,6 +58,9 @@ class TrainSettings:
     eos: bool = False
     loss_on: str = "last"  # "last" (the notebook) or "every"
     causal: bool = False
+    n_layers: int = 1  # blocks stacked (the notebook: 1)
+    batch_size: int = 0  # windows per step; 0: all of them (full batch, the notebook)
+    valid_share: float = 0.1  # share of the lines held out (none when too few to split)
 
     def label(self) -> str:
         """A short description for a legend: what differs from the notebook."""
@@ -73,8 +93,16 @@ class Experiment:
     settings: TrainSettings
     bpe: tiktoken.Encoding | None = None
     budgets: Budgets | None = field(default=None, repr=False)
+    #: -ln p of each line under the grammar that made it (generated stories), when known:
+    #: then the held-out floor in bits per character is known too.
+    line_nats: tuple[float, ...] | None = field(default=None, repr=False)
+    #: Where the model trains. The notebook's rule by default (a GPU when there is one); a
+    #: class server passes "cpu".
+    device: str = field(default_factory=lambda: default_device())
     tokenizer: Tokenizer = field(init=False)
-    dataset: Dataset = field(init=False)
+    dataset: Dataset = field(init=False)  # the training lines' windows
+    valid: Dataset | None = field(init=False, default=None)  # the held-out lines' windows
+    valid_reason: str = field(init=False, default="")  # why there is no held-out part
     model: MiniTransformer = field(init=False)
     trainer: Trainer = field(init=False)
     floor: float = field(init=False)  # the best loss any model can reach here
@@ -84,7 +112,14 @@ class Experiment:
     def __post_init__(self):
         s = self.settings
         self.tokenizer = make_tokenizer(s, self.bpe)
-        self.dataset = build_dataset(s.lines, self.tokenizer, s.block_size, s.eos)
+        self.split = split_lines(s.lines, s.valid_share, seed=SPLIT_SEED)
+        self.valid_reason = self.split.reason
+        self.dataset = build_dataset(self.split.train, self.tokenizer, s.block_size, s.eos)
+        if self.split.valid:
+            try:
+                self.valid = build_dataset(self.split.valid, self.tokenizer, s.block_size, s.eos)
+            except ValueError:  # every held-out line is a single token: nothing to predict
+                self.valid_reason = "The held-out lines have nothing to predict (one token each)."
         if self.budgets is not None:  # before the model exists: refusing must cost nothing
             self.cost = check_run(s, len(self.dataset), self.dataset.vocab_size, self.budgets)
         config = ModelConfig(
@@ -94,11 +129,32 @@ class Experiment:
             n_heads=s.n_heads,
             causal=s.causal,
             loss_on=s.loss_on,
+            n_layers=s.n_layers,
         )
-        self.model = build_model(config, s.seed)
-        self.trainer = Trainer(self.model, self.dataset, lr=s.lr, epochs=s.epochs)
+        self.model = build_model(config, s.seed).to(self.device)
+        self.trainer = Trainer(self.model, self.dataset, lr=s.lr, epochs=s.epochs,
+                               batch_size=s.batch_size or None, seed=s.seed, valid=self.valid)
         self.floor = loss_floor(self.dataset, s.loss_on)
         self.start_loss = math.log(self.dataset.vocab_size)
+
+    def bits_per_character(self, loss: float, part: str = "train") -> float:
+        """A loss (nats per scored token) on the training or held-out lines, as bits per
+        character of those lines (see `minillm.heldout.bits_per_character`). The first token
+        of each line is given to the model, not predicted, so it is not counted."""
+        dataset, lines = ((self.dataset, self.split.train) if part == "train"
+                          else (self.valid, self.split.valid))
+        tokens = (int((dataset.every_position_targets() != -100).sum())
+                  if self.settings.loss_on == "every" else len(dataset))
+        return bits_per_character(loss, tokens, characters_in(lines))
+
+    @property
+    def heldout_floor_bits(self) -> float | None:
+        """The best bits per character any model can reach on the held-out lines, when the
+        grammar that made them is known (`line_nats`), else None."""
+        if self.line_nats is None or not self.split.valid:
+            return None
+        nats = math.fsum(self.line_nats[i] for i in self.split.valid_positions)
+        return nats / characters_in(self.split.valid) / math.log(2)
 
     def summary(self) -> dict:
         """The numbers that say how the run went.
@@ -131,4 +187,35 @@ class Experiment:
         }
         if self.settings.loss_on == "every":
             out["honest_loss"] = honest_loss(self.model, self.dataset)
+        out["train_bits"] = self.bits_per_character(loss) if self.trainer.history else None
+        out["valid_reason"] = self.valid_reason
+        out["heldout_floor_bits"] = self.heldout_floor_bits
+        if self.valid is not None:
+            valid_loss = mean_loss(self.model, self.valid)
+            out["valid_loss"] = valid_loss
+            out["valid_bits"] = self.bits_per_character(valid_loss, "valid")
+            best_epoch, best = min(self.trainer.valid_history, key=lambda e: e[1],
+                                   default=(0, valid_loss))
+            out["valid_best"], out["valid_best_epoch"] = best, best_epoch
+        out["verdicts"] = verdicts(out, self.trainer.history)
         return out
+
+
+def verdicts(summary: dict, history: list[float]) -> list[str]:
+    """What the run's numbers say, as short names the page turns into sentences:
+
+    - "peeking": every-position loss below the floor, which only a model reading the answer
+      (no causal mask) can do;
+    - "lr_too_high": on the way the loss rose above twice where it started;
+    - "overfitting": the held-out loss ended clearly above its best while the training loss
+      kept falling: the model memorises its lines instead of learning the language.
+    """
+    out = []
+    if "honest_loss" in summary and summary["loss"] < summary["floor"] - 0.02:
+        out.append("peeking")
+    if not summary["stopped_reason"] and history and max(history) > 2 * summary["start_loss"]:
+        out.append("lr_too_high")
+    if "valid_loss" in summary and summary["valid_loss"] > summary["valid_best"] + 0.02 \
+            and summary["loss"] <= min(history, default=summary["loss"]) + 0.02:
+        out.append("overfitting")
+    return out

@@ -41,6 +41,7 @@ class ModelConfig:
     n_heads: int = 2  # attention heads; each works on d_model // n_heads dimensions
     causal: bool = False  # mask attention to later positions (needed for loss_on="every")
     loss_on: str = "last"  # "last" (the notebook) or "every" (GPT style)
+    n_layers: int = 1  # blocks of attention + feed-forward, one on top of the other (notebook: 1)
 
     def __post_init__(self):
         problems = config_problems(self)
@@ -49,6 +50,9 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+MAX_LAYERS = 4
 
 
 def head_choices(d_model: int, candidates=(1, 2, 4, 8, 16)) -> list[int]:
@@ -76,12 +80,30 @@ def config_problems(config: ModelConfig) -> list[str]:
         )
     if config.loss_on not in ("last", "every"):
         problems.append("loss_on must be 'last' or 'every'")
+    if not 1 <= config.n_layers <= MAX_LAYERS:
+        problems.append(f"layers must be from 1 to {MAX_LAYERS}")
     return problems
 
 
 def causal_mask(block_size: int) -> torch.Tensor:
     """(T, T) booleans, True above the diagonal: position i may not look at j > i."""
     return torch.triu(torch.ones(block_size, block_size, dtype=torch.bool), 1)
+
+
+class Block(nn.Module):
+    """One more layer of a deeper model: LayerNorm -> attention -> +, LayerNorm -> feed-forward -> +.
+
+    The notebook's one layer keeps its modules on the model itself (``model.attn``,
+    ``model.ff``, ``model.ln1``, ``model.ln2``), so its weights keep the notebook's names;
+    layers 2, 3, ... are Blocks in ``model.layers``.
+    """
+
+    def __init__(self, d: int, n_heads: int):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(embed_dim=d, num_heads=n_heads, batch_first=True)
+        self.ff = nn.Sequential(nn.Linear(d, 4 * d), nn.ReLU(), nn.Linear(4 * d, d))
+        self.ln1 = nn.LayerNorm(d)
+        self.ln2 = nn.LayerNorm(d)
 
 
 class MiniTransformer(nn.Module):
@@ -96,8 +118,14 @@ class MiniTransformer(nn.Module):
         self.ff = nn.Sequential(nn.Linear(d, 4 * d), nn.ReLU(), nn.Linear(4 * d, d))
         self.ln1 = nn.LayerNorm(d)
         self.ln2 = nn.LayerNorm(d)
+        # Empty for the notebook's one layer: then no module (and no random draw) is added.
+        self.layers = nn.ModuleList(Block(d, config.n_heads) for _ in range(config.n_layers - 1))
         self.lm_head = nn.Linear(d, config.vocab_size)
         self.register_buffer("causal_mask", causal_mask(config.block_size), persistent=False)
+
+    def blocks(self) -> list[nn.Module]:
+        """The layers in order, each with .attn, .ff, .ln1, .ln2 (the first is the model)."""
+        return [self, *self.layers]
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -110,42 +138,62 @@ class MiniTransformer(nn.Module):
     def _mask(self, T: int) -> torch.Tensor | None:
         return self.causal_mask[:T, :T] if self.config.causal else None
 
+    def _block(self, block, h, need_weights: bool):
+        """h -> h after one layer, and that layer's per-head attention (or None)."""
+        h_norm = block.ln1(h)
+        attn_out, attention = block.attn(
+            h_norm,
+            h_norm,
+            h_norm,
+            attn_mask=self._mask(h.shape[1]),
+            need_weights=need_weights,
+            average_attn_weights=False,
+        )
+        h = h + attn_out  # residual
+        h = h + block.ff(block.ln2(h))  # residual
+        return h, attention
+
     def forward(self, x: torch.Tensor, need_weights: bool = False):
         """Logits for every position, and per-head attention weights when asked.
 
         x: (B, T) ids -> logits (B, T, vocab_size), attention (B, n_heads, T, T) or None.
         Row i of a head's (T, T) matrix says how much position i looks at each position.
         The notebook's `attn_weights` is the average over heads: `attention.mean(dim=1)`.
+        The attention is the first layer's; `attention_maps` gives every layer's.
         """
-        h = self._embed(x)
-        h_norm = self.ln1(h)
-        attn_out, attention = self.attn(
-            h_norm,
-            h_norm,
-            h_norm,
-            attn_mask=self._mask(x.shape[1]),
-            need_weights=need_weights,
-            average_attn_weights=False,
-        )
-        h = h + attn_out
-        h = h + self.ff(self.ln2(h))
-        return self.lm_head(h), attention
+        h, first = self._embed(x), None
+        for i, block in enumerate(self.blocks()):
+            h, attention = self._block(block, h, need_weights and i == 0)
+            first = attention if i == 0 else first
+        return self.lm_head(h), first
+
+    def attention_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every layer's per-head attention for x: a list of (B, n_heads, T, T), layer 1 first."""
+        h, maps = self._embed(x), []
+        for block in self.blocks():
+            h, attention = self._block(block, h, True)
+            maps.append(attention)
+        return maps
 
     def last_logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of the last position only: (B, T) -> (B, vocab_size).
 
-        Equal to ``forward(x)[0][:, -1]`` but skips the work nothing uses: only the last
-        position asks the attention question (keys and values still come from every
-        position), and only its vector goes through the feed-forward and the LM head. The
-        last position may look everywhere, so the causal mask changes nothing here.
+        Equal to ``forward(x)[0][:, -1]`` but skips the work nothing uses: in the last layer
+        only the last position asks the attention question (keys and values still come from
+        every position), and only its vector goes through the feed-forward and the LM head.
+        The last position may look everywhere, so the causal mask changes nothing there.
+        Earlier layers (a deeper model) run on every position: the next layer reads them all.
         """
         h = self._embed(x)  # (B, T, d)
-        h_norm = self.ln1(h)
-        h_last = h[:, -1:] + self._last_attention(h_norm)
-        h_last = h_last + self.ff(self.ln2(h_last))
+        *lower, top = self.blocks()
+        for block in lower:
+            h, _ = self._block(block, h, False)
+        h_norm = top.ln1(h)
+        h_last = h[:, -1:] + self._last_attention(h_norm, top.attn)
+        h_last = h_last + top.ff(top.ln2(h_last))
         return self.lm_head(h_last)[:, 0]
 
-    def _last_attention(self, h_norm: torch.Tensor) -> torch.Tensor:
+    def _last_attention(self, h_norm: torch.Tensor, attn: nn.MultiheadAttention) -> torch.Tensor:
         """The attention block's output for the last position only: (B, T, d) -> (B, 1, d).
 
         The same sums `nn.MultiheadAttention` does with the same weights, written out so that
@@ -154,14 +202,14 @@ class MiniTransformer(nn.Module):
         """
         B, T, d = h_norm.shape
         H = self.config.n_heads
-        weight, bias = self.attn.in_proj_weight, self.attn.in_proj_bias  # rows: q, k, v
+        weight, bias = attn.in_proj_weight, attn.in_proj_bias  # rows: q, k, v
         q = F.linear(h_norm[:, -1:], weight[:d], bias[:d])  # (B, 1, d)
         k, v = F.linear(h_norm, weight[d:], bias[d:]).split(d, dim=-1)  # (B, T, d) each
         q = q.view(B, 1, H, d // H).transpose(1, 2)  # (B, H, 1, hs)
         k = k.view(B, T, H, d // H).transpose(1, 2)  # (B, H, T, hs)
         v = v.view(B, T, H, d // H).transpose(1, 2)  # (B, H, T, hs)
         out = F.scaled_dot_product_attention(q, k, v)  # (B, H, 1, hs): softmax(qk/sqrt(hs)) v
-        return self.attn.out_proj(out.transpose(1, 2).reshape(B, 1, d))
+        return attn.out_proj(out.transpose(1, 2).reshape(B, 1, d))
 
     def loss(self, x: torch.Tensor, y: torch.Tensor, every_targets: torch.Tensor | None = None):
         """Mean cross-entropy for this model's objective.

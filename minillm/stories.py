@@ -638,6 +638,18 @@ class Stories:
     def total_nats(self) -> float:
         return math.fsum(self.sentence_nats)
 
+    def by_story(self) -> tuple[tuple[str, ...], tuple[float, ...]]:
+        """One line per story (its sentences joined by a space) and each story's nats.
+
+        What the Train page trains on: a model's window never crosses a line, and a pronoun
+        needs its name, said earlier in the same story, to be inside the window. A space
+        replaces each newline, so the characters counted (`characters_in`) stay the same.
+        """
+        bounds = list(self.story_starts) + [len(self.lines)]
+        lines = tuple(" ".join(self.lines[a:b]) for a, b in zip(bounds, bounds[1:]))
+        nats = tuple(math.fsum(self.sentence_nats[a:b]) for a, b in zip(bounds, bounds[1:]))
+        return lines, nats
+
     def bits_per_character(self, positions: Sequence[int] | None = None) -> float:
         """The floor in bits per character, for all lines or for the lines at `positions`.
 

@@ -6,14 +6,19 @@ The notebook's loop, one full-batch AdamW step per epoch:
     trainer.run(300)                 # or: while not trainer.done: trainer.run(25); redraw()
     trainer.history[-1]              # the last loss
 
-The trainer knows nothing about the UI: it reports through callbacks (minGPT style)
-``on_step(trainer)`` after each step. It is deterministic for a given model seed (full batch,
-no dropout). If the loss becomes NaN or infinite (a learning rate far too high), it stops,
-puts back the best weights it had (the lowest loss seen), and says so in `stopped_reason`.
+Each step is the notebook's: forward, loss, backward, AdamW step, and the loss goes into the
+history (see `Trainer.run`). With ``batch_size`` each step learns from that many windows drawn
+at random (seeded: the same seed draws the same batches); without it, from all of them, as
+the notebook does. With a held-out dataset (``valid``) the trainer also measures the loss on
+text it never trains on, every ``eval_every`` steps, into ``valid_history``.
 
-Speed (``bench/train_speed.py``): on the notebook's objective the gradients come from
-``minillm.handgrad`` (the chain rule written out, equal to autograd's), and AdamW updates one
-flat tensor that holds every weight (the same per-number maths, one call instead of sixteen).
+The trainer knows nothing about the UI: it reports through callbacks (minGPT style)
+``on_step(trainer)`` after each step. It is deterministic for a given model seed. If the loss
+becomes NaN or infinite (a learning rate far too high), it stops, puts back the best weights
+it had (the lowest loss seen), and says so in `stopped_reason`.
+
+Where a run can take it, the same step runs by a faster route (`minillm.fastpath`: gradients
+written out by hand, AdamW over one flat tensor), with the same numbers.
 """
 
 from __future__ import annotations
@@ -27,10 +32,11 @@ import torch
 from torch import optim
 
 from minillm.data import Dataset
-from minillm.handgrad import LastPositionGrads
+from minillm.fastpath import FastPath, flat_state, per_weight_state
 from minillm.model import MiniTransformer
 
 MAX_SNAPSHOTS = 12  # weights kept for replaying attention at earlier points of training
+EVAL_ROWS = 4096  # held-out windows scored at once (bounds the memory of an evaluation)
 
 
 @contextlib.contextmanager
@@ -47,21 +53,6 @@ def torch_threads(n: int | None):
         torch.set_num_threads(old)
 
 
-def flatten_parameters(model: torch.nn.Module) -> torch.nn.Parameter:
-    """Put every weight of `model` into one flat tensor and make the weights views of it.
-
-    The model works as before (each weight keeps its shape and name); an optimizer given the
-    flat tensor updates all of them in one go, which on tiny models saves most of its time.
-    """
-    params = list(model.parameters())
-    flat = torch.nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
-    offset = 0
-    for p in params:
-        p.data = flat.data[offset : offset + p.numel()].view_as(p)
-        offset += p.numel()
-    return flat
-
-
 class Trainer:
     def __init__(
         self,
@@ -72,58 +63,53 @@ class Trainer:
         threads: int | None = 1,
         snapshot_every: int | None = None,
         hand_gradients: bool = True,
+        batch_size: int | None = None,
+        seed: int = 0,
+        valid: Dataset | None = None,
+        eval_every: int | None = None,
     ):
         if not (lr > 0 and math.isfinite(lr)):
             raise ValueError("the learning rate must be a positive number")
+        if batch_size is not None and batch_size < 1:
+            raise ValueError("the batch size must be at least 1")
         self.model, self.dataset, self.lr, self.epochs = model, dataset, lr, epochs
-        self.threads = threads
-        # AdamW works weight by weight, so one flat tensor holding every weight gives the same
-        # numbers as the notebook's per-parameter AdamW, in one fused kernel and one Python call.
-        self._params = list(model.parameters())
-        self._flat = flatten_parameters(model)
-        self.optimizer = optim.AdamW([self._flat], lr=lr, fused=True)
+        self.threads, self.valid = threads, valid
+        self.device = next(model.parameters()).device
+        self.X, self.Y = dataset.X.to(self.device), dataset.Y.to(self.device)
         self.every_targets = (
-            dataset.every_position_targets() if model.config.loss_on == "every" else None
+            dataset.every_position_targets().to(self.device)
+            if model.config.loss_on == "every" else None
         )
-        # The notebook's objective has its gradients written out by hand (minillm.handgrad):
-        # the same numbers as autograd, without its per-operation bookkeeping.
-        self._hand = (
-            LastPositionGrads(model, dataset.X, dataset.Y)
-            if hand_gradients and model.config.loss_on == "last"
-            else None
-        )
-        if self._hand is not None:
-            self._flat.grad = self._hand.flat_grad  # it writes each step's gradients there
+        self.batch_size = batch_size if batch_size and batch_size < len(self.Y) else None
+        self._batches = torch.Generator(self.device).manual_seed(seed)  # this run's draws
+        self.fast = (FastPath.for_run(model, self.X, self.Y, self.batch_size)
+                     if hand_gradients else None)
+        self._params = list(model.parameters())
+        self._shapes = [p.shape for p in self._params]
+        weights = self.fast.parameters() if self.fast else self._params
+        self.optimizer = optim.AdamW(weights, lr=lr, fused=self.device.type in ("cpu", "cuda"))
         self.history: list[float] = []  # loss before each step (what the notebook printed)
+        self.valid_history: list[tuple[int, float]] = []  # (epoch, held-out loss)
+        self.eval_every = eval_every or max(1, epochs // 50)
         self.stopped_reason: str | None = None
         self.seconds = 0.0  # time spent training
         self.snapshot_every = snapshot_every or max(1, epochs // 10)
         self.snapshots: dict[int, dict[str, torch.Tensor]] = {}  # epoch -> weights
-        self._best = self._flat.detach().clone()  # the weights with the lowest loss so far
+        self._best = [p.detach().clone() for p in self._params]  # lowest loss so far
         self._best_loss = math.inf
         self._snapshot()
+        if valid is not None:
+            self._evaluate()
 
     def load_optimizer_state(self, state: dict) -> None:
-        """Restore AdamW's running averages from ``optimizer.state_dict()`` of a saved run.
-
-        Also takes files saved when each weight had its own optimizer entry (before the
-        weights were packed into one flat tensor): their averages are joined in order.
-        """
-        groups, entries = state["param_groups"], state["state"]
-        n = len(self._params)
-        if n > 1 and len(groups) == 1 and len(groups[0]["params"]) == n:
-            old = [entries.get(i) for i in range(n)]
-            entries = {}
-            if all(old):
-                entries[0] = {
-                    "step": old[0]["step"],
-                    "exp_avg": torch.cat([e["exp_avg"].reshape(-1) for e in old]),
-                    "exp_avg_sq": torch.cat([e["exp_avg_sq"].reshape(-1) for e in old]),
-                }
-            state = {"state": entries, "param_groups": [{**groups[0], "params": [0]}]}
+        """Restore AdamW's running averages from ``optimizer.state_dict()`` of a saved run,
+        saved by either path (one flat tensor, or one entry per weight)."""
+        convert = flat_state if self.fast else per_weight_state
+        state = convert(state, self._shapes)
+        sizes = [p.numel() for p in self.optimizer.param_groups[0]["params"]]
         for entry in state["state"].values():
             for key in ("exp_avg", "exp_avg_sq"):
-                if entry[key].shape != self._flat.shape:
+                if entry[key].numel() not in sizes:
                     raise ValueError("the optimizer state does not fit these weights")
         self.optimizer.load_state_dict(state)
 
@@ -139,6 +125,10 @@ class Trainer:
     def last_loss(self) -> float | None:
         return self.history[-1] if self.history else None
 
+    @property
+    def last_valid_loss(self) -> float | None:
+        return self.valid_history[-1][1] if self.valid_history else None
+
     def _snapshot(self) -> None:
         # A new dict each time, never one changed in place: a page reading `snapshots` while
         # this run trains (Attention, in another thread) keeps a consistent view.
@@ -149,6 +139,18 @@ class Trainer:
             self.snapshot_every *= 2
         self.snapshots = snapshots
 
+    def _batch(self):
+        """The windows this step learns from: all of them, or a seeded random batch."""
+        if self.batch_size is None:
+            return self.X, self.Y, self.every_targets
+        rows = torch.randint(len(self.Y), (self.batch_size,), generator=self._batches,
+                             device=self.device)
+        every = self.every_targets[rows] if self.every_targets is not None else None
+        return self.X[rows], self.Y[rows], every
+
+    def _evaluate(self) -> None:
+        self.valid_history.append((self.epoch, mean_loss(self.model, self.valid)))
+
     def run(self, steps: int | None = None, on_step: Callable[["Trainer"], None] | None = None):
         """Train for up to `steps` epochs (default: all that remain); returns their losses."""
         remaining = self.epochs - self.epoch
@@ -156,50 +158,73 @@ class Trainer:
         losses: list[float] = []
         if self.stopped_reason:
             return losses
-        model, X, Y = self.model, self.dataset.X, self.dataset.Y
+        model = self.model
         model.train()
         start = time.perf_counter()
         with torch_threads(self.threads):
             for _ in range(steps):
-                if self._hand is not None:
-                    loss, grads = self._hand()
+                x, y, every = self._batch()
+                if self.fast:  # forward and backward by hand: the same numbers, no autograd
+                    loss = self.fast.loss_and_gradients()
                 else:
-                    loss, grads = model.loss(X, Y, self.every_targets), None
+                    loss = model.loss(x, y, every)  # forward: the mean cross-entropy
                 value = loss.item()
                 if not math.isfinite(value):
-                    with torch.no_grad():  # put back the best weights seen in this run
-                        self._flat.copy_(self._best)
-                    self.stopped_reason = (
-                        f"The loss became {value} at epoch {self.epoch + 1}: the learning rate "
-                        f"{self.lr:g} is too high. Training stopped and kept the last good weights: "
-                        f"the best this run reached (loss {self._best_loss:.4g})."
-                    )
+                    self._give_up(value)
                     break
                 if value < self._best_loss:  # remember these weights (copied in place)
                     self._best_loss = value
-                    self._best.copy_(self._flat.detach())
-                if grads is None:  # autograd, then its gradients side by side like the weights
-                    model.zero_grad(set_to_none=True)
-                    loss.backward()
-                    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self._params]
-                    self._flat.grad = torch.cat([g.reshape(-1) for g in grads])
-                self.optimizer.step()
+                    for best, p in zip(self._best, self._params):
+                        best.copy_(p.detach())
+                if not self.fast:
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()  # backward: d loss / d every weight
+                self.optimizer.step()  # AdamW: every weight a small step downhill
                 self.history.append(value)
                 losses.append(value)
                 if self.epoch % self.snapshot_every == 0 or self.epoch == self.epochs:
                     self._snapshot()
+                if self.valid is not None and (self.epoch % self.eval_every == 0
+                                               or self.epoch == self.epochs):
+                    self._evaluate()
+                    model.train()
                 if on_step is not None:
                     on_step(self)
         self.seconds += time.perf_counter() - start
         return losses
 
+    def _give_up(self, value: float) -> None:
+        with torch.no_grad():  # put back the best weights seen in this run
+            for best, p in zip(self._best, self._params):
+                p.copy_(best)
+        self.stopped_reason = (
+            f"The loss became {value} at epoch {self.epoch + 1}: the learning rate "
+            f"{self.lr:g} is too high. Training stopped and kept the last good weights: "
+            f"the best this run reached (loss {self._best_loss:.4g})."
+        )
+
+
+def mean_loss(model: MiniTransformer, dataset: Dataset, rows: int = EVAL_ROWS) -> float:
+    """The model's mean loss on `dataset` for its objective, `rows` windows at a time."""
+    model.eval()
+    device = next(model.parameters()).device
+    every = dataset.every_position_targets() if model.config.loss_on == "every" else None
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(dataset), rows):
+            x = dataset.X[start : start + rows].to(device)
+            y = dataset.Y[start : start + rows].to(device)
+            targets = every[start : start + rows].to(device) if every is not None else None
+            n = int((targets != -100).sum()) if targets is not None else len(y)
+            if n:
+                total += model.loss(x, y, targets).item() * n
+                count += n
+    return total / count if count else math.nan
+
 
 def final_loss(model: MiniTransformer, dataset: Dataset) -> float:
     """The model's loss on the whole dataset now (after the last step)."""
-    model.eval()
-    targets = dataset.every_position_targets() if model.config.loss_on == "every" else None
-    with torch.no_grad():
-        return model.loss(dataset.X, dataset.Y, targets).item()
+    return mean_loss(model, dataset)
 
 
 def honest_loss(model: MiniTransformer, dataset: Dataset) -> float:

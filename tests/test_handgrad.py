@@ -19,7 +19,8 @@ from minillm.experiment import Experiment, TrainSettings
 from minillm.handgrad import LastPositionGrads
 from minillm.model import ModelConfig, build_model
 from minillm.tokenizers import WordTokenizer
-from minillm.train import Trainer, flatten_parameters, torch_threads
+from minillm.fastpath import flatten_parameters
+from minillm.train import Trainer, torch_threads
 
 
 @pytest.fixture
@@ -125,6 +126,6 @@ def test_trainer_takes_the_steps_torch_adamw_takes_per_parameter():
 
 def test_every_position_training_still_uses_autograd_and_learns():
     exp = Experiment(TrainSettings(loss_on="every", causal=True, epochs=60))
-    assert exp.trainer._hand is None
+    assert exp.trainer.fast is None
     exp.trainer.run()
     assert exp.trainer.history[-1] < exp.trainer.history[0] - 1.0

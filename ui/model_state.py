@@ -87,7 +87,8 @@ def start_experiment(settings: TrainSettings, bpe=None) -> Experiment:
     Raises what `Experiment` raises (ValueError, and `minillm.budget.BudgetError` for a run
     the server cannot afford) without touching the current model.
     """
-    exp = Experiment(settings, bpe=bpe, budgets=budgets())  # first: a bad setting costs nothing
+    # First: a bad setting costs nothing. A class server has no GPU: always the CPU.
+    exp = Experiment(settings, bpe=bpe, budgets=budgets(), device="cpu")
     _make_current(exp)
     return exp
 
