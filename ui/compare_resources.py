@@ -1,7 +1,7 @@
 """The Compare tokenizers page's shared, cached resources: tokenizers, indexes and results.
 
 Read-only and shared by every student on the server (``st.cache_resource``), bounded by
-``max_entries``; per-text results are ``st.cache_data`` (each caller gets a copy).
+``max_entries``; per-text results are bounded in bytes too (`ui.bounded_cache`).
 """
 
 import streamlit as st
@@ -10,6 +10,7 @@ from minillm import compare
 from minillm.bpe import train_bpe
 from minillm.corpus import PRESETS
 from minillm.tokenizers import load_encoding
+from ui.bounded_cache import BoundedCache
 from ui.chips import token_chips_html
 
 WORDFREQ_CORPUS = "Top 10,000 English words (wordfreq)"
@@ -43,9 +44,23 @@ def sharing(n):
     return compare.sharing_distribution(piece_index(n)), compare.sharing_summary(piece_index(n))
 
 
-@st.cache_data(max_entries=200, show_spinner=False)
-def tokenized(key, name, text, _tokenizer):
-    """One text through one tokenizer, and its chips; `key` names the tokenizer uniquely."""
-    row = compare.tokenize(name, _tokenizer, text)
-    unknown_id = getattr(_tokenizer, "unknown_id", None)  # a word-level tokenizer's [UNK]
-    return row, token_chips_html(row.pieces, total=row.n_tokens, unknown_id=unknown_id)
+TOKENIZED_ENTRIES, TOKENIZED_MB = 200, 64  # a long text's pieces and chips are a few MB
+
+
+@st.cache_resource(show_spinner=False)
+def _tokenized_cache() -> BoundedCache:
+    return BoundedCache(TOKENIZED_ENTRIES, TOKENIZED_MB * 1e6)
+
+
+def tokenized(key, name, text, tokenizer):
+    """One text through one tokenizer, and its chips; `key` names the tokenizer uniquely.
+
+    Shared by the whole server (read-only: callers must not change the result) and bounded
+    in bytes as well as entries.
+    """
+    def make():
+        row = compare.tokenize(name, tokenizer, text)
+        unknown_id = getattr(tokenizer, "unknown_id", None)  # a word-level tokenizer's [UNK]
+        return row, token_chips_html(row.pieces, total=row.n_tokens, unknown_id=unknown_id)
+
+    return _tokenized_cache().get((key, name, text), make)
