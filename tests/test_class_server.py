@@ -191,3 +191,15 @@ def test_train_refuses_a_run_past_the_budget_and_keeps_the_old_model(monkeypatch
     assert "lower the epochs to" in " ".join(errors)
     assert at.button(key="train_go").disabled
     assert at.session_state["experiment"] is old
+
+
+def test_generate_says_plainly_that_a_half_trained_run_is_paused():
+    from conftest import page_with
+
+    exp = Experiment(TrainSettings())
+    exp.trainer.run(120)
+    at = page_with("pages/generate.py", exp)
+    paused = [i.value for i in at.info if "Training is paused" in i.value]
+    assert paused and "epoch 120 of 300" in paused[0]
+    done = page_with("pages/generate.py", trained_experiment())
+    assert not any("Training is paused" in i.value for i in done.info)
