@@ -93,6 +93,8 @@ class _Cells:
         self.code("\n".join(lines))
 
     def notebook(self, settings: Mapping[str, Any], figures: Mapping[str, Any] | None):
+        for n, cell in enumerate(self.cells):  # the same settings give the same file
+            cell.id = f"{self.page.replace('_', '-')}-{n}"
         nb = new_notebook(cells=self.cells)
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                      "language": "python"}
