@@ -71,7 +71,8 @@ SETTING_WORDS = {
     "lines": "corpus", "corpus_name": "corpus name", "tokenizer": "tokenizer",
     "block_size": "block size", "d_model": "d_model", "n_heads": "number of heads",
     "lr": "learning rate", "epochs": "epochs", "seed": "seed", "eos": "EOS token",
-    "loss_on": "loss setting (Loss on)", "causal": "causal mask",
+    "loss_on": "loss setting (Loss on)", "causal": "causal mask", "n_layers": "number of layers",
+    "batch_size": "batch size", "valid_share": "held-out share",
 }
 KINDS = {int: "a whole number", float: "a number", bool: "on or off", str: "text"}
 

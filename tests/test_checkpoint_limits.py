@@ -145,6 +145,9 @@ def test_a_huge_block_size_is_refused_before_anything_is_built(payload):
     ("lr", math.nan, "learning rate"),
     ("loss_on", "all", "loss on"),
     ("tokenizer", "sentencepiece", "tokenizer"),
+    ("n_layers", 9, "layers"),
+    ("batch_size", 10**9, "batch size"),
+    ("valid_share", 0.99, "held-out share"),
 ])
 def test_settings_outside_the_pages_ranges_are_refused(payload, field, value, words):
     payload["settings"][field] = value
@@ -165,6 +168,9 @@ def test_settings_outside_the_pages_ranges_are_refused(payload, field, value, wo
     ("loss_on", 0, "loss on"),
     ("tokenizer", None, "tokenizer"),
     ("corpus_name", 7, "corpus name"),
+    ("n_layers", 1.0, "layers"),
+    ("batch_size", True, "batch size"),
+    ("valid_share", "0.1", "held-out share"),
 ])
 def test_settings_of_the_wrong_type_are_refused(payload, field, value, words):
     payload["settings"][field] = value
