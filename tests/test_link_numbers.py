@@ -47,11 +47,15 @@ class Setting:
     model: bool = False  # the page needs a trained model in the session
 
 
-WHOLE = ["inf", "1e309", "nan", "-inf", "1e400", "-1e400", "1e15", "9" * 400,
+# Not finite (inf, nan, and 1e309, 1e400, 400 nines: inf to float), huge, just out of range, a
+# fraction in range, the setting twice (the last value counts, as in Streamlit).
+WHOLE = ["inf", "1e309", "nan", "-inf", "1e400", "1e15", "9" * 400,
          "{high}.0001", "{low}.6", ["{valid}", "inf"], ["inf", "{valid}"], ["1e309", "nan"]]
 DECIMAL = ["inf", "1e309", "nan", "-inf", "1e400", "1e15", "{high}001", "0.55",
            ["{valid}", "inf"], ["inf", "{valid}"]]
-CHOICE = ["inf", "1e309", "nan", "-inf", "1e15", "2.5", ["{valid}", "inf"], ["inf", "{valid}"]]
+# A choice's options are matched as text, so fewer kinds (Words vs tokens and Compare are slow
+# pages: 5-8 s a run here).
+CHOICE = ["inf", "1e309", "1e15", "2.5", ["{valid}", "inf"], ["inf", "{valid}"]]
 
 SETTINGS = [
     Setting(TRAIN, "train_block", "block size", "slider", "8", 1, 16),
