@@ -289,25 +289,27 @@ def settings_problems(settings: "TrainSettings") -> list[str]:
     A model file from elsewhere must stay inside the same ranges as the page's controls.
     """
     s, problems = settings, []
-    if not isinstance(s.block_size, int) or s.block_size not in BLOCK_SIZES:
+    whole = lambda v: type(v) is int  # noqa: E731  (True is not a block size, nor 32.0 a width)
+    if not whole(s.block_size) or s.block_size not in BLOCK_SIZES:
         problems.append(f"block size {s.block_size!r} is not a whole number from 1 to 16")
-    if s.d_model not in D_MODELS:
+    if not whole(s.d_model) or s.d_model not in D_MODELS:
         problems.append(f"d_model {s.d_model!r} is not one of {', '.join(map(str, D_MODELS))}")
-    if s.n_heads not in HEAD_CHOICES or (s.d_model in D_MODELS and s.d_model % s.n_heads):
+    if not whole(s.n_heads) or s.n_heads not in HEAD_CHOICES or (
+            s.d_model in D_MODELS and s.d_model % s.n_heads):
         problems.append(f"{s.n_heads!r} heads do not fit d_model {s.d_model!r}")
-    if not isinstance(s.epochs, int) or s.epochs not in EPOCHS:
+    if not whole(s.epochs) or s.epochs not in EPOCHS:
         problems.append(f"epochs {s.epochs!r} is not a whole number from 10 to 2,000")
-    if not isinstance(s.seed, int) or s.seed not in SEEDS:
+    if not whole(s.seed) or s.seed not in SEEDS:
         problems.append(f"seed {s.seed!r} is not a whole number from 0 to 1,000,000")
     if not any(isinstance(s.lr, float) and math.isclose(s.lr, lr) for lr in LEARNING_RATES):
         problems.append(f"learning rate {s.lr!r} is not one the page offers")
     if s.loss_on not in ("last", "every"):
         problems.append("loss on must be 'last' or 'every'")
     layers = getattr(s, "n_layers", 1)
-    if not isinstance(layers, int) or layers not in LAYERS:
+    if not whole(layers) or layers not in LAYERS:
         problems.append(f"layers {layers!r} is not a whole number from 1 to {LAYERS[-1]}")
     batch = getattr(s, "batch_size", 0)
-    if not isinstance(batch, int) or not (batch == 0 or batch in BATCH_SIZES):
+    if not whole(batch) or not (batch == 0 or batch in BATCH_SIZES):
         problems.append(f"batch size {batch!r} is not 0 (all windows) or one the page offers")
     share = getattr(s, "valid_share", 0.0)
     if not isinstance(share, float) or not 0 <= share <= MAX_VALID_SHARE:

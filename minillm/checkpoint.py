@@ -45,7 +45,8 @@ from minillm.corpus import MAX_CHARS, MAX_LINES, CorpusError, load_corpus
 from minillm.experiment import TOKENIZER_KINDS, Experiment, TrainSettings
 
 FORMAT = "minillm-checkpoint-1"
-MAX_CHECKPOINT_BYTES = 5_000_000  # about what the uploader takes (maxUploadSize, .streamlit/config.toml)
+MAX_CHECKPOINT_BYTES = 8_000_000  # what the uploader takes (maxUploadSize, .streamlit/config.toml):
+# the largest model the default budgets allow saves to about 6 MB
 #: torch.save writes its members uncompressed, so a real checkpoint unpacks to about its own
 #: size. A zip member may be compressed, though, and torch's reader sets aside each member's
 #: declared size before unpacking it: a file of one megabyte can declare a gigabyte of zeros.

@@ -152,3 +152,22 @@ def test_the_summary_is_computed_once_per_state(monkeypatch):
     exp.trainer.run(5)
     exp.summary()
     assert len(calls) == 2
+
+
+def test_settings_must_be_whole_numbers_not_bools_or_floats():
+    problems = budget.settings_problems(TrainSettings(block_size=True, d_model=32.0, epochs=300.0))
+    assert any("block size" in p for p in problems)
+    assert any("d_model" in p for p in problems) and any("epochs" in p for p in problems)
+
+
+def test_every_model_the_budgets_allow_fits_in_an_upload():
+    """A model the server lets a student train must also load back from its file."""
+    import io
+
+    from minillm.checkpoint import MAX_CHECKPOINT_BYTES, save_checkpoint
+
+    words = tuple(" ".join(f"w{(i * 8 + j) % 1000}" for j in range(8)) for i in range(130))
+    settings = TrainSettings(lines=words, d_model=128, n_heads=4, epochs=10)
+    exp = Experiment(settings, budgets=Budgets())  # accepted by the default budgets
+    exp.trainer.run()
+    assert len(save_checkpoint(exp)) <= MAX_CHECKPOINT_BYTES
