@@ -49,7 +49,12 @@ RAW_TAG = re.compile(r"(?<!\\)<(?:img|script|b)\b", re.IGNORECASE)
 
 
 def html_bodies(at) -> list[str]:
-    return [element.proto.body for element in at.get("html")]
+    """The HTML the page drew, less the app's own seat cookie script (ui.seats: a token the
+    server made, checked against its format; no user text goes in it)."""
+    from ui import seats
+
+    return [element.proto.body for element in at.get("html")
+            if f"document.cookie = '{seats.COOKIE}=" not in element.proto.body]
 
 
 def markdown_bodies(at) -> list[str]:
