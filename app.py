@@ -12,7 +12,7 @@ when the student moves between pages.
 import streamlit as st
 import torch
 
-from ui import seats
+from ui import class_mode, seats
 
 st.set_page_config(
     page_title="MiniLLM Lab",
@@ -49,6 +49,7 @@ MODEL_LAB = [
     st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
     st.Page("pages/generate.py", title="Generate", icon=":material/edit_note:", url_path="generate"),
     st.Page("pages/attention.py", title="Attention", icon=":material/visibility:", url_path="attention"),
+    st.Page("pages/class_board.py", title="Class board", icon=":material/leaderboard:", url_path="class_board"),
 ]
 
 SECTIONS = {"Start": START, "Tokens lab": TOKENS_LAB, "Model lab": MODEL_LAB}
@@ -65,4 +66,5 @@ if seats.restore() is not None:
 st.sidebar.caption("Runs offline · your model stays on this server for this browser for a few "
                    "hours; a shared link never carries it")
 
+class_mode.before_page(page.url_path)  # ?class=, the class box, teacher panel, lesson links
 page.run()
