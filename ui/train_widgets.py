@@ -17,7 +17,7 @@ from minillm.bpe import fingerprint
 from minillm.corpus import CATS_AND_DOGS, PRESETS, CorpusError, load_corpus, load_upload
 from minillm.data import ambiguous_contexts, build_dataset, loss_floor
 from minillm.experiment import TrainSettings, make_tokenizer
-from ui import model_state
+from ui import class_mode, model_state
 from ui.bounded_cache import BoundedCache
 from ui.links import check_link
 
@@ -140,3 +140,4 @@ def show_summary(exp) -> None:
         st.warning(f"The learning rate {exp.settings.lr:g} is too high: on the way the loss shot "
                    f"up to {max(exp.trainer.history):.3g} (cut off at the top of the chart). "
                    "Try 1e-3.", icon=":material/trending_up:")
+    class_mode.post_button(exp)  # in a class: post this run to the class board in one click
