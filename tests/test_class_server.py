@@ -203,3 +203,27 @@ def test_generate_says_plainly_that_a_half_trained_run_is_paused():
     assert paused and "epoch 120 of 300" in paused[0]
     done = page_with("pages/generate.py", trained_experiment())
     assert not any("Training is paused" in i.value for i in done.info)
+
+
+def test_two_sessions_with_same_named_bpes_see_their_own_previews():
+    """Two students' BPEs are both called 'your text' with 40 merges, trained on different
+    texts: each Train page must show its own student's vocabulary and windows."""
+    from conftest import app_test
+
+    def session(text):
+        at = app_test("pages/train.py")
+        at.run()
+        at.session_state["trained_bpe"] = {"result": train_bpe(text, 40), "merges": 40,
+                                           "name": "your text"}
+        at.run()
+        at.radio(key="train_tokenizer").set_value("bpe").run()
+        assert not at.exception
+        return at
+
+    a = session("\n".join(CATS_AND_DOGS))
+    b = session("\n".join(COUNTRY_STYLE))
+    vocab_a, vocab_b = (list(at.dataframe[0].value["token"]) for at in (a, b))
+    assert vocab_a != vocab_b
+    expected_b = [b.session_state["trained_bpe"]["result"].encoding(40).decode_single_token_bytes(i)
+                  for i in range(256, 296)]
+    assert any(p.decode("utf-8", "replace").strip() in " ".join(vocab_b) for p in expected_b[-5:])
