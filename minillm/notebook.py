@@ -13,7 +13,7 @@ Every notebook has the same shape:
    step with `minillm`, with the page's settings written in (the corpus text itself, or the
    preset's name);
 3. a last cell, ``figures = {...}``, that recomputes the numbers the page showed, each with
-   the app's value in a comment beside it, so the student can check they match.
+   the app's value in a comment above it, so the student can check they match.
 
 ``nb.metadata["minillm"]`` keeps the page, its settings and the app's figures exactly (a
 test runs the notebook and compares). No notebook imports streamlit, and none touches the
@@ -76,11 +76,11 @@ class _Cells:
         self.cells.append(new_code_cell(dedent(text).strip()))
 
     def figures(self, expressions: Mapping[str, str], app: Mapping[str, Any] | None) -> None:
-        """The closing cell: each figure recomputed, the app's value in a comment beside it."""
+        """The closing cell: each figure recomputed, the app's value in a comment above it."""
         app = dict(app or {})
         if app:
             self.md("## Check: the same numbers as the app\n\nEach line recomputes a number "
-                    "the page showed; the comment beside it is what the app showed. They match.")
+                    "the page showed; the comment above it is what the app showed. They match.")
         else:
             self.md("## The numbers\n\nThe figures this experiment ends with (made outside the "
                     "app, so there is no app figure to compare with).")
@@ -400,12 +400,14 @@ def attention_notebook(
     typed: str | None = None,
     window: int | None = None,
     epoch: int | None = None,
+    layer: int = 0,
     figures: Mapping[str, Any] | None = None,
 ):
     """The Attention page: train the model again, then its attention for one context.
 
     The context is `typed` text, or row `window` of the dataset (default the notebook's,
-    X_train[4]), or the ids `context`. `epoch`: the replayed weights (default the last).
+    X_train[4]), or the ids `context`. `epoch`: the replayed weights (default the last);
+    `layer`: whose maps, counted from 0 (the notebook's one layer).
     `figures`: labels, weights (per head, T x T), average_last_row, explained (PCA shares).
     """
     from minillm.inspect import NOTEBOOK_WINDOW
@@ -435,13 +437,15 @@ def attention_notebook(
         f"epoch = {last}\n"
         "model_then = replay.model(epoch)  # a copy with the weights it had after `epoch` steps"
     )
+    which = f", layer={layer!r}" if layer else ""
     c.md("## 2. Where each position looks\n\nOne map per head (each head asks its own question), "
          "then their average. Rows: the position asking. Columns: the position it looks at. "
          "The model's guess for the next word is read at the **last position**, so the bottom "
          "row is the one that makes the guess. The notebook's `attn_weights` was the average.")
     c.code(
         "import pandas as pd\n\n"
-        "labels, weights = inspect.attention_maps(model_then, dataset, context)  # (heads, T, T)\n"
+        f"labels, weights = inspect.attention_maps(model_then, dataset, context{which})"
+        "  # (heads, T, T)\n"
         "average = weights.mean(axis=0)\n"
         "pd.DataFrame(average, index=labels, columns=labels).round(2)"
     )
@@ -469,7 +473,7 @@ def attention_notebook(
     c.figures(expressions, app)
     values = _settings_values(settings, trained_epochs=trained_epochs, typed=typed, window=window,
                               context=None if context is None else list(map(int, context)),
-                              epoch=epoch)
+                              epoch=epoch, layer=layer)
     return c.notebook(values, app)
 
 

@@ -323,3 +323,14 @@ def test_partial_binds_the_values_when_the_page_runs():
     build = partial(notebook.build_bpe_notebook, "aaabdaaabac", corpus_name=None, num_merges=3)
     first, second = notebook.to_bytes(build()), notebook.to_bytes(build())
     assert first == second and b"aaabdaaabac" in first
+
+
+def test_attention_notebook_of_a_deeper_models_second_layer(offline):
+    from minillm import inspect
+
+    experiment = trained_experiment(epochs=30, n_layers=2)
+    context = experiment.dataset.X[4].tolist()
+    labels, weights = inspect.attention_maps(experiment.model, experiment.dataset, context, 1)
+    nb = notebook.attention_notebook(experiment.settings, trained_epochs=30, context=context,
+                                     layer=1, figures={"labels": labels, "weights": weights.tolist()})
+    assert_same(notebook.figures_of(nb), run_notebook(nb))
