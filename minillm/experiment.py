@@ -25,8 +25,9 @@ import tiktoken
 from minillm.budget import Budgets, RunCost, check_run
 from minillm.corpus import CATS_AND_DOGS
 from minillm.data import Dataset, build_dataset, loss_floor
-from minillm.heldout import bits_per_character, characters_in, split_lines
+from minillm.heldout import bits_per_character, characters_in, nats_per_token, split_lines
 from minillm.model import ModelConfig, MiniTransformer, build_model
+from minillm.stories import StorySettings
 from minillm.tokenizers import CharTokenizer, TiktokenTokenizer, Tokenizer, WordTokenizer
 from minillm.train import Trainer, final_loss, honest_loss, learned_fraction, mean_loss
 
@@ -96,6 +97,9 @@ class Experiment:
     #: -ln p of each line under the grammar that made it (generated stories), when known:
     #: then the held-out floor in bits per character is known too.
     line_nats: tuple[float, ...] | None = field(default=None, repr=False)
+    #: The grammar's knobs, when the lines are generated stories: Generate parses what the
+    #: model writes with the same grammar.
+    story_settings: StorySettings | None = field(default=None, repr=False)
     #: Where the model trains. The notebook's rule by default (a GPU when there is one); a
     #: class server passes "cpu".
     device: str = field(default_factory=lambda: default_device())
@@ -137,15 +141,23 @@ class Experiment:
         self.floor = loss_floor(self.dataset, s.loss_on)
         self.start_loss = math.log(self.dataset.vocab_size)
 
-    def bits_per_character(self, loss: float, part: str = "train") -> float:
-        """A loss (nats per scored token) on the training or held-out lines, as bits per
-        character of those lines (see `minillm.heldout.bits_per_character`). The first token
-        of each line is given to the model, not predicted, so it is not counted."""
+    def _predicted(self, part: str) -> tuple[int, int]:
+        """(tokens predicted, characters) of the training or the held-out lines.
+
+        Each token is counted once: one per window (the token after it). The first token of
+        each line is given to the model, not predicted, so it is not counted. On every
+        position the loss is a mean over positions, and a token is a target at up to
+        block_size positions (once for each window that still sees it): counting those
+        positions as tokens would multiply the text's cost by about the block size.
+        """
         dataset, lines = ((self.dataset, self.split.train) if part == "train"
                           else (self.valid, self.split.valid))
-        tokens = (int((dataset.every_position_targets() != -100).sum())
-                  if self.settings.loss_on == "every" else len(dataset))
-        return bits_per_character(loss, tokens, characters_in(lines))
+        return len(dataset), characters_in(lines)
+
+    def bits_per_character(self, loss: float, part: str = "train") -> float:
+        """A loss (nats per token) on the training or held-out lines, as bits per character
+        of those lines (see `minillm.heldout.bits_per_character` and `_predicted`)."""
+        return bits_per_character(loss, *self._predicted(part))
 
     @property
     def heldout_floor_bits(self) -> float | None:
@@ -155,6 +167,15 @@ class Experiment:
             return None
         nats = math.fsum(self.line_nats[i] for i in self.split.valid_positions)
         return nats / characters_in(self.split.valid) / math.log(2)
+
+    @property
+    def heldout_floor_loss(self) -> float | None:
+        """`heldout_floor_bits` as a loss (nats per token of the held-out lines), to draw on
+        the loss chart beside the held-out curve; None when it is not known."""
+        bits = self.heldout_floor_bits
+        if bits is None or self.valid is None:
+            return None
+        return nats_per_token(bits, *self._predicted("valid"))
 
     def summary(self) -> dict:
         """The numbers that say how the run went.

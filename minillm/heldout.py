@@ -157,3 +157,17 @@ def bits_per_character(loss_nats_per_token: float, n_tokens: int, n_characters: 
     if n_characters <= 0:
         raise ValueError("bits per character needs at least one character")
     return loss_nats_per_token * n_tokens / n_characters / math.log(2)
+
+
+def nats_per_token(bits_per_char: float, n_tokens: int, n_characters: int) -> float:
+    """`bits_per_character` backwards: bits per character as a loss in nats per token.
+
+    bits per character x ln 2 x characters / tokens. A floor known in bits per character
+    (the story grammar's) can then be drawn on a loss chart, in the unit of the loss.
+
+    >>> round(nats_per_token(0.7213475204444817, 4, 12), 12)  # the worked example above
+    1.5
+    """
+    if n_tokens <= 0:
+        raise ValueError("nats per token needs at least one token")
+    return bits_per_char * math.log(2) * n_characters / n_tokens

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import codecs
 import copy
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 
 from minillm.data import Dataset
 from minillm.model import MiniTransformer
@@ -38,6 +40,7 @@ from minillm.tokenizers import Tokenizer, WordTokenizer
 
 if TYPE_CHECKING:  # only for type hints: Experiment imports tiktoken and the trainer
     from minillm.experiment import Experiment
+    from minillm.stories import StoryGrammar
 
 #: The prompts the notebook generates from (its last cells).
 NOTEBOOK_PROMPTS = ("the cat", "the dog", "the cat chased", "the dog sat", "the mouse", "the mailman")
@@ -194,7 +197,7 @@ def window_ids(dataset: Dataset, context_ids: Sequence[int]) -> list[int]:
 
 
 def attention_maps(
-    model: MiniTransformer, dataset: Dataset, context_ids: Sequence[int]
+    model: MiniTransformer, dataset: Dataset, context_ids: Sequence[int], layer: int = 0
 ) -> tuple[list[str], np.ndarray]:
     """Per-head attention for one window: (labels, weights of shape (n_heads, T, T)).
 
@@ -202,11 +205,17 @@ def attention_maps(
     is how much position i looks at position j in head h; each row sums to 1. The
     notebook's printed `attn_weights` is `weights.mean(axis=0)` (torch averages the heads by
     default), not the first head as its comment says.
+
+    `layer` counts from 0 (the notebook's one layer). In a deeper model a later layer's
+    positions hold what the layers below gathered, not the tokens alone: its rows say where
+    that layer takes from, labelled by the token each position started as.
     """
+    if not 0 <= layer < model.config.n_layers:
+        raise ValueError(f"layer must be from 0 to {model.config.n_layers - 1}, not {layer}")
     window = window_ids(dataset, context_ids)
     model.eval()
     with torch.no_grad():
-        _, attention = model(torch.tensor([window]), need_weights=True)  # (1, n_heads, T, T)
+        attention = model.attention_maps(torch.tensor([window]))[layer]  # (1, n_heads, T, T)
     return [display_label(dataset, i) for i in window], attention[0].numpy()
 
 
@@ -324,10 +333,10 @@ def model_at(experiment: "Experiment", epoch: int) -> MiniTransformer:
 
 
 def attention_at(
-    experiment: "Experiment", epoch: int, context: Sequence[int]
+    experiment: "Experiment", epoch: int, context: Sequence[int], layer: int = 0
 ) -> tuple[list[str], np.ndarray]:
     """`attention_maps` for `context` with the weights the model had after `epoch` steps."""
-    return attention_maps(model_at(experiment, epoch), experiment.dataset, context)
+    return attention_maps(model_at(experiment, epoch), experiment.dataset, context, layer)
 
 
 def attention_table(labels: Sequence[str], weights: np.ndarray, causal: bool) -> pd.DataFrame:
@@ -557,3 +566,242 @@ def _distinct_names(labels: Sequence[str], ids: Sequence[int]) -> list[str]:
             name += "\u200b"
         names.append(name)
     return names
+
+
+# --------------------------------------------------------------------------------------------
+# Creating or remembering, measured: whole sentences of many samples
+
+
+#: Samples in one batch: enough for a share to mean something, few enough to write at once.
+BATCH_SAMPLES = 20
+#: New tokens per sample: a few sentences, in words or in characters (other tokenizers: between).
+BATCH_TOKENS = {"word": 40, "character": 160}
+BATCH_TOKENS_OTHER = 80
+#: Where a generated sentence was found, word for word.
+IN_TRAINING, IN_HELDOUT, IN_NEITHER = "training lines", "held-out lines", "neither"
+
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One sample of a batch: the text as the model read and wrote it, and why it stopped."""
+
+    text: str  # the prompt's known tokens and what the model wrote, decoded together
+    prompt_chars: int  # how much of `text` is the prompt (its sentences are not the model's)
+    stopped: str  # "eos", "pad" or "length"
+
+
+def batch_tokens(dataset: Dataset) -> int:
+    """New tokens per sample for this tokenizer (`BATCH_TOKENS`)."""
+    return BATCH_TOKENS.get(getattr(dataset.tokenizer, "unit", ""), BATCH_TOKENS_OTHER)
+
+
+def sample_batch(
+    model: MiniTransformer,
+    dataset: Dataset,
+    prompt: str,
+    n: int = BATCH_SAMPLES,
+    max_new_tokens: int = 40,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    seed: int = 0,
+) -> list[Sample]:
+    """`n` samples from the same prompt, drawn side by side: one forward pass per step for all.
+
+    The same sampling as `minillm.sample.generate` (temperature, then top-k, then a draw by
+    probability; a sample ends at EOS or PAD), with one generator for the whole batch: the
+    same seed gives the same batch, but sample i is not `generate(..., seed=i)`. With
+    ``top_k=1`` every sample is the greedy text.
+    """
+    if n < 1 or max_new_tokens < 0:
+        raise ValueError("a batch needs at least one sample and max_new_tokens >= 0")
+    if not (temperature > 0 and math.isfinite(temperature)):
+        raise ValueError("temperature must be above 0")
+    if top_k is not None and top_k < 1:
+        raise ValueError("top-k must be at least 1")
+    tokenizer, T = dataset.tokenizer, dataset.block_size
+    prompt_ids = [int(i) for i in tokenizer.encode_known(prompt).ids]
+    generator = torch.Generator().manual_seed(seed)
+    rows = torch.full((n, T + len(prompt_ids)), dataset.pad_id, dtype=torch.long)
+    if prompt_ids:
+        rows[:, T:] = torch.tensor(prompt_ids)
+    new_ids: list[list[int]] = [[] for _ in range(n)]
+    stopped = ["length"] * n
+    stops = {dataset.eos_id: "eos", dataset.pad_id: "pad"}
+    model.eval()
+    with torch.no_grad():
+        for _ in range(max_new_tokens):
+            live = [r for r in range(n) if stopped[r] == "length"]
+            if not live:
+                break
+            logits = model.last_logits(rows[live, -T:])  # (live, V): PAD on the left, as trained
+            probs = F.softmax(logits / temperature, dim=-1)
+            if top_k is not None and top_k < probs.shape[1]:
+                kth = torch.topk(probs, top_k, dim=1).values[:, -1:]
+                probs = torch.where(probs >= kth, probs, torch.zeros_like(probs))
+                probs = probs / probs.sum(dim=1, keepdim=True)
+            drawn = torch.multinomial(probs, 1, generator=generator)[:, 0].tolist()
+            column = torch.full((n, 1), dataset.pad_id, dtype=torch.long)  # finished: never read
+            for r, token_id in zip(live, drawn):
+                if token_id in stops:
+                    stopped[r] = stops[token_id]
+                else:
+                    new_ids[r].append(token_id)
+                    column[r, 0] = token_id
+            rows = torch.cat([rows, column], dim=1)
+    prompt_text = tokenizer.decode(prompt_ids)
+    return [Sample(tokenizer.decode(prompt_ids + ids), len(prompt_text), stop)
+            for ids, stop in zip(new_ids, stopped)]
+
+
+def sentences_in(text: str) -> tuple[list[tuple[int, int]], int]:
+    """Where the finished sentences of `text` are: ([(start, end), ...], start of the rest).
+
+    A sentence ends with ".", "!" or "?" followed by a space or the end of the text; the rest
+    after the last one is unfinished (it may be empty).
+
+    >>> text = "she went to the park . she was"
+    >>> spans, rest = sentences_in(text)
+    >>> [text[a:b] for a, b in spans], text[rest:]
+    (['she went to the park .'], ' she was')
+    """
+    spans, start = [], 0
+    for match in _SENTENCE_END.finditer(text):
+        spans.append((start, match.end()))
+        start = match.end()
+    return spans, start
+
+
+def _normal(sentence: str) -> str:
+    return " ".join(sentence.split())
+
+
+def line_sentences(lines: Sequence[str]) -> set[str]:
+    """Every sentence of `lines`, spaces normalised: a line's end ends a sentence too.
+
+    >>> sorted(line_sentences(["mira went home . she was happy .", "the cat sat"]))
+    ['mira went home .', 'she was happy .', 'the cat sat']
+    """
+    out = set()
+    for line in lines:
+        spans, rest = sentences_in(line)
+        out.update(_normal(line[a:b]) for a, b in spans)
+        if line[rest:].strip():
+            out.add(_normal(line[rest:]))
+    return out
+
+
+@dataclass(frozen=True)
+class JudgedSentence:
+    """One finished sentence the model wrote: where it was found, and whether it is correct."""
+
+    text: str
+    found: str  # IN_TRAINING, IN_HELDOUT or IN_NEITHER
+    valid: bool | None  # a sentence of the grammar; None when no grammar made the text
+
+
+@dataclass(frozen=True)
+class Originality:
+    """What a batch of samples wrote: its finished sentences, judged."""
+
+    sentences: tuple[JudgedSentence, ...]
+    samples: int
+    unfinished: int  # samples whose last sentence the length limit cut off (not judged)
+    grammar: bool  # whether correctness was judged (generated stories)
+
+    def count(self, found: str | None = None, valid: bool | None = None) -> int:
+        return sum(1 for s in self.sentences if (found is None or s.found == found)
+                   and (valid is None or s.valid == valid))
+
+    def share(self, found: str) -> float:
+        return self.count(found) / len(self.sentences) if self.sentences else 0.0
+
+    @property
+    def new_and_correct(self) -> int:
+        """Sentences found in neither part and parsed by the grammar: created, not remembered."""
+        return self.count(IN_NEITHER, True)
+
+    def table(self) -> pd.DataFrame:
+        """One row per sentence, for a page to list (text as data, never as Markdown)."""
+        return pd.DataFrame({
+            "sentence": [s.text for s in self.sentences],
+            "found in": [s.found for s in self.sentences],
+            **({"a sentence of the grammar": [s.valid for s in self.sentences]}
+               if self.grammar else {}),
+        })
+
+
+def creating_or_remembering(
+    samples: Sequence[Sample],
+    train_lines: Sequence[str],
+    heldout_lines: Sequence[str] = (),
+    grammar: "StoryGrammar | None" = None,
+) -> Originality:
+    """Judge each finished sentence the model wrote in `samples`.
+
+    A sentence is found in the training lines, else in the held-out lines (text the model
+    never trained on), else in neither: compared whole, word for word (spaces normalised).
+    A sentence in both parts counts as training: the model may have remembered it. With the
+    `grammar` that made the text (generated stories), each sentence is also parsed, in the
+    story the sample tells (`_story_check`). Sentences that lie wholly
+    in the prompt are the prompt's, not the model's; the last piece of a sample the length
+    limit cut off is not a finished sentence (at EOS it is: the model ended the line there).
+    """
+    seen, held_out = line_sentences(train_lines), line_sentences(heldout_lines)
+    judged, unfinished = [], 0
+    for sample in samples:
+        spans, rest = sentences_in(sample.text)
+        if sample.stopped == "eos" and sample.text[rest:].strip():
+            spans.append((rest, len(sample.text)))
+        elif sample.text[rest:].strip() and len(sample.text) > sample.prompt_chars:
+            unfinished += 1
+        sentences = [_normal(sample.text[a:b]) for a, b in spans]
+        valid = _story_check(grammar, sentences) if grammar is not None else [None] * len(spans)
+        for (a, b), sentence, ok in zip(spans, sentences, valid):
+            if b <= sample.prompt_chars:  # the prompt's own sentence: it only sets the story
+                continue
+            found = (IN_TRAINING if sentence in seen else
+                     IN_HELDOUT if sentence in held_out else IN_NEITHER)
+            judged.append(JudgedSentence(sentence, found, ok))
+    return Originality(tuple(judged), len(samples), unfinished, grammar is not None)
+
+
+def _story_check(grammar: "StoryGrammar", sentences: Sequence[str]) -> list[bool]:
+    """Whether each sentence of one sample is correct, in order.
+
+    Once the sample has shown a story's first sentence, a later sentence must fit that story
+    (`StoryGrammar.parse` after it: the cast's names, "she" for a girl, "were" for two
+    friends, a story of at least two sentences). One that does not fit is wrong and leaves the
+    story as it was. Before any first sentence (a prompt from the middle of a story) the story
+    is unknown: a sentence is then judged alone (`StoryGrammar.is_sentence`).
+    """
+    from minillm.stories import StoryState
+
+    state, out = None, []
+    for sentence in sentences:
+        derivation = grammar.parse(sentence, state) if state is not None else None
+        if derivation is None and state is None:  # story unknown: a first sentence starts one
+            derivation = grammar.parse(sentence, StoryState())
+            out.append(derivation is not None or grammar.is_sentence(sentence))
+        else:
+            out.append(derivation is not None)
+        if derivation is not None:
+            state = derivation.after
+    return out
+
+
+def first_sentence_tokens(lines: Sequence[str], tokenizer: Tokenizer, limit: int = 200) -> int | None:
+    """The fewest tokens a line's first sentence has (over the first `limit` lines), or None.
+
+    For stories that is the sentence that names the cast ("once there was a girl named
+    mira ."): a window shorter than it has lost the name and "girl" by the next sentence,
+    so the model cannot know whether to write "she", "he" or "they".
+    """
+    lengths = []
+    for line in lines[:limit]:
+        spans, _ = sentences_in(line)
+        if spans:
+            a, b = spans[0]
+            lengths.append(len(tokenizer.encode_known(line[a:b]).ids))
+    return min(lengths) if lengths else None

@@ -15,6 +15,13 @@ Two horizontal rules give the loss a scale:
 - the loss floor, the best any model can do on this data (the next token is ambiguous after
   some contexts): where training can at most arrive.
 
+When some lines are held out (never trained on), the run's loss on them is drawn too, in its
+own colour: a model that learns the language brings both curves down; one that memorises
+its lines brings the training curve down while the held-out one turns up. The floor is then
+"the floor for memorising this data": a model can reach it only on lines it trained on. For
+generated stories a third rule is the held-out floor, the grammar's entropy: the best any
+model can do on new text.
+
 Earlier runs are drawn as thin, faint lines, so the current one stands out.
 """
 
@@ -32,9 +39,13 @@ TITLE_SIZE = 18
 LEGEND_ROW = 26  # px per legend line, added to the height so more runs never squash the plot
 MAX_POINTS = 400  # per run: a 2,000-epoch curve is thinned to this many points
 CURRENT_COLOR = "#1f4e9c"
+HELDOUT_COLOR = "#d4006a"  # the held-out curve and its floor: apart from every past run's colour
 PAST_COLORS = ["#e45756", "#54a24b", "#b279a2", "#f58518", "#72b7b2"]
 START_COLOR = "#888888"
 FLOOR_COLOR = "#2a9d3a"
+CURRENT_PREFIX = "this run: "
+HELDOUT_RUN = "this run on its held-out lines (never trained on)"
+FULL_BATCH_AXIS = "Epoch (one pass over all the windows)"
 
 
 def thin(history: Sequence[float], max_points: int = MAX_POINTS) -> list[tuple[int, float]]:
@@ -54,22 +65,71 @@ def thin(history: Sequence[float], max_points: int = MAX_POINTS) -> list[tuple[i
     return pairs
 
 
-def runs_frame(history: Sequence[float], label: str, past: Sequence[dict] = ()) -> pd.DataFrame:
+def thin_pairs(pairs: Sequence[tuple[int, float]], max_points: int = MAX_POINTS) -> list[tuple[int, float]]:
+    """(epoch, loss) pairs thinned like `thin`, the last one always kept."""
+    step = max(1, -(-len(pairs) // max_points))
+    kept = [(int(e), float(v)) for e, v in list(pairs)[::step]]
+    if pairs and kept[-1][0] != pairs[-1][0]:
+        kept.append((int(pairs[-1][0]), float(pairs[-1][1])))
+    return kept
+
+
+def runs_frame(history: Sequence[float], label: str, past: Sequence[dict] = (),
+               valid_history: Sequence[tuple[int, float]] = ()) -> pd.DataFrame:
     """One row per plotted point: run, epoch, loss, current (True for the run being trained).
 
     `past`: earlier runs as dicts with "label" and "history", oldest first; they are named by
     how long ago they ran ("1 run ago: lr=0.01"), so two runs with the same settings stay apart.
+    `valid_history`: the current run's (epoch, held-out loss) pairs (`Trainer.valid_history`,
+    epoch = steps done), drawn as `HELDOUT_RUN`.
     """
-    rows = [(f"this run: {label}", epoch, loss, True) for epoch, loss in thin(history)]
+    rows = [(f"{CURRENT_PREFIX}{label}", epoch, loss, True) for epoch, loss in thin(history)]
+    rows += [(HELDOUT_RUN, epoch, loss, True) for epoch, loss in thin_pairs(valid_history)]
     for ago, run in enumerate(reversed(list(past)), start=1):
         name = f"{ago} run{'s' if ago > 1 else ''} ago: {run['label']}"
         rows += [(name, epoch, loss, False) for epoch, loss in thin(run["history"])]
     return pd.DataFrame(rows, columns=["run", "epoch", "loss", "current"])
 
 
-def loss_axis_top(floor: float, start_loss: float) -> float:
+def loss_axis_top(floor: float, start_loss: float, heldout_floor: float | None = None) -> float:
     """Top of the loss axis: a little above ln|V| (a diverging run is cut off there)."""
-    return 1.3 * max(start_loss, floor, 0.1)
+    return 1.3 * max(start_loss, floor, heldout_floor or 0.0, 0.1)
+
+
+def reference_rules(floor: float, start_loss: float, held_out: bool = False,
+                    heldout_floor: float | None = None) -> pd.DataFrame:
+    """The chart's horizontal rules: loss, what it means in words, colour.
+
+    >>> reference_rules(0.5, 2.0, held_out=True, heldout_floor=1.1)["what"].tolist()
+    ['ln|V| = 2.000: a model that knows nothing', 'floor = 0.5000: the floor for memorising this data', 'held-out floor = 1.1000: the language itself, the best on new text']
+    """
+    rules = [
+        {"loss": start_loss, "what": f"ln|V| = {start_loss:.3f}: a model that knows nothing",
+         "color": START_COLOR},
+        {"loss": floor, "what": (f"floor = {floor:.4f}: the floor for memorising this data"
+                                 if held_out else
+                                 f"floor = {floor:.4f}: the best any model can do on this data"),
+         "color": FLOOR_COLOR},
+    ]
+    if heldout_floor is not None:
+        rules.append({"loss": heldout_floor, "color": HELDOUT_COLOR,
+                      "what": f"held-out floor = {heldout_floor:.4f}: the language itself, "
+                              "the best on new text"})
+    return pd.DataFrame(rules)
+
+
+def label_offsets(losses: Sequence[float], top: float) -> list[int]:
+    """Vertical offset (px) of each rule's label: just under its rule, or just above it when
+    the rule is near the bottom or another label would sit on top of it."""
+    close = 0.09 * top  # closer than this, two labels overlap at the default height
+    offsets = []
+    for i, loss in enumerate(losses):
+        below = loss > 0.12 * top
+        for j, other in enumerate(losses):
+            if j != i and 0 < loss - other < close:  # a rule just below this one: go above
+                below = False
+        offsets.append(16 if below else -12)
+    return offsets
 
 
 def loss_chart(
@@ -79,27 +139,34 @@ def loss_chart(
     start_loss: float,
     epochs: int | None = None,
     height: int = 420,
+    held_out: bool = False,
+    heldout_floor: float | None = None,
+    x_title: str = FULL_BATCH_AXIS,
 ) -> alt.LayerChart:
-    """Loss against epoch for the current run (thick) and earlier runs (faint), with the two
+    """Loss against epoch for the current run (thick) and earlier runs (faint), with the
     reference rules, ln|V| and the loss floor, labelled in words.
 
     `runs`: `runs_frame(...)`, the layer's top-level data (a page may swap in newer rows of
     the same runs without rebuilding the chart). `epochs`: the length of the x axis (the run's
-    planned epochs), so the curve grows across a fixed frame while it trains.
+    planned epochs), so the curve grows across a fixed frame while it trains. `held_out`: the
+    run holds some lines out (the floor is then the floor for memorising); `heldout_floor`:
+    the best loss on held-out text (nats per token), drawn when known. `x_title`: what an
+    epoch is (one step on a batch, with mini-batches).
     """
-    top = loss_axis_top(floor, start_loss)
+    top = loss_axis_top(floor, start_loss, heldout_floor)
     right = max([epochs or 1, int(runs["epoch"].max()) if len(runs) else 1])
-    x = alt.X("epoch:Q", title="Epoch (one pass over all the windows)",
-              scale=alt.Scale(domain=[0, right], nice=False))
+    x = alt.X("epoch:Q", title=x_title, scale=alt.Scale(domain=[0, right], nice=False))
     y = alt.Y("loss:Q", title="Loss (how surprised the model is)",
               scale=alt.Scale(domain=[0, top], nice=False))
     names = list(dict.fromkeys(runs["run"]))
-    current = [name for name in names if name.startswith("this run")]
-    past = [name for name in names if name not in current]
+    current = [name for name in names if name.startswith(CURRENT_PREFIX)]
+    heldout = [name for name in names if name == HELDOUT_RUN]
+    past = [name for name in names if name not in current + heldout]
     color = alt.Color(
         "run:N", title=None,
-        scale=alt.Scale(domain=current + past,
-                        range=[CURRENT_COLOR] * len(current) + PAST_COLORS[: len(past)]),
+        scale=alt.Scale(domain=current + heldout + past,
+                        range=[CURRENT_COLOR] * len(current) + [HELDOUT_COLOR] * len(heldout)
+                        + PAST_COLORS[: len(past)]),
         legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=900),
     )
     tooltip = [alt.Tooltip("run:N"), alt.Tooltip("epoch:Q"), alt.Tooltip("loss:Q", format=".4f")]
@@ -116,26 +183,22 @@ def loss_chart(
         alt.Chart().mark_circle(size=120, opacity=0, clip=True)
         .encode(x=x, y=y, tooltip=tooltip)
     )
-    rules = pd.DataFrame([
-        {"loss": start_loss, "what": f"ln|V| = {start_loss:.3f}: a model that knows nothing",
-         "color": START_COLOR},
-        {"loss": floor, "what": f"floor = {floor:.4f}: the best any model can do on this data",
-         "color": FLOOR_COLOR},
-    ])
+    rules = reference_rules(floor, start_loss, held_out, heldout_floor)
     rule = (
         alt.Chart(rules).mark_rule(strokeDash=[8, 6], strokeWidth=3)
         .encode(y=alt.Y("loss:Q"), color=alt.Color("color:N", scale=None),
                 tooltip=[alt.Tooltip("what:N", title="reference")])
     )
     # Labels sit just under their rule at the right end, where the curve has left ln|V|
-    # behind; a floor near zero gets its label above the rule instead.
-    below_floor = floor > 0.12 * top
+    # behind; a floor near zero, or just above another rule, gets its label above instead.
+    offsets = label_offsets(rules["loss"].tolist(), top)
+    offsets[0] = 16  # ln|V|: under its rule, as ever (the curve leaves it early)
     text = [
         alt.Chart(rules.iloc[[i]])
         .mark_text(align="right", fontSize=LABEL_SIZE, fontWeight="bold", dx=-6, dy=dy)
         .encode(x=alt.datum(right), y=alt.Y("loss:Q"), text="what:N",
                 color=alt.Color("color:N", scale=None))
-        for i, dy in ((0, 16), (1, 16 if below_floor else -12))
+        for i, dy in enumerate(offsets)
     ]
     return (
         alt.layer(rule, lines, hover, *text, data=runs)
