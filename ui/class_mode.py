@@ -373,13 +373,13 @@ def post_button(exp) -> None:
     if code is None or exp is None or not exp.trainer.done:
         return
     box = st.container(border=True)
+    show_message("class_post_message", box)
     nickname = member()
     if nickname is None:
         box.markdown(f":material/groups: Class **{code}**: join with a nickname to post "
                      "this run to the class board.")
         join_form("class_join_post", box)
         return
-    show_message("class_post_message", box)
     posted = getattr(exp, "_board_posts", {})
     if code in posted:
         box.caption(f"This run is run #{posted[code]} on the board of {code}.")
