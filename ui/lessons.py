@@ -129,8 +129,9 @@ def make_lesson(lesson: Lesson, key: str) -> str:
     return f"{_b64(payload)}.{_b64(_tag(payload, key))}"
 
 
-def read_lesson(token: str, page: str, key: str | None) -> Lesson | str:
-    """The lesson in a ``lesson=`` value for `page`, or the sentence saying why it is unusable."""
+def read_lesson(token: str, page: str | None, key: str | None) -> Lesson | str:
+    """The lesson in a ``lesson=`` value (for `page`; None: for any lab page), or the sentence
+    saying why it is unusable."""
     fallback = " The page opens as usual, with all its controls."
     if key is None:
         return "This server has no teacher key, so it cannot check lesson links." + fallback
@@ -154,12 +155,12 @@ def read_lesson(token: str, page: str, key: str | None) -> Lesson | str:
     if not (isinstance(lock, list) and isinstance(hide, list) and isinstance(say, str)
             and isinstance(target, str)):
         return "The link's lesson is damaged (cut short or changed)." + fallback
-    if target != page:
+    if page is not None and target != page:
         return "The link's lesson belongs to another page." + fallback
-    controls = CONTROLS.get(page, {})
+    controls = CONTROLS.get(target, {})
     if not all(isinstance(k, str) and k in controls for k in (*lock, *hide)) or say_problem(say):
         return "The link's lesson names controls this page does not have." + fallback
-    return Lesson(page, tuple(lock), tuple(hide), say)
+    return Lesson(target, tuple(lock), tuple(hide), say)
 
 
 # -- in the app ----------------------------------------------------------------------------
@@ -235,16 +236,17 @@ def apply(url_path: str) -> Lesson | None:
     """Every run (app.py, before the page): read a lesson link, show the lesson, lock and hide."""
     lessons = st.session_state.setdefault(LESSONS, {})
     values = st.query_params.get_all(PARAM)
-    if values and values[-1] != st.session_state.get(f"_lesson_token_{url_path}"):
-        found = read_lesson(values[-1], url_path, _key())
-        st.session_state[f"_lesson_token_{url_path}"] = values[-1]
+    if values and values[-1] not in st.session_state.setdefault("_lesson_tokens", {}).values():
+        found = read_lesson(values[-1], None, _key())
         if isinstance(found, str):
             lessons.pop(url_path, None)
             st.session_state["_lesson_notice"] = (url_path, found)
+            st.session_state["_lesson_tokens"][url_path] = values[-1]  # said once
             del st.query_params[PARAM]
-        else:
-            lessons[url_path] = found
-            st.session_state.pop(SHOW_ALL + url_path, None)
+        else:  # kept for its page (a link to Train opened on another page still counts)
+            lessons[found.page] = found
+            st.session_state["_lesson_tokens"][found.page] = values[-1]
+            st.session_state.pop(SHOW_ALL + found.page, None)
             st.session_state.get("_lesson_values", {}).clear()
     notice = st.session_state.get("_lesson_notice")
     if notice:
@@ -255,8 +257,8 @@ def apply(url_path: str) -> Lesson | None:
     lesson = lessons.get(url_path)
     if lesson is None:
         return None
-    token = st.session_state.get(f"_lesson_token_{url_path}")
-    if token and PARAM not in st.query_params:
+    token = st.session_state.get("_lesson_tokens", {}).get(url_path)
+    if token and st.query_params.get(PARAM) != token:
         st.query_params[PARAM] = token  # a reload keeps the lesson
     with st.container(border=True, key="lesson_banner"):
         text, toggle = st.columns([5, 1], vertical_alignment="center")
