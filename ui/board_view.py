@@ -101,6 +101,7 @@ def live_board(code: str, teacher: bool = False) -> None:
                 "its result on the Train page.", icon=":material/hourglass_empty:")
     else:
         frame = runs_frame(runs)
+        _latest(runs)
         _runs_table(frame)
         _chart(frame, runs)
         _best(runs)
@@ -108,6 +109,18 @@ def live_board(code: str, teacher: bool = False) -> None:
         names = ", ".join(plain(name) for name in waiting)
         st.markdown(f"**Still training** (joined, nothing posted yet): {names}")
     st.caption(f"Updates by itself every {POLL_SECONDS:g} seconds.")
+
+
+def _latest(runs, shown: int = 5) -> None:
+    """The newest posts in words (nicknames and samples as text, through `plain`)."""
+    st.subheader("Latest posts")
+    lines = []
+    for run in reversed(runs[-shown:]):
+        sample = plain(run.sample, max_chars=120)
+        lines.append(f"- **{plain(run.nickname)}** posted run #{run.id}: loss "
+                     f"{score_of(run):.4f} with {run.parameters:,} parameters. "
+                     f"It wrote: “{sample}”")
+    st.markdown("\n".join(lines))
 
 
 def _runs_table(frame: pd.DataFrame) -> None:
