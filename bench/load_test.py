@@ -242,6 +242,7 @@ class Session:
     exceptions: int = 0  # stException elements seen
     generated: str = ""
     final_loss: str | None = None  # the "Final training loss" metric as shown, e.g. "0.3845"
+    note: str = ""  # something odd that did not make the flow fail
     page_errors: list[str] = field(default_factory=list)
     external_requests: list[str] = field(default_factory=list)
 
@@ -481,7 +482,7 @@ def as_session(result) -> Session:
     return Session(index=result.index, status=result.status, reason=result.reason,
                    train_seconds=result.train_seconds, waited_for_slot=result.waited_for_slot,
                    exceptions=result.exceptions, generated=result.generated,
-                   final_loss=result.final_loss)
+                   final_loss=result.final_loss, note=result.note)
 
 
 def exact_losses(results: list[Session]) -> tuple[int, str]:
@@ -562,6 +563,9 @@ def report(args, warm: Session, results: list[Session], info: dict, sampler: Sam
           f"machine busy {cpu['machine_busy'] / max(cpu['machine_total'], 1e-9):.0%}")
     for s in failed:
         print(f"  session {s.index:2d} failed: {s.reason}")
+    for s in results:
+        if s.note:
+            print(f"  session {s.index:2d} note: {s.note}")
     waited = sum(s.waited_for_slot for s in results)
     print(f"sessions that saw '{WAITING_MARKER}': {waited}")
     print(f"exceptions seen (stException): {exceptions}; JavaScript page errors: {page_errors}; "
@@ -715,6 +719,11 @@ def budget_estimate(text: str, steps: list) -> str:
             f"(allowed {budgets.step_mb:g})")
 
 
+def asked_epochs(steps: list) -> int:
+    """The epochs those widget steps asked for (the page's default 300 when none)."""
+    return int(dict(steps).get("train_epochs", 300))
+
+
 def abuser_ok(abuser) -> bool:
     """A clear message (refused, Train off) or a run that finished while the bench waited."""
     return abuser is not None and abuser.status == "completed" and (
@@ -754,6 +763,8 @@ def report_abuser(args, warm: Session, phases: list[Phase], text: str, baseline:
         for s in phase.results:
             if s.status != "completed":
                 print(f"  session {s.index:2d} failed: {s.reason}")
+            if s.note:
+                print(f"  session {s.index:2d} note: {s.note}")
         a = phase.abuser
         if a is not None:
             print(f"  abuser: {a.outcome}")
@@ -763,6 +774,11 @@ def report_abuser(args, warm: Session, phases: list[Phase], text: str, baseline:
                 print(f"    refusal in full: {a.refusal}")
             if a.advice_taken:
                 print(f"    advice followed: {a.advice_taken}")
+            if a.epochs_done and a.outcome.startswith("still training"):
+                rate = a.epochs_done / args.abuser_wait
+                total = asked_epochs(a.steps)
+                print(f"    its pace: {a.epochs_done} epochs in {args.abuser_wait:.0f} s; all "
+                      f"{total:,} would take {total / rate / 60:.0f} minutes at that pace")
             if a.steps:
                 try:
                     print(f"    {budget_estimate(text, a.steps)}")

@@ -102,6 +102,7 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 CONNECT_TIMEOUT = 30.0  # s for the websocket handshake
 RUN_TIMEOUT = 120.0  # s for one requested script run to finish
 TRAIN_TIMEOUT = 300.0  # s from the Train click to the done marker
+METRIC_TIMEOUT = 30.0  # s from the done marker to the summary's metrics (drawn right after it)
 MAX_MESSAGE_BYTES = 256 * 2**20  # streamlit's server.maxMessageSize is 200 MB
 DONE_MARKER = "Training done:"  # pages/train.py: st.success(f"Training done: ...")
 WAITING_MARKER = "Waiting for a free slot"  # pages/train.py, when no training slot is free
@@ -355,6 +356,15 @@ class WsStudent:
             if element.kind == "metric" and element.label == label:
                 return element.text
         return None
+
+    async def wait_for_metric(self, label: str, timeout: float) -> str | None:
+        """The metric labelled `label` once it is on the page (None after `timeout` s)."""
+        try:
+            await self._wait(lambda: self.metric(label) is not None or bool(self.closed_reason),
+                             timeout)
+        except asyncio.TimeoutError:
+            return None
+        return self.metric(label)
 
     def alerts(self) -> list[str]:
         """The texts of the alerts (st.error, st.warning, st.info, st.success) on the page."""
@@ -685,6 +695,7 @@ class Result:
     seed_before: float | None = None
     seed_after: float | None = None
     final_loss: str | None = None  # the "Final training loss" metric as shown, e.g. "0.3845"
+    note: str = ""  # something odd that did not make the flow fail
     fragment_requests: int = 0
     messages: int = 0
     megabytes_in: float = 0.0
@@ -748,7 +759,10 @@ async def student_flow(base_url: str, result: Result, ready: Barrier,
         result.train_seconds = time.monotonic() - start
         await student._wait(lambda: not student.script_running or bool(student.closed_reason),
                             RUN_TIMEOUT)  # the done page's run has drawn everything
-        result.final_loss = student.metric(FINAL_LOSS)
+        result.final_loss = await student.wait_for_metric(FINAL_LOSS, METRIC_TIMEOUT)
+        if result.final_loss is None:
+            result.note = (f"no {FINAL_LOSS!r} metric {METRIC_TIMEOUT:.0f} s after the done "
+                           f"marker; the page: {student.texts()[:12]}")
 
         await student.switch_page("generate")
         if student.find_text(NO_MODEL_MARKER):
@@ -975,7 +989,7 @@ async def abuser_flow(base_url: str, result: AbuserResult, ready: Barrier,
             done = student.find_text(DONE_MARKER)
             numbers = done_numbers(done.text) if done else None
             result.epochs_done = numbers[0] if numbers else None
-            result.final_loss = student.metric(FINAL_LOSS)
+            result.final_loss = await student.wait_for_metric(FINAL_LOSS, METRIC_TIMEOUT)
             result.outcome = (f"trained {numbers[0]:,} epochs in {numbers[1]:.1f} s "
                               f"({result.train_seconds:.1f} s from its click), final loss "
                               f"{result.final_loss}" if numbers else shorten(done.text))
