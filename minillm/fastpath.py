@@ -8,6 +8,17 @@ whether a run can take it and otherwise gives None (the Trainer then runs the pl
   objective: the loss on the last position, full batch, one layer. The chain rule written
   out, without autograd's per-operation records (``tests/test_handgrad.py`` holds it equal
   to autograd).
+- **Hand-written gradients for the GPT objective** (`EveryPositionGrads`): every position
+  scored, mini-batches, any number of layers, with or without the causal mask. The forward
+  pass and the chain rule written out with the modules' own weights, into buffers allocated
+  once, the attention as plain batched products and one softmax per layer (what
+  ``nn.MultiheadAttention`` computes, without its checks and re-layouts). Work that would
+  repeat numbers already computed is skipped, never approximated (`SharedRows`): with the
+  causal mask a position's numbers depend only on the tokens up to it, so the left padding
+  that several windows of a batch begin with is computed once; and the first layer's
+  LayerNorm and query/key/value projection see only a position's token and place, so they
+  run once per distinct (token, position). ``tests/test_fastpath.py`` holds the losses and
+  weights of 30 steps equal to the plain autograd loop.
 - **AdamW over one flat tensor** (`flatten_parameters`): every weight a view of one tensor,
   so the optimizer updates all of them in one call. AdamW works number by number, so the
   result equals the per-weight AdamW of the plain loop.
@@ -17,10 +28,16 @@ whether a run can take it and otherwise gives None (the Trainer then runs the pl
 
 from __future__ import annotations
 
-import torch
+import math
 
+import torch
+import torch.nn as nn
+
+from minillm.data import IGNORE
 from minillm.handgrad import LastPositionGrads
 from minillm.model import MiniTransformer
+
+aten = torch.ops.aten
 
 
 def flatten_parameters(model: torch.nn.Module) -> torch.nn.Parameter:
@@ -47,17 +64,323 @@ class FastPath:
         self.flat.grad = self.grads.flat_grad  # each call writes the step's gradients here
 
     @classmethod
-    def for_run(cls, model: MiniTransformer, X, Y, batch_size: int | None) -> "FastPath | None":
-        """The fast path if this run can take it, else None."""
+    def for_run(cls, model: MiniTransformer, X, Y, batch_size: int | None):
+        """The fast path if this run can take it, else None (the plain loop).
+
+        - the notebook's objective (the last position), full batch, one layer: `FastPath`;
+        - every position scored (GPT style), mini-batches, any number of layers, on the CPU:
+          `EveryPositionPath`;
+        - anything else (every position on the full batch, the last position with
+          mini-batches or more layers, another device, modules of another kind): None.
+        """
         config = model.config
         if config.loss_on == "last" and config.n_layers == 1 and not batch_size:
             return cls(model, X, Y)
+        if (config.loss_on == "every" and batch_size and X.device.type == "cpu"
+                and EveryPositionGrads.fits(model)):
+            return EveryPositionPath(model)
         return None
 
-    def loss_and_gradients(self) -> torch.Tensor:
-        """The full-batch loss (a 0-d tensor); its gradients are in ``self.flat.grad``."""
+    def loss_and_gradients(self, x=None, y=None, every_targets=None) -> torch.Tensor:
+        """The full-batch loss (a 0-d tensor); its gradients are in ``self.flat.grad``.
+        The batch is always every window given at the start (the arguments are not used)."""
         loss, _ = self.grads()
         return loss
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        return [self.flat]
+
+
+class SharedRows:
+    """Which (window, position) pairs of a batch a step computes, and where each one reads.
+
+    With the causal mask, what a position holds in every layer depends only on the tokens up
+    to it. Windows near the start of their lines begin with a run of the same token (the left
+    padding); two windows that begin with the same token agree up to the shorter of the two
+    runs, so there they hold the same numbers: those positions are computed once, in the
+    first such window of the batch, and the others read them from there. (Without the mask
+    every position sees its whole window and nothing is shared.)
+
+    The compact arrays have one row per computed (window, position), in the batch's order:
+    ``row_from_full[r]`` is row r's place ``b * T + t``, and ``full_to_row[b * T + t]`` the
+    row that place reads (None when nothing is shared: then row = place).
+
+    The first layer's LayerNorm and query/key/value projection see only a position's own
+    token and place, so they run once per distinct (token, position): ``first_of[r]`` is row
+    r's, ``first_tokens`` and ``first_positions`` say what each one is, and
+    ``full_to_first`` maps every place of the batch straight to its (token, position).
+    """
+
+    def __init__(self, x: torch.Tensor, causal: bool):
+        B, T = x.shape
+        t = torch.arange(T, device=x.device)
+        windows = torch.arange(B, device=x.device)
+        if causal:
+            first = x[:, 0]
+            run = (x == first[:, None]).cumprod(1).sum(1)  # each window's leading run
+            agree = torch.where(first[:, None] == first[None, :],
+                                torch.minimum(run[:, None], run[None, :]), 0)
+            agree.fill_diagonal_(T)  # agree[a, b]: positions a and b surely have in common
+            # Window b reads position t from the first window a that agrees with it there:
+            # the first a where the running maximum of agree[:, b] passes t.
+            reach = agree.cummax(0).values.t().contiguous()  # (b, a), rising along a
+            reads = torch.searchsorted(reach, t.expand(B, T).contiguous(), right=True)
+            own = reads == windows[:, None]  # (B, T): computed in its own window
+            self.shared = not bool(own.all())
+        else:
+            self.shared = False
+        if self.shared:
+            self.row_from_full = own.reshape(-1).nonzero()[:, 0]
+            row = torch.empty(B * T, dtype=torch.long, device=x.device)
+            row[self.row_from_full] = torch.arange(len(self.row_from_full), device=x.device)
+            self.full_to_row = torch.gather(row.view(B, T), 0, reads).reshape(-1)
+        else:
+            self.row_from_full = torch.arange(B * T, device=x.device)
+            self.full_to_row = None
+        self.M = len(self.row_from_full)
+        tokens = x.reshape(-1)[self.row_from_full] if self.shared else x.reshape(-1)
+        positions = self.row_from_full % T
+        pairs, self.first_of = torch.unique(tokens * T + positions, return_inverse=True)
+        self.first_tokens, self.first_positions = pairs // T, pairs % T
+        self.full_to_first = self.first_of[self.full_to_row] if self.shared else self.first_of
+
+    def rows_of(self, places: torch.Tensor) -> torch.Tensor:
+        """The row each place (``b * T + t``) reads."""
+        return places if self.full_to_row is None else self.full_to_row[places]
+
+
+class _Workspace:
+    """The tensors one step writes, allocated once for a batch shape and reused."""
+
+    def __init__(self, n_layers: int, B: int, T: int, d: int, H: int, V: int, like: torch.Tensor):
+        N, BH, hs = B * T, B * H, d // H
+
+        def new(*shape):
+            return torch.empty(shape, dtype=like.dtype, device=like.device)
+
+        self.shape = (B, T)
+        self.h = [new(N, d) for _ in range(n_layers + 1)]  # the residual stream into each layer
+        self.h1 = [new(N, d) for _ in range(n_layers)]  # after the attention's residual
+        self.u = [new(N, 4 * d) for _ in range(n_layers)]  # feed-forward, before the ReLU
+        self.r = [new(N, 4 * d) for _ in range(n_layers)]  # and after it
+        self.ocat = [new(N, d) for _ in range(n_layers)]  # the heads' outputs side by side
+        self.heads = [new(3, BH, T, hs) for _ in range(n_layers)]  # q, k, v per (window, head)
+        self.probs = [new(BH, T, T) for _ in range(n_layers)]  # attention weights
+        self.saved = [None] * n_layers  # the LayerNorms' inputs, outputs and statistics
+        self.qkv, self.qkv_full, self.dqkv, self.dqkv_full = (new(N, 3 * d) for _ in range(4))
+        self.o, self.do = new(BH, T, hs), new(BH, T, hs)
+        self.o_full, self.do_full = new(N, d), new(N, d)
+        self.dheads, self.dprobs = new(3, BH, T, hs), new(BH, T, T)
+        self.logits, self.dlogits = new(N, V), new(N, V)
+        self.dh, self.dn, self.dr = new(N, d), new(N, d), new(N, 4 * d)
+        self.mask = torch.full((T, T), -math.inf, dtype=like.dtype, device=like.device).triu_(1)
+
+
+class EveryPositionGrads:
+    """The every-position (GPT) loss of a batch and its gradients, written out by hand.
+
+    Built once per model, after the weights are in their final tensors (it keeps them, and
+    the optimizer updates them in place). Calling it with a batch of windows x (B, T) and
+    their targets (B, T, IGNORE where there is none) returns the loss (a 0-d tensor) and
+    writes d loss / d every weight into ``flat_grad`` (in ``model.parameters()`` order;
+    ``gradients`` holds a view of it per weight): up to float rounding, what
+    ``model.loss(x, None, targets).backward()`` gives. Any number of layers; the model's own
+    ``config.causal`` is read at each call.
+
+    The forward pass, per layer, is the model's: LayerNorm, the packed query/key/value
+    projection, per head softmax(q k^T / sqrt(hs) + mask) v, the output projection and its
+    residual, LayerNorm, Linear-ReLU-Linear and its residual; then the LM head and the
+    cross-entropy over the scored positions. The backward pass is the chain rule through the
+    same steps in reverse, with the tensors the forward pass kept. Rows that would repeat
+    numbers already computed are computed once (`SharedRows`); gradients that reach a shared
+    row from several windows are added up there, as autograd adds them along the graph.
+    """
+
+    def __init__(self, model: MiniTransformer):
+        self.model = model
+        params = list(model.parameters())
+        self.flat_grad = torch.zeros(sum(p.numel() for p in params),
+                                     dtype=params[0].dtype, device=params[0].device)
+        self.gradients, self._index, offset = [], {}, 0
+        for i, p in enumerate(params):
+            self.gradients.append(self.flat_grad[offset : offset + p.numel()].view_as(p))
+            self._index[id(p)] = i
+            offset += p.numel()
+        self._ws: _Workspace | None = None
+
+    @staticmethod
+    def fits(model: MiniTransformer) -> bool:
+        """True when every module is one this path writes out (the engine's always are)."""
+        params = list(model.parameters())
+        if not params or not all(p.requires_grad and p.dtype.is_floating_point for p in params):
+            return False
+        if len({p.dtype for p in params}) != 1 or model.lm_head.bias is None:
+            return False
+        for block in model.blocks():
+            attn, ff = block.attn, block.ff
+            if not (isinstance(attn, nn.MultiheadAttention) and attn.batch_first
+                    and attn._qkv_same_embed_dim and attn.in_proj_bias is not None
+                    and attn.out_proj.bias is not None and attn.bias_k is None
+                    and not attn.add_zero_attn and attn.dropout == 0):
+                return False
+            if not (isinstance(ff, nn.Sequential) and len(ff) == 3
+                    and isinstance(ff[0], nn.Linear) and isinstance(ff[1], nn.ReLU)
+                    and isinstance(ff[2], nn.Linear)
+                    and ff[0].bias is not None and ff[2].bias is not None):
+                return False
+            for norm in (block.ln1, block.ln2):
+                if norm.weight is None or norm.bias is None:
+                    return False
+        return True
+
+    def _grad(self, p: torch.Tensor) -> torch.Tensor:
+        return self.gradients[self._index[id(p)]]
+
+    def __call__(self, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        model, config = self.model, self.model.config
+        B, T = x.shape
+        d, H = config.d_model, config.n_heads
+        hs = d // H
+        blocks = model.blocks()
+        head = model.lm_head
+        ws = self._ws
+        if ws is None or ws.shape != (B, T):
+            ws = self._ws = _Workspace(len(blocks), B, T, d, H, head.weight.shape[0], head.weight)
+        causal = config.causal
+        rows = SharedRows(x, causal)
+        M, scale, g = rows.M, 1 / math.sqrt(hs), self._grad
+        flat_targets = targets.reshape(-1)
+        scored = (flat_targets != IGNORE).nonzero()[:, 0]
+        scored_rows, wanted = rows.rows_of(scored), flat_targets[scored]
+        with torch.no_grad():
+            # ---- forward: embeddings, once per distinct (token, position), then per row
+            e = model.token_embed.weight.index_select(0, rows.first_tokens)
+            e.add_(model.pos_embed.weight.index_select(0, rows.first_positions))
+            h = ws.h[0][:M]
+            torch.index_select(e, 0, rows.first_of, out=h)
+            for l, block in enumerate(blocks):
+                attn, ff = block.attn, block.ff
+                # The first layer's LayerNorm and projection run on the distinct embeddings.
+                x_in, reads = (e, rows.full_to_first) if l == 0 else (h, rows.full_to_row)
+                a, mean1, rstd1 = torch.native_layer_norm(x_in, (d,), block.ln1.weight,
+                                                          block.ln1.bias, block.ln1.eps)
+                qkv = ws.qkv[: len(a)]
+                torch.addmm(attn.in_proj_bias, a, attn.in_proj_weight.t(), out=qkv)
+                full = qkv if reads is None else torch.index_select(qkv, 0, reads, out=ws.qkv_full)
+                heads = ws.heads[l]  # (3, B * H, T, hs): q, k, v of each (window, head)
+                heads.view(3, B, H, T, hs).copy_(full.view(B, T, 3, H, hs).permute(2, 0, 3, 1, 4))
+                q, k, v = heads
+                probs = ws.probs[l]
+                if causal:  # scores q k^T / sqrt(hs), -inf where a later position would be seen
+                    torch.baddbmm(ws.mask, q, k.transpose(1, 2), alpha=scale, out=probs)
+                else:
+                    torch.baddbmm(probs, q, k.transpose(1, 2), beta=0, alpha=scale, out=probs)
+                aten._softmax.out(probs, -1, False, out=probs)
+                torch.bmm(probs, v, out=ws.o)
+                ocat = ws.ocat[l][:M]  # the heads side by side, for the rows computed
+                by_place = ws.o.view(B, H, T, hs).transpose(1, 2)
+                if rows.shared:
+                    ws.o_full.view(B, T, H, hs).copy_(by_place)
+                    torch.index_select(ws.o_full, 0, rows.row_from_full, out=ocat)
+                else:
+                    ocat.view(B, T, H, hs).copy_(by_place)
+                h1 = ws.h1[l][:M]
+                torch.addmm(h, ocat, attn.out_proj.weight.t(), out=h1)  # residual + W_out o
+                h1.add_(attn.out_proj.bias)
+                c, mean2, rstd2 = torch.native_layer_norm(h1, (d,), block.ln2.weight,
+                                                          block.ln2.bias, block.ln2.eps)
+                u, r, h2 = ws.u[l][:M], ws.r[l][:M], ws.h[l + 1][:M]
+                torch.addmm(ff[0].bias, c, ff[0].weight.t(), out=u)
+                torch.clamp_min(u, 0, out=r)  # ReLU
+                torch.addmm(h1, r, ff[2].weight.t(), out=h2)  # residual + W2 r
+                h2.add_(ff[2].bias)
+                ws.saved[l] = (x_in, a, mean1, rstd1, c, mean2, rstd2)
+                h = h2
+            logits = ws.logits[:M]
+            torch.addmm(head.bias, h, head.weight.t(), out=logits)
+            logp = torch._log_softmax(logits.index_select(0, scored_rows), 1, False)
+            loss, total = aten.nll_loss_forward(logp, wanted, None, 1, IGNORE)  # the mean
+
+            # ---- backward: the same steps in reverse
+            one = torch.ones((), dtype=loss.dtype, device=loss.device)
+            dlogp = aten.nll_loss_backward(one, logp, wanted, None, 1, IGNORE, total)
+            dlogits = ws.dlogits[:M]
+            dlogits.zero_().index_add_(
+                0, scored_rows, aten._log_softmax_backward_data(dlogp, logp, 1, logp.dtype))
+            torch.mm(dlogits.t(), h, out=g(head.weight))
+            torch.sum(dlogits, 0, out=g(head.bias))
+            dh, dr, dn = ws.dh[:M], ws.dr[:M], ws.dn[:M]  # dh: d loss / d the residual stream
+            torch.mm(dlogits, head.weight, out=dh)
+            for l in reversed(range(len(blocks))):
+                block = blocks[l]
+                attn, ff = block.attn, block.ff
+                x_in, a, mean1, rstd1, c, mean2, rstd2 = ws.saved[l]
+                # feed-forward: h2 = h1 + W2 relu(W1 c + b1) + b2, with c = ln2(h1)
+                torch.mm(dh.t(), ws.r[l][:M], out=g(ff[2].weight))
+                torch.sum(dh, 0, out=g(ff[2].bias))
+                torch.mm(dh, ff[2].weight, out=dr)
+                aten.threshold_backward.grad_input(dr, ws.u[l][:M], 0, grad_input=dr)
+                torch.mm(dr.t(), c, out=g(ff[0].weight))
+                torch.sum(dr, 0, out=g(ff[0].bias))
+                torch.mm(dr, ff[0].weight, out=dn)
+                dx, dw, db = aten.native_layer_norm_backward(
+                    dn, ws.h1[l][:M], (d,), mean2, rstd2, block.ln2.weight, block.ln2.bias,
+                    [True, True, True])
+                g(block.ln2.weight).copy_(dw)
+                g(block.ln2.bias).copy_(db)
+                dh.add_(dx)  # now d loss / d h1
+                # attention: h1 = h + W_out o + b_out
+                torch.mm(dh.t(), ws.ocat[l][:M], out=g(attn.out_proj.weight))
+                torch.sum(dh, 0, out=g(attn.out_proj.bias))
+                torch.mm(dh, attn.out_proj.weight, out=dn)
+                do_full = dn
+                if rows.shared:  # a place that only reads a row takes no gradient at its query
+                    do_full = ws.do_full
+                    do_full.zero_().index_copy_(0, rows.row_from_full, dn)
+                ws.do.view(B, H, T, hs).copy_(do_full.view(B, T, H, hs).transpose(1, 2))
+                q, k, v = ws.heads[l]
+                dq, dk, dv = ws.dheads
+                probs, dprobs = ws.probs[l], ws.dprobs
+                torch.bmm(probs.transpose(1, 2), ws.do, out=dv)
+                torch.bmm(ws.do, v.transpose(1, 2), out=dprobs)
+                aten._softmax_backward_data.out(dprobs, probs, -1, probs.dtype, grad_input=dprobs)
+                torch.baddbmm(dq, dprobs, k, beta=0, alpha=scale, out=dq)
+                torch.baddbmm(dk, dprobs.transpose(1, 2), q, beta=0, alpha=scale, out=dk)
+                reads = rows.full_to_first if l == 0 else rows.full_to_row
+                dqkv = ws.dqkv[: len(a)]
+                by_place = ws.dheads.view(3, B, H, T, hs).permute(1, 3, 0, 2, 4)
+                if reads is None:
+                    dqkv.view(B, T, 3, H, hs).copy_(by_place)
+                else:  # every place's keys and values add up in the row it read them from
+                    ws.dqkv_full.view(B, T, 3, H, hs).copy_(by_place)
+                    dqkv.zero_().index_add_(0, reads, ws.dqkv_full)
+                torch.mm(dqkv.t(), a, out=g(attn.in_proj_weight))
+                torch.sum(dqkv, 0, out=g(attn.in_proj_bias))
+                dx, dw, db = aten.native_layer_norm_backward(
+                    torch.mm(dqkv, attn.in_proj_weight), x_in, (d,), mean1, rstd1,
+                    block.ln1.weight, block.ln1.bias, [True, True, True])
+                g(block.ln1.weight).copy_(dw)
+                g(block.ln1.bias).copy_(db)
+                if l:
+                    dh.add_(dx)  # now d loss / d the layer's input
+                else:  # the embeddings: per distinct (token, position), plus the residual path
+                    dx.index_add_(0, rows.first_of, dh)
+                    g(model.token_embed.weight).zero_().index_add_(0, rows.first_tokens, dx)
+                    g(model.pos_embed.weight).zero_().index_add_(0, rows.first_positions, dx)
+        return loss
+
+
+class EveryPositionPath:
+    """`EveryPositionGrads` into a flat gradient buffer, for an optimizer over the flat weights."""
+
+    def __init__(self, model: MiniTransformer):
+        self.flat = flatten_parameters(model)
+        self.grads = EveryPositionGrads(model)  # views of the flat weights, made after
+        self.flat.grad = self.grads.flat_grad  # each call writes the step's gradients here
+
+    def loss_and_gradients(self, x, y, every_targets) -> torch.Tensor:
+        """This batch's loss (a 0-d tensor); its gradients are in ``self.flat.grad``."""
+        return self.grads(x, every_targets)
 
     def parameters(self) -> list[torch.nn.Parameter]:
         return [self.flat]

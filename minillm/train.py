@@ -10,7 +10,9 @@ Each step is the notebook's: forward, loss, backward, AdamW step, and the loss g
 history (see `Trainer.run`). With ``batch_size`` each step learns from that many windows drawn
 at random (seeded: the same seed draws the same batches); without it, from all of them, as
 the notebook does. With a held-out dataset (``valid``) the trainer also measures the loss on
-text it never trains on, every ``eval_every`` steps, into ``valid_history``.
+text it never trains on, every ``eval_every`` steps, into ``valid_history``. The learning
+rate is constant, as in the notebook, unless ``lr_schedule`` is given: then step k (0 for
+the first) uses ``lr * lr_schedule(k)``, as ``torch.optim.lr_scheduler.LambdaLR`` would.
 
 The trainer knows nothing about the UI: it reports through callbacks (minGPT style)
 ``on_step(trainer)`` after each step. It is deterministic for a given model seed. If the loss
@@ -67,13 +69,14 @@ class Trainer:
         seed: int = 0,
         valid: Dataset | None = None,
         eval_every: int | None = None,
+        lr_schedule: Callable[[int], float] | None = None,
     ):
         if not (lr > 0 and math.isfinite(lr)):
             raise ValueError("the learning rate must be a positive number")
         if batch_size is not None and batch_size < 1:
             raise ValueError("the batch size must be at least 1")
         self.model, self.dataset, self.lr, self.epochs = model, dataset, lr, epochs
-        self.threads, self.valid = threads, valid
+        self.threads, self.valid, self.lr_schedule = threads, valid, lr_schedule
         self.device = next(model.parameters()).device
         self.X, self.Y = dataset.X.to(self.device), dataset.Y.to(self.device)
         self.every_targets = (
@@ -165,7 +168,7 @@ class Trainer:
             for _ in range(steps):
                 x, y, every = self._batch()
                 if self.fast:  # forward and backward by hand: the same numbers, no autograd
-                    loss = self.fast.loss_and_gradients()
+                    loss = self.fast.loss_and_gradients(x, y, every)
                 else:
                     loss = model.loss(x, y, every)  # forward: the mean cross-entropy
                 value = loss.item()
@@ -179,6 +182,9 @@ class Trainer:
                 if not self.fast:
                     self.optimizer.zero_grad(set_to_none=True)
                     loss.backward()  # backward: d loss / d every weight
+                if self.lr_schedule is not None:  # this step's learning rate
+                    for group in self.optimizer.param_groups:
+                        group["lr"] = self.lr * self.lr_schedule(self.epoch)
                 self.optimizer.step()  # AdamW: every weight a small step downhill
                 self.history.append(value)
                 losses.append(value)
