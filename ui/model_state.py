@@ -37,6 +37,7 @@ from collections import deque
 
 import streamlit as st
 
+from minillm import workers
 from minillm.budget import Budgets
 from minillm.experiment import Experiment, TrainSettings
 from ui import seats
@@ -155,7 +156,8 @@ class FairSlots:
 def training_slots() -> FairSlots:
     """One line for the whole server: how many chunks may train at the same time."""
     try:
-        slots = int(os.environ.get("MINILLM_TRAINING_SLOTS", "1"))
+        slots = int(os.environ.get("MINILLM_TRAINING_SLOTS",  # default: one per worker
+                                   str(max(1, workers.workers_from_env()))))
     except ValueError:
         slots = 1
     return FairSlots(slots)
@@ -198,6 +200,11 @@ def train_chunk(exp: Experiment, seconds: float | None = None,
         if not slots.acquire(timeout=max(0.0, wait)):
             return False
         try:
+            pool = workers.shared_pool() if workers.can_travel(exp.trainer) else None
+            if pool is not None:  # MINILLM_WORKERS: in a worker process, truly in parallel
+                pool.train_chunk(exp.trainer, seconds, max_epochs,
+                                 min(CHUNK_WALL_SECONDS, max(seconds, 0.0) * 4))
+                return True
             deadline = time.thread_time() + seconds
             wall_deadline = time.monotonic() + min(CHUNK_WALL_SECONDS, max(seconds, 0.0) * 4)
             trained = 0

@@ -1,0 +1,285 @@
+"""Training chunks in worker processes: two trainings really run at once.
+
+All the sessions of a Streamlit server share one Python process, and a tiny model's training
+is mostly Python, which runs one thread at a time: two trainings in threads only hand that
+lock back and forth. Here a chunk of training (a few hundred milliseconds) goes to a small pool
+of worker processes, one per core by default, and comes back:
+
+- the session keeps its model: the `Experiment` (and its `Trainer`) stays in the server's
+  process, where Generate, Attention, saving and the seat read it at any time;
+- a chunk's state travels to a worker and back (`export_state` / `apply_state`): the weights,
+  AdamW's averages and step, the loss histories, the best weights and loss, the batch
+  generator's state, the snapshot schedule (old snapshots stay home: the worker sees only
+  their epochs) and the windows' tensors. The worker builds a `Trainer` around them, trains
+  epoch by epoch until the chunk's budget is spent, and sends back what changed;
+- the numbers are exactly those of training in-process: same seed, same loss to the last bit
+  (tests/test_workers.py: the notebook's run through the pool ends at 0.3845, equal to the
+  in-process run as floats).
+
+Workers start with ``forkserver`` (``spawn`` where there is none), never ``fork`` (the server
+has threads), with one torch thread each. ``MINILLM_WORKERS`` sets how many (default: the
+cores this process may use; 0: train in the server's own process, as before).
+
+    pool = ChunkPool(2)
+    while not exp.trainer.done:
+        pool.train_chunk(exp.trainer, cpu_seconds=0.25, max_epochs=50, wall_seconds=1.0)
+"""
+
+from __future__ import annotations
+
+import atexit
+import math
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+import torch
+
+WORKERS_ENV = "MINILLM_WORKERS"
+
+
+def default_workers() -> int:
+    """One per core this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def workers_from_env(environ=os.environ) -> int:
+    """``MINILLM_WORKERS``: a whole number of worker processes (0: none); else the default."""
+    raw = environ.get(WORKERS_ENV, "").strip()
+    if not raw:
+        return default_workers()
+    try:
+        value = int(raw)
+    except ValueError:
+        return default_workers()
+    return max(0, min(value, 64))
+
+
+class _Tensors:
+    """What a `Trainer` reads of a dataset, without its tokenizer (tensors travel cheaply)."""
+
+    def __init__(self, X, Y, every):
+        self.X, self.Y, self._every = X, Y, every
+
+    def __len__(self) -> int:
+        return len(self.Y)
+
+    def every_position_targets(self):
+        if self._every is None:
+            raise ValueError("this run does not train on every position")
+        return self._every
+
+
+def _data_of(dataset, every_position: bool) -> dict | None:
+    if dataset is None:
+        return None
+    every = dataset.every_position_targets() if every_position else None
+    return {"X": dataset.X, "Y": dataset.Y, "every": every}
+
+
+def export_state(trainer) -> dict:
+    """Everything a worker needs to go on with `trainer`'s run (tensors are copied by pickling)."""
+    model = trainer.model
+    every = model.config.loss_on == "every"
+    return {
+        "config": model.config,
+        "weights": {k: v.detach().clone() for k, v in model.state_dict().items()},  # not views
+        "optimizer": trainer.optimizer.state_dict(),
+        "lr": trainer.lr, "epochs": trainer.epochs, "batch_size": trainer.batch_size,
+        "hand_gradients": trainer.fast is not None,
+        "history": list(trainer.history),
+        "valid_history": list(trainer.valid_history),
+        "eval_every": trainer.eval_every,
+        "snapshot_every": trainer.snapshot_every,
+        "snapshot_epochs": sorted(trainer.snapshots),
+        "best": [t.detach().clone() for t in trainer._best],
+        "best_loss": trainer._best_loss,
+        "batches": trainer._batches.get_state(),
+        "stopped_reason": trainer.stopped_reason,
+        "data": _data_of(trainer.dataset, every),
+        "valid": _data_of(trainer.valid, every),
+    }
+
+
+def _rebuild(state: dict):
+    """A `Trainer` in this (worker) process, in exactly the state `export_state` saw."""
+    from minillm.model import MiniTransformer
+    from minillm.train import Trainer
+
+    model = MiniTransformer(state["config"])
+    model.load_state_dict(state["weights"])
+    data = state["data"]
+    trainer = Trainer(
+        model, _Tensors(data["X"], data["Y"], data["every"]), lr=state["lr"],
+        epochs=state["epochs"], threads=1, snapshot_every=state["snapshot_every"],
+        hand_gradients=state["hand_gradients"], batch_size=state["batch_size"],
+        eval_every=state["eval_every"],
+    )
+    valid = state["valid"]
+    trainer.valid = None if valid is None else _Tensors(valid["X"], valid["Y"], valid["every"])
+    trainer.optimizer.load_state_dict(state["optimizer"])
+    trainer.history = list(state["history"])
+    trainer.valid_history = list(state["valid_history"])
+    trainer.snapshot_every = state["snapshot_every"]
+    trainer.snapshots = {epoch: None for epoch in state["snapshot_epochs"]}  # they stay home
+    with torch.no_grad():
+        for mine, theirs in zip(trainer._best, state["best"]):
+            mine.copy_(theirs)
+    trainer._best_loss = state["best_loss"]
+    trainer._batches.set_state(state["batches"])
+    trainer.stopped_reason = state["stopped_reason"]
+    return trainer
+
+
+def _result(trainer, before: int) -> dict:
+    return {
+        "weights": {k: v.detach().clone() for k, v in trainer.model.state_dict().items()},
+        "optimizer": trainer.optimizer.state_dict(),
+        "new_history": trainer.history[before:],
+        "valid_history": list(trainer.valid_history),
+        "snapshot_every": trainer.snapshot_every,
+        "snapshots": dict(trainer.snapshots),  # None: an old one the server has
+        "best": [t.detach().clone() for t in trainer._best],
+        "best_loss": trainer._best_loss,
+        "batches": trainer._batches.get_state(),
+        "stopped_reason": trainer.stopped_reason,
+        "seconds": trainer.seconds,
+    }
+
+
+def run_chunk(state: dict, cpu_seconds: float, max_epochs: int, wall_seconds: float) -> dict:
+    """In a worker: go on with the run for one chunk (epoch by epoch until a budget is spent)."""
+    started = time.monotonic()
+    trainer = _rebuild(state)
+    before = trainer.epoch
+    trainer.seconds = 0.0
+    deadline = time.thread_time() + cpu_seconds
+    wall_deadline = time.monotonic() + wall_seconds
+    trained = 0
+    while (not trainer.done and trained < max_epochs and time.thread_time() < deadline
+           and time.monotonic() < wall_deadline):
+        trainer.run(1)
+        trained += 1
+    result = _result(trainer, before)
+    result["worker"] = (os.getpid(), started, time.monotonic())  # who trained it, and when
+    return result
+
+
+def apply_state(trainer, result: dict) -> int:
+    """Put a chunk's result into the server's `trainer`; how many epochs it trained."""
+    with torch.no_grad():
+        trainer.model.load_state_dict(result["weights"])  # in place: the fast path's views too
+        for mine, theirs in zip(trainer._best, result["best"]):
+            mine.copy_(theirs)
+    trainer.optimizer.load_state_dict(result["optimizer"])
+    old = trainer.snapshots
+    trainer.snapshots = {epoch: old[epoch] if weights is None else weights
+                         for epoch, weights in result["snapshots"].items()}
+    trainer.snapshot_every = result["snapshot_every"]
+    trainer._best_loss = result["best_loss"]
+    trainer._batches.set_state(result["batches"])
+    trainer.valid_history = result["valid_history"]
+    trainer.stopped_reason = result["stopped_reason"]
+    trainer.seconds += result["seconds"]
+    trainer.history.extend(result["new_history"])  # last: a page sees a whole epoch or none
+    return len(result["new_history"])
+
+
+def _start_worker() -> None:
+    torch.set_num_threads(1)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set (a forkserver's child inherits it)
+        pass
+
+
+def _ping(wait: float = 0.0) -> int:
+    time.sleep(wait)
+    return os.getpid()
+
+
+def _context():
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" in methods:
+        context = multiprocessing.get_context("forkserver")
+        # imported once by the fork server, so every worker starts with them (torch._dynamo:
+        # what the first AdamW imports, seconds of it)
+        context.set_forkserver_preload(["torch", "torch._dynamo", "minillm.workers",
+                                        "minillm.train", "minillm.handgrad"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+class ChunkPool:
+    """A small pool of worker processes that train chunks (thread-safe; started lazily)."""
+
+    def __init__(self, workers: int):
+        self.workers = max(1, workers)
+        self._executor: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _pool(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ProcessPoolExecutor(
+                    max_workers=self.workers, mp_context=_context(), initializer=_start_worker)
+            return self._executor
+
+    def warm_up(self) -> list[int]:
+        """Start every worker now (each imports torch once); their process ids."""
+        pool = self._pool()
+        futures = [pool.submit(_ping, 0.2) for _ in range(self.workers)]
+        return sorted({future.result() for future in futures})
+
+    def train_chunk(self, trainer, cpu_seconds: float, max_epochs: int,
+                    wall_seconds: float) -> int:
+        """Train one chunk of `trainer`'s run in a worker; the epochs trained. A worker that
+        died (killed, out of memory) is replaced and the chunk runs once more."""
+        if trainer.done or max_epochs <= 0:
+            return 0
+        state = export_state(trainer)
+        for attempt in (1, 2):
+            try:
+                result = self._pool().submit(run_chunk, state, cpu_seconds, max_epochs,
+                                             wall_seconds).result()
+                break
+            except BrokenProcessPool:
+                self.shutdown()
+                if attempt == 2:
+                    raise
+        return apply_state(trainer, result)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+
+_SHARED: ChunkPool | None = None
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_pool() -> ChunkPool | None:
+    """The process's pool (``MINILLM_WORKERS`` workers), or None when it is 0."""
+    global _SHARED
+    with _SHARED_LOCK:
+        if _SHARED is None or _SHARED.workers != workers_from_env():
+            if _SHARED is not None:
+                _SHARED.shutdown()
+            n = workers_from_env()
+            _SHARED = ChunkPool(n) if n > 0 else None
+            if _SHARED is not None:
+                atexit.register(_SHARED.shutdown)
+        return _SHARED
+
+
+def can_travel(trainer) -> bool:
+    """Whether this run can train in a worker: on the CPU, and not stopped."""
+    return trainer.device.type == "cpu" and not trainer.done and math.isfinite(trainer.lr)

@@ -1,0 +1,132 @@
+"""Training chunks in worker processes (minillm.workers): the same numbers as in-process, two
+trainings at the same moment in two processes, a killed worker replaced, the app's hook."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import pytest
+import torch
+
+from minillm import workers
+from minillm.experiment import Experiment, TrainSettings
+
+NOTEBOOK_LOSS = 0.3845
+
+
+@pytest.fixture(scope="module")
+def pool():
+    chunk_pool = workers.ChunkPool(2)
+    chunk_pool.warm_up()
+    yield chunk_pool
+    chunk_pool.shutdown()
+
+
+def in_process(settings: TrainSettings, chunk: int = 37) -> Experiment:
+    exp = Experiment(settings, device="cpu")
+    while not exp.trainer.done:
+        exp.trainer.run(chunk)
+    return exp
+
+
+def pooled(pool, settings: TrainSettings, chunk: int = 37) -> Experiment:
+    exp = Experiment(settings, device="cpu")
+    while not exp.trainer.done:
+        pool.train_chunk(exp.trainer, cpu_seconds=10.0, max_epochs=chunk, wall_seconds=30.0)
+    return exp
+
+
+def identical(x: torch.Tensor, y: torch.Tensor) -> bool:
+    """Bit for bit the same numbers (NaN equal to NaN: a diverged run's snapshots hold them)."""
+    return x.shape == y.shape and torch.equal(torch.nan_to_num(x, nan=7.0), torch.nan_to_num(y, nan=7.0)) \
+        and torch.equal(x.isnan(), y.isnan())
+
+
+def assert_same(a: Experiment, b: Experiment) -> None:
+    assert a.trainer.history == b.trainer.history  # floats, exactly
+    assert a.trainer.valid_history == b.trainer.valid_history
+    assert a.trainer.stopped_reason == b.trainer.stopped_reason
+    for (name, x), y in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        assert identical(x, y), name
+    assert sorted(a.trainer.snapshots) == sorted(b.trainer.snapshots)
+    for epoch, weights in a.trainer.snapshots.items():
+        assert all(identical(w, b.trainer.snapshots[epoch][k]) for k, w in weights.items())
+    assert a.summary()["loss"] == b.summary()["loss"]
+
+
+def test_the_notebooks_run_through_the_pool_ends_at_0_3845(pool):
+    exp = pooled(pool, TrainSettings())
+    assert round(exp.summary()["loss"], 4) == NOTEBOOK_LOSS
+    assert_same(in_process(TrainSettings()), exp)
+    # what the pages read is home: the model, the optimizer, snapshots (Attention's replay)
+    assert exp.trainer.epoch == 300 and len(exp.trainer.snapshots) > 3
+
+
+@pytest.mark.parametrize("settings", [
+    TrainSettings(loss_on="every", causal=True, epochs=60),  # autograd, every position
+    TrainSettings(batch_size=8, epochs=60),  # seeded mini-batches: the generator travels
+    TrainSettings(n_layers=2, epochs=40),
+    TrainSettings(lr=1000.0, epochs=40),  # NaN: stopped, best weights put back
+    TrainSettings(tokenizer="character", epochs=30, eos=True),
+], ids=["every", "batches", "two-layers", "nan", "characters"])
+def test_other_runs_are_identical_through_the_pool(pool, settings):
+    assert_same(in_process(settings, chunk=13), pooled(pool, settings, chunk=13))
+
+
+def test_two_trainings_run_at_the_same_moment_in_two_processes(pool):
+    pool.warm_up()
+    experiments = [Experiment(TrainSettings(epochs=2000, seed=s), device="cpu") for s in (1, 2)]
+    spans = {}
+
+    def train(exp):
+        state = workers.export_state(exp.trainer)
+        result = pool._pool().submit(workers.run_chunk, state, 0.6, 2000, 10.0).result()
+        workers.apply_state(exp.trainer, result)
+        spans[id(exp)] = result["worker"]
+
+    threads = [threading.Thread(target=train, args=(exp,)) for exp in experiments]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    (pid_a, start_a, end_a), (pid_b, start_b, end_b) = spans.values()
+    assert pid_a != pid_b and pid_a != os.getpid()
+    assert start_a < end_b and start_b < end_a, "the two chunks did not overlap in time"
+    assert all(exp.trainer.epoch > 0 for exp in experiments)
+
+
+def test_a_killed_worker_is_replaced(pool):
+    exp = Experiment(TrainSettings(epochs=60), device="cpu")
+    pool.train_chunk(exp.trainer, cpu_seconds=10, max_epochs=20, wall_seconds=30)
+    for pid in pool.warm_up():
+        os.kill(pid, signal.SIGKILL)
+    pool.train_chunk(exp.trainer, cpu_seconds=10, max_epochs=40, wall_seconds=30)
+    assert exp.trainer.done
+    assert_same(in_process(TrainSettings(epochs=60), chunk=20), exp)
+
+
+def test_the_number_of_workers_comes_from_the_environment():
+    assert workers.workers_from_env({}) == workers.default_workers() >= 1
+    assert workers.workers_from_env({"MINILLM_WORKERS": "0"}) == 0
+    assert workers.workers_from_env({"MINILLM_WORKERS": "3"}) == 3
+    assert workers.workers_from_env({"MINILLM_WORKERS": "many"}) == workers.default_workers()
+    assert workers.workers_from_env({"MINILLM_WORKERS": "-2"}) == 0
+
+
+def test_the_app_trains_through_the_pool_and_in_process(monkeypatch):
+    from ui import model_state
+
+    monkeypatch.setenv("MINILLM_WORKERS", "2")
+    assert workers.shared_pool() is not None and workers.shared_pool().workers == 2
+    exp = Experiment(TrainSettings(), device="cpu")
+    while not exp.trainer.done:
+        assert model_state.train_chunk(exp, seconds=5.0, max_epochs=100, wait=5.0)
+    assert round(exp.summary()["loss"], 4) == NOTEBOOK_LOSS
+    monkeypatch.setenv("MINILLM_WORKERS", "0")
+    assert workers.shared_pool() is None
+    other = Experiment(TrainSettings(), device="cpu")
+    while not other.trainer.done:
+        assert model_state.train_chunk(other, seconds=5.0, max_epochs=100, wait=5.0)
+    assert other.trainer.history == exp.trainer.history
