@@ -49,6 +49,7 @@ MODEL_LAB = [
     st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
     st.Page("pages/generate.py", title="Generate", icon=":material/edit_note:", url_path="generate"),
     st.Page("pages/attention.py", title="Attention", icon=":material/visibility:", url_path="attention"),
+    st.Page("pages/which_tokens.py", title="Which tokens?", icon=":material/emoji_events:", url_path="which_tokens"),
     st.Page("pages/class_board.py", title="Class board", icon=":material/leaderboard:", url_path="class_board"),
 ]
 

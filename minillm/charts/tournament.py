@@ -1,0 +1,119 @@
+"""The tokenizer tournament's figure: held-out bits per character against vocabulary size.
+
+Pure functions (no streamlit), so a notebook draws exactly the figure the Which tokens? page
+shows:
+
+    >>> from minillm.tournament import EntrantResult, TournamentResult, TournamentSettings
+    >>> result = TournamentResult(TournamentSettings(), [
+    ...     EntrantResult("words", 180, 11700, 25000, 0.23, 138.0, 1.8, 0.73, 0.035, 0.33,
+    ...                   kind="words"),
+    ...     EntrantResult("BPE-200", 458, 29770, 43498, 0.26, 122.0, 2.1, 0.66, kind="bpe")],
+    ...     heldout_chars=20_000, heldout_floor_bits=0.386)
+    >>> frame = results_frame(result)
+    >>> list(frame["tokenizer"]), list(frame["family"])
+    (['words', 'BPE-200'], ['whole words', 'BPE pieces'])
+    >>> chart = bits_chart(frame, floor_bits=result.heldout_floor_bits)
+
+Lower is better: each point is one entrant, placed by how many ids its vocabulary has (a log
+scale: 29 characters and 1,258 BPE pieces on one axis) and how many bits per character it
+paid on text it never saw. Hovering a point shows its parameters. The dashed line is the
+held-out floor when it is known (generated stories): no model can go below it on average.
+Only the entrants' names are written on the chart, never the corpus's text.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+#: Big enough to read from the back of a classroom.
+LABEL_SIZE = 16
+TITLE_SIZE = 18
+POINT_LABEL_SIZE = 15
+#: One colour per family of tokenizer (dark enough for labels on white).
+FAMILIES = {
+    "words": "whole words",
+    "characters": "characters or bytes",
+    "bytes": "characters or bytes",
+    "bpe": "BPE pieces",
+    "cl100k_base": "GPT-4's pieces (cl100k_base)",
+}
+FAMILY_COLOURS = {
+    "whole words": "#C2570C",
+    "characters or bytes": "#5B6770",
+    "BPE pieces": "#1D5FAE",
+    "GPT-4's pieces (cl100k_base)": "#2A7F3A",
+}
+FLOOR_COLOUR = "#2a9d3a"
+COLUMNS = ["tokenizer", "family", "vocabulary", "embedding parameters", "parameters",
+           "tokens per character", "context (characters)", "training seconds",
+           "held-out bits per character", "unknown words", "paid for unknown words"]
+
+
+def results_frame(result) -> pd.DataFrame:
+    """One row per entrant of a `minillm.tournament.TournamentResult`, in its order.
+
+    ``unknown words`` is the share of held-out words the word model did not know (None for
+    the others: nothing is unknown to them); ``paid for unknown words`` is the part of its
+    bits per character those cost.
+    """
+    rows = []
+    for e in result.entrants:
+        is_unit = e.kind in ("words", "characters")
+        rows.append([
+            e.name, FAMILIES.get(e.kind, "other"), e.vocab_size, e.embedding_parameters,
+            e.parameters, e.tokens_per_char, e.context_chars, e.seconds, e.heldout_bits,
+            e.unknown_share if is_unit else None, e.unknown_bits if is_unit else None,
+        ])
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def bits_chart(frame: pd.DataFrame, *, floor_bits: float | None = None,
+               floor_label: str = "held-out floor", height: int = 420) -> alt.LayerChart:
+    """Held-out bits per character (y) against vocabulary size (x, log scale), one labelled
+    point per entrant, and the held-out floor as a dashed line when `floor_bits` is known."""
+    top = float(frame["held-out bits per character"].max()) * 1.12 if len(frame) else 1.0
+    bottom = min([float(frame["held-out bits per character"].min()) if len(frame) else 0.0]
+                 + ([floor_bits] if floor_bits is not None else [])) * 0.85
+    families = [f for f in FAMILY_COLOURS if f in set(frame["family"])]
+    y = alt.Y("held-out bits per character:Q", title="Held-out bits per character (lower is better)",
+              scale=alt.Scale(domain=[max(0.0, bottom), top], zero=False))
+    base = alt.Chart(frame).encode(
+        x=alt.X("vocabulary:Q", title="Vocabulary size (ids, log scale)",
+                scale=alt.Scale(type="log", nice=False, padding=30)),
+        y=y,
+        color=alt.Color("family:N", title=None,
+                        scale=alt.Scale(domain=families,
+                                        range=[FAMILY_COLOURS[f] for f in families]),
+                        legend=alt.Legend(orient="top", labelFontSize=LABEL_SIZE,
+                                          labelLimit=400, symbolSize=200)),
+        tooltip=[
+            alt.Tooltip("tokenizer:N", title="Tokenizer"),
+            alt.Tooltip("held-out bits per character:Q", title="Held-out bits per character",
+                        format=".3f"),
+            alt.Tooltip("vocabulary:Q", title="Vocabulary (ids)", format=","),
+            alt.Tooltip("parameters:Q", title="Parameters", format=","),
+            alt.Tooltip("embedding parameters:Q", title="Embedding parameters", format=","),
+            alt.Tooltip("tokens per character:Q", title="Tokens per character", format=".3f"),
+            alt.Tooltip("context (characters):Q", title="Context (characters)", format=".0f"),
+        ],
+    )
+    points = base.mark_point(size=220, filled=True, opacity=0.9)
+    labels = base.mark_text(align="left", dx=12, dy=-10, fontSize=POINT_LABEL_SIZE,
+                            fontWeight="bold").encode(text="tokenizer:N")
+    layers = [points, labels]
+    if floor_bits is not None:
+        floor = pd.DataFrame({"held-out bits per character": [floor_bits],
+                              "label": [f"{floor_label}: {floor_bits:.3f}"]})
+        rule = alt.Chart(floor).mark_rule(color=FLOOR_COLOUR, strokeDash=[8, 5], size=2).encode(
+            y=alt.Y("held-out bits per character:Q"))
+        text = alt.Chart(floor).mark_text(align="left", baseline="top", dy=6, x=6,
+                                          color=FLOOR_COLOUR, fontSize=POINT_LABEL_SIZE).encode(
+            y=alt.Y("held-out bits per character:Q"), text="label:N")
+        layers += [rule, text]
+    return (
+        alt.layer(*layers)
+        .properties(height=height)
+        .configure_axis(labelFontSize=LABEL_SIZE, titleFontSize=TITLE_SIZE)
+        .configure_legend(labelFontSize=LABEL_SIZE)
+    )

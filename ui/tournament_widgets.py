@@ -1,0 +1,160 @@
+"""Widgets of the Which tokens? page (layout glue: the numbers come from `minillm.tournament`,
+the figure from `minillm.charts.tournament`, the shared jobs from `ui.tournament_jobs`).
+
+- `choose_corpus()`: generated stories (new names, typos, seed), a preset, pasted or
+  uploaded text, as a `TournamentCorpus` (raises `CorpusError` / `TournamentError`);
+- `choose_settings()`: the budget and the model size;
+- `show_progress(job)`: a progress bar per entrant while the experiment trains;
+- `show_results(result)`: the verdict, the chart, the table, the rule for unknown words.
+
+Every setting lives in the address bar (``tok_`` keys, read by `ui.links.check_link` first).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from minillm import tournament as T
+from minillm.charts.tournament import bits_chart, results_frame
+from minillm.corpus import COUNTRY_STYLE, PRESETS, CorpusError, load_corpus, load_upload
+from minillm.stories import StorySettings
+from ui import tournament_jobs as jobs
+from ui.charts import show_chart
+from ui.links import check_link
+from ui.plain_text import plain
+
+STORIES = "Generated stories (their floor is known)"
+PASTE, UPLOAD = "Paste your own sentences", "Upload a text file (.txt)"
+CORPORA = [STORIES, *PRESETS, PASTE, UPLOAD]
+LINKED = {"persist_state": "session", "bind": "query-params"}
+LINK_KEYS = ("tok_corpus", "tok_new_names", "tok_typos", "tok_seed", "tok_budget", "tok_size")
+NEW_NAMES_PERCENT = 30  # the default: enough brand-new names to matter
+BUDGET_LABELS = {"quick": f"quick: {T.BUDGETS['quick']} steps (about 20 s)",
+                 "full": f"full: {T.BUDGETS['full']} steps (about 60 s)"}
+SIZE_LABELS = {"tiny": "tiny: 16 numbers per token", "small": "small: 32 numbers per token",
+               "bigger": "bigger: 64 numbers per token, 4 heads"}
+
+
+def choose_corpus() -> T.TournamentCorpus:
+    """The text the experiment learns from and is scored on (shared: one per setting)."""
+    check_link("tok_corpus", "corpus", options=CORPORA, default=STORIES)
+    choice = st.selectbox("Corpus", CORPORA, key="tok_corpus", **LINKED)
+    if choice == STORIES:
+        left, middle, right = st.columns(3)
+        with left:
+            check_link("tok_new_names", "new names", default=NEW_NAMES_PERCENT, min_value=0,
+                       max_value=50, step=5)
+            names = st.slider("New names (%)", 0, 50, NEW_NAMES_PERCENT, step=5,
+                              key="tok_new_names", **LINKED,
+                              help="The share of names that are brand new, made of three "
+                                   "random syllables: words the training text never had.")
+        with middle:
+            check_link("tok_typos", "typos", default=0, min_value=0, max_value=20)
+            typos = st.slider("Typos (%)", 0, 20, 0, key="tok_typos", **LINKED,
+                              help="The share of longer words with a letter swapped, dropped "
+                                   "or doubled.")
+        with right:
+            check_link("tok_seed", "seed", default=0, min_value=0, max_value=1000)
+            seed = st.number_input("Seed (which stories)", 0, 1000, 0, key="tok_seed", **LINKED)
+        st.caption(f"{T.STORY_SENTENCES:,} sentences from the story grammar, one story a line; "
+                   f"{T.VALID_SHARE:.0%} of the stories are held out.")
+        return jobs.stories(StorySettings(seed=int(seed), new_name_rate=names / 100,
+                                          typo_rate=typos / 100))
+    if choice in PRESETS:
+        return jobs.text(PRESETS[choice], choice)
+    if choice == PASTE:
+        text = st.text_area("Your sentences, one per line", "\n".join(COUNTRY_STYLE),
+                            height=150, key="tok_text", persist_state="session")
+        corpus = load_corpus(text, "your sentences")
+    else:
+        upload = st.file_uploader("A plain-text file, one sentence per line", type=["txt"],
+                                  key="tok_file")
+        if upload is None:
+            raise CorpusError("Upload a .txt file (UTF-8), one sentence per line.")
+        corpus = load_upload(upload.getvalue(), upload.name)
+    for note in corpus.notes:
+        st.caption(note)
+    return jobs.text(corpus.lines, corpus.name)
+
+
+def choose_settings() -> T.TournamentSettings:
+    """The training budget and model size, the same for every entrant."""
+    check_link("tok_budget", "budget", options=list(BUDGET_LABELS.values()),
+               default=BUDGET_LABELS["quick"])
+    budget = st.radio("Training budget (optimizer steps, the same for every model)",
+                      list(BUDGET_LABELS), format_func=BUDGET_LABELS.get, key="tok_budget",
+                      **LINKED)
+    check_link("tok_size", "model size", options=list(SIZE_LABELS.values()),
+               default=SIZE_LABELS["small"])
+    size = st.select_slider("Model size (the same for every model)", list(SIZE_LABELS),
+                            "small", format_func=SIZE_LABELS.get, key="tok_size", **LINKED)
+    settings = T.with_budget(T.TournamentSettings(), budget, size)
+    st.caption(f"Every model: {settings.block_size} tokens of context, {settings.d_model} "
+               f"numbers per token, {settings.n_heads} heads, {settings.steps} steps of "
+               f"{settings.batch_size} windows, learning rate {settings.lr:g}, seed "
+               f"{settings.seed}.")
+    return settings
+
+
+def show_progress(job: jobs.Job) -> None:
+    """One bar per entrant: its steps so far, or its score once it is done."""
+    if job.waiting_for_slot:
+        st.caption(":material/hourglass_top: Waiting for a free training slot: other students "
+                   "are training right now. This goes on by itself in a moment.")
+    lines = job.lines()
+    if not lines:
+        st.progress(0.0, text="Preparing the tokenizers (training the BPEs on the training "
+                              "text)…")
+    for line in lines:
+        name = plain(line.name)
+        if line.result is not None:
+            st.progress(1.0, text=f"**{name}**: done, {line.result.heldout_bits:.3f} bits per "
+                                  "character on the held-out text")
+        else:
+            st.progress(line.steps_done / line.steps,
+                        text=f"**{name}**: step {line.steps_done} of {line.steps}")
+
+
+def show_results(result: T.TournamentResult, corpus: T.TournamentCorpus) -> None:
+    """The finished experiment: done marker, verdict, chart, table, the fair score's rule."""
+    seconds = sum(e.seconds for e in result.entrants)
+    st.success(f"Experiment done: {len(result.entrants)} models trained "
+               f"({seconds:.0f} s of training) and scored on {result.heldout_chars:,} held-out "
+               "characters.", icon=":material/check_circle:")
+    st.markdown(f"#### {plain(result.verdict())}")
+    frame = results_frame(result)
+    show_chart(bits_chart, frame, floor_bits=result.heldout_floor_bits,
+               floor_label="held-out floor (the grammar's own uncertainty)")
+    floor = ""
+    if result.heldout_floor_bits is not None:
+        floor = (f" The dashed line is the floor, {result.heldout_floor_bits:.3f}: the "
+                 "grammar's own uncertainty, which no model can beat on average.")
+    elif corpus.floor_bits is not None:
+        floor = (" With typos on, the floor is not known exactly (it is at most "
+                 f"{corpus.floor_bits:.3f}), so it is not drawn.")
+    st.caption("Each point is one model: further left, fewer ids in its vocabulary; lower, "
+               "fewer bits per character on text it never saw (better). Hover a point for "
+               f"its parameters.{floor}")
+    st.markdown(f"**The fair score.** {plain(result.unknown_rule())}")
+    shown = frame.drop(columns=["family"])
+    for column in ("unknown words", "paid for unknown words"):
+        shown[column] = shown[column].map(lambda v: None if v is None or v != v else v)
+    shown["unknown words"] = shown["unknown words"] * 100
+    number = st.column_config.NumberColumn
+    st.dataframe(shown, hide_index=True, width="stretch", column_config={
+        "vocabulary": number("vocabulary (ids)", format="localized"),
+        "embedding parameters": number(format="localized"),
+        "parameters": number(format="localized"),
+        "tokens per character": number(format="%.3f"),
+        "context (characters)": number(format="%.0f",
+                                       help="Characters of text the context window holds"),
+        "training seconds": number(format="%.1f"),
+        "held-out bits per character": number(format="%.3f"),
+        "unknown words": number("unknown (%)", format="%.1f",
+                                help="Held-out words (or characters) the vocabulary lacked"),
+        "paid for unknown words": number("paid for unknown (bits per character)",
+                                         format="%.3f"),
+    })
+    for e in result.entrants:
+        if e.note:
+            st.caption(f"**{plain(e.name)}**: {plain(e.note)}.")
