@@ -364,3 +364,24 @@ def test_the_board_page_alone_asks_for_a_code(board_url):
     assert at.session_state[class_mode.CLASS] == "7b-tokens"
     join(at, "Ada", form="class_join_board")
     assert "You are on this board as **Ada**" in texts(at)
+
+
+def test_a_run_posted_from_a_lesson_answers_its_question(board_url):
+    from ui.lessons import Lesson
+
+    code = make_class(board_url)
+    ada, bo, cy = browser(code=code), browser(code=code), browser(code=code)
+    for at, name in ((ada, "Ada"), (bo, "Bo"), (cy, "Cy")):
+        join(at, name)
+    question = "Change only the block size. Which value reaches the floor first?"
+    for at in (ada, bo):
+        at.session_state["lessons"] = {"train": Lesson("train", lock=("train_d_model",),
+                                                       say=question)}
+    train_and_post(ada, seed=1, epochs=20)
+    train_and_post(bo, seed=2, epochs=200)  # trained longer: the lower loss
+    train_and_post(cy, seed=3, epochs=30)  # no lesson
+    viewer = browser("pages/class_board.py", code)
+    best = [df.value for df in viewer.dataframe if "which loss" in df.value.columns][0]
+    assert list(best["question"]) == [question, "(no lesson)"]
+    assert list(best["nickname"]) == ["Bo", "Cy"]
+    assert set(board_frame(viewer)["question"]) == {question, "(no lesson)"}
