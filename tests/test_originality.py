@@ -9,7 +9,7 @@ import torch
 
 from conftest import trained_experiment
 from minillm import inspect
-from minillm.charts.training import (HELDOUT_COLOR, HELDOUT_RUN, label_offsets, loss_chart,
+from minillm.charts.training import (HELDOUT_COLOR, HELDOUT_RUN, label_places, loss_chart,
                                      reference_rules, runs_frame)
 from minillm.corpus import COUNTRY_STYLE
 from minillm.experiment import Experiment, TrainSettings
@@ -234,10 +234,16 @@ def test_the_floors_are_named_for_what_they_bound():
     assert held["what"].tolist()[1] == "floor = 0.3800: the floor for memorising this data"
     assert held["loss"].tolist() == [2.7, 0.38, 1.05]
     assert held["what"].tolist()[2].startswith("held-out floor = 1.0500")
+    assert held["label"].tolist()[:2] == held["what"].tolist()[:2]
+    assert held["label"].tolist()[2] == "held-out floor = 1.0500 (the language's)"
 
 
-def test_labels_of_rules_close_together_do_not_sit_on_each_other():
+def test_the_held_out_floors_label_sits_left_and_the_others_right():
     top = 4.0
-    assert label_offsets([3.0, 1.0, 2.0], top) == [16, 16, 16]  # far apart: all under
-    assert label_offsets([3.0, 1.0, 1.2], top) == [16, 16, -12]  # 1.2 just above 1.0: above
-    assert label_offsets([3.0, 0.1], top) == [16, -12]  # near the bottom: above
+    assert label_places([3.0, 1.0, 1.2], top) == [("right", 16), ("right", 16), ("left", -12)]
+    assert label_places([3.0, 0.1], top) == [("right", 16), ("right", -12)]  # floor near 0: above
+    spec = loss_chart(runs_frame([3.0, 2.0], "x", valid_history=[(0, 3.1)]), floor=1.0,
+                      start_loss=3.0, held_out=True, heldout_floor=1.2).to_dict()
+    marks = [layer for layer in spec["layer"] if layer.get("mark", {}).get("type") == "text"]
+    assert [m["mark"]["align"] for m in marks] == ["right", "right", "left"]
+    assert marks[2]["encoding"]["x"] == {"datum": 0}

@@ -98,7 +98,8 @@ def loss_axis_top(floor: float, start_loss: float, heldout_floor: float | None =
 
 def reference_rules(floor: float, start_loss: float, held_out: bool = False,
                     heldout_floor: float | None = None) -> pd.DataFrame:
-    """The chart's horizontal rules: loss, what it means in words, colour.
+    """The chart's horizontal rules: loss, what it means in words (the tooltip), its label on
+    the chart, colour.
 
     >>> reference_rules(0.5, 2.0, held_out=True, heldout_floor=1.1)["what"].tolist()
     ['ln|V| = 2.000: a model that knows nothing', 'floor = 0.5000: the floor for memorising this data', 'held-out floor = 1.1000: the language itself, the best on new text']
@@ -111,25 +112,31 @@ def reference_rules(floor: float, start_loss: float, held_out: bool = False,
                                  f"floor = {floor:.4f}: the best any model can do on this data"),
          "color": FLOOR_COLOR},
     ]
-    if heldout_floor is not None:
+    for rule in rules:
+        rule["label"] = rule["what"]
+    if heldout_floor is not None:  # a short label: it sits where the curves are on their way
         rules.append({"loss": heldout_floor, "color": HELDOUT_COLOR,
                       "what": f"held-out floor = {heldout_floor:.4f}: the language itself, "
-                              "the best on new text"})
+                              "the best on new text",
+                      "label": f"held-out floor = {heldout_floor:.4f} (the language's)"})
     return pd.DataFrame(rules)
 
 
-def label_offsets(losses: Sequence[float], top: float) -> list[int]:
-    """Vertical offset (px) of each rule's label: just under its rule, or just above it when
-    the rule is near the bottom or another label would sit on top of it."""
-    close = 0.09 * top  # closer than this, two labels overlap at the default height
-    offsets = []
+def label_places(losses: Sequence[float], top: float) -> list[tuple[str, int]]:
+    """Where each rule's label goes: ("right" or "left", vertical offset in px).
+
+    ln|V| and the floor are labelled at the right end, just under their rule (the curves
+    have left ln|V| behind there); a floor near the bottom gets its label above instead. A
+    third rule (the held-out floor) is labelled at the left end, just above it: the curves
+    start high, so the lower left is empty, while at the right they end near the floors.
+    """
+    places = []
     for i, loss in enumerate(losses):
-        below = loss > 0.12 * top
-        for j, other in enumerate(losses):
-            if j != i and 0 < loss - other < close:  # a rule just below this one: go above
-                below = False
-        offsets.append(16 if below else -12)
-    return offsets
+        if i < 2:
+            places.append(("right", 16 if i == 0 or loss > 0.12 * top else -12))
+        else:
+            places.append(("left", -12))
+    return places
 
 
 def loss_chart(
@@ -189,16 +196,13 @@ def loss_chart(
         .encode(y=alt.Y("loss:Q"), color=alt.Color("color:N", scale=None),
                 tooltip=[alt.Tooltip("what:N", title="reference")])
     )
-    # Labels sit just under their rule at the right end, where the curve has left ln|V|
-    # behind; a floor near zero, or just above another rule, gets its label above instead.
-    offsets = label_offsets(rules["loss"].tolist(), top)
-    offsets[0] = 16  # ln|V|: under its rule, as ever (the curve leaves it early)
-    text = [
+    text = [  # where each label goes: see `label_places`
         alt.Chart(rules.iloc[[i]])
-        .mark_text(align="right", fontSize=LABEL_SIZE, fontWeight="bold", dx=-6, dy=dy)
-        .encode(x=alt.datum(right), y=alt.Y("loss:Q"), text="what:N",
+        .mark_text(align=side, fontSize=LABEL_SIZE, fontWeight="bold",
+                   dx=-6 if side == "right" else 6, dy=dy)
+        .encode(x=alt.datum(right if side == "right" else 0), y=alt.Y("loss:Q"), text="label:N",
                 color=alt.Color("color:N", scale=None))
-        for i, dy in enumerate(offsets)
+        for i, (side, dy) in enumerate(label_places(rules["loss"].tolist(), top))
     ]
     return (
         alt.layer(rule, lines, hover, *text, data=runs)
