@@ -12,24 +12,18 @@ from functools import partial
 import streamlit as st
 
 from minillm import notebook
-from minillm.budget import D_MODELS, LEARNING_RATES, budget_problem, run_cost
-from minillm.corpus import CorpusError
-from minillm.experiment import TrainSettings
-from minillm.model import head_choices
+from minillm.budget import budget_problem, run_cost
 from ui import model_state
 from ui.router import ensure_router
 from ui.notebook_button import notebook_button
 from ui.save_load import save_load_section
-from ui.links import check_link, check_unknown_settings, link_notices, share_caption
-from ui.train_widgets import LINKED, LINK_KEYS, chart_spec, choose_corpus, fmt, preview
-from ui.train_widgets import show_summary
+from ui.links import check_unknown_settings, share_caption
+from ui.train_settings import LINK_KEYS, next_run
+from ui.train_widgets import chart_spec, fmt, preview, show_summary
 
 ensure_router()  # a deep link on a fresh server must still go through app.py
 
 TICK_SECONDS = 0.3  # while a run is active the fragment reruns this often, one chunk each
-NOTEBOOK = TrainSettings()
-LOSS_ON = {"last": "the last position (the notebook)", "every": "every position (GPT style)"}
-ON_OFF = {True: "on", False: "off"}
 
 
 def ask(action):  # a button's callback: Train, Pause (Resume), Step or Reset, done below
@@ -46,80 +40,23 @@ st.markdown(
 
 model_state.warm_up()
 check_unknown_settings("train_", LINK_KEYS)
-share_caption("The corpus is in the link only as a preset: pasted or uploaded text is not.")
+share_caption("The corpus is in the link only as a preset (generated stories with their "
+              "knobs): pasted or uploaded text is not.")
 trained_bpe = st.session_state.get("trained_bpe")
-with link_notices(), st.expander(  # a bad link's notices show above, not folded away inside
-        "Settings for the next run: corpus, tokenizer, model size, learning rate, "
-        "epochs… (the notebook's values to start with)", icon=":material/tune:"):
-    left, middle, right = st.columns(3)
-    with left:
-        try:
-            corpus_name, lines, problem = *choose_corpus(), None
-        except CorpusError as error:
-            corpus_name, lines, problem = None, None, str(error)
-            st.error(problem, icon=":material/error:")
-        kinds = {"word": "words (the notebook)", "character": "characters"}
-        if trained_bpe:
-            kinds["bpe"] = f"your BPE: {trained_bpe['name']} ({trained_bpe['merges']:,} merges)"
-        check_link("train_tokenizer", "tokenizer", options=[kinds[k] for k in kinds],
-                   default=kinds["word"])
-        tokenizer = st.radio("Tokenizer for the model", list(kinds), format_func=kinds.get,
-                             key="train_tokenizer", **LINKED)
-        if not trained_bpe:
-            st.caption("Want BPE pieces instead? Train one on the **Build a BPE** page; "
-                       "it then shows up here.")
-    with middle:
-        check_link("train_block", "block size", default=NOTEBOOK.block_size, min_value=1,
-                   max_value=16)
-        block_size = st.slider("Block size (words of context)", 1, 16, NOTEBOOK.block_size,
-                               key="train_block", **LINKED)
-        check_link("train_d_model", "d_model", options=[str(d) for d in D_MODELS],
-                   default=NOTEBOOK.d_model)
-        d_model = st.select_slider("d_model (numbers per token)", D_MODELS, NOTEBOOK.d_model,
-                                   key="train_d_model", **LINKED)
-        heads = head_choices(d_model)
-        check_link("train_heads", "heads", options=[str(h) for h in heads],
-                   default=NOTEBOOK.n_heads)
-        n_heads = st.selectbox("Attention heads (each gets d_model / heads numbers)", heads,
-                               heads.index(NOTEBOOK.n_heads), key="train_heads", **LINKED)
-        check_link("train_lr", "learning rate", options=[f"{v:g}" for v in LEARNING_RATES],
-                   default=f"{NOTEBOOK.lr:g}")
-        lr = st.select_slider("Learning rate (step size)", LEARNING_RATES, NOTEBOOK.lr,
-                              format_func=lambda v: f"{v:g}", key="train_lr", **LINKED,
-                              help="1e-3 is the notebook's. Try 1 or 10: too big a step "
-                                   "overshoots; 1000 blows up.")
-    with right:
-        check_link("train_epochs", "epochs", default=NOTEBOOK.epochs, min_value=10, max_value=2000)
-        epochs = st.number_input("Epochs (passes over the data)", 10, 2000, NOTEBOOK.epochs,
-                                 step=50, key="train_epochs", **LINKED)
-        check_link("train_seed", "seed", default=NOTEBOOK.seed, min_value=0, max_value=1_000_000)
-        seed = st.number_input("Seed (the random start)", 0, 1_000_000, NOTEBOOK.seed,
-                               key="train_seed", **LINKED)
-        check_link("train_eos", "EOS token", default=NOTEBOOK.eos, show=ON_OFF.get)
-        eos = st.toggle("EOS token", NOTEBOOK.eos, key="train_eos", **LINKED,
-                        help="An end-of-sentence token after every sentence: the model "
-                        "learns where a sentence ends.")
-        check_link("train_loss_on", "loss on", options=list(LOSS_ON.values()),
-                   default=LOSS_ON["last"])
-        loss_on = st.radio("Loss on", ["last", "every"], key="train_loss_on", **LINKED,
-                           format_func=LOSS_ON.get)
-        check_link("train_causal", "causal mask", default=NOTEBOOK.causal, show=ON_OFF.get)
-        causal = st.toggle("Causal mask", NOTEBOOK.causal, key="train_causal",
-                           **LINKED, help="Hide later words: each position may only look at "
-                           "itself and earlier ones.")
+chosen = next_run(trained_bpe)
+problem, tokenizer = chosen.problem, chosen.tokenizer
+block_size, eos, loss_on = (chosen.options[k] for k in ("block_size", "eos", "loss_on"))
 
 bpe = trained_bpe["result"].encoding(trained_bpe["merges"]) if tokenizer == "bpe" else None
 settings = data = None
 if problem is None:
     try:  # e.g. one word per line: no (context -> next) pair at all
-        data, floor, vocab, windows, ambiguous = preview(lines, tokenizer, block_size, eos,
-                                                         loss_on, bpe)
+        data, floor, vocab, windows, ambiguous = preview(
+            chosen.lines, tokenizer, block_size, eos, loss_on, bpe, chosen.options["valid_share"])
     except ValueError as error:
         st.error(f"This corpus cannot be trained on: {error}.", icon=":material/error:")
 if data is not None:
-    settings = TrainSettings(lines, corpus_name, tokenizer, block_size, d_model, n_heads, lr,
-                             epochs=int(epochs), seed=int(seed), eos=eos, loss_on=loss_on,
-                             causal=causal)
+    settings = chosen.settings()
     too_big = budget_problem(run_cost(settings, len(data), data.vocab_size), settings, len(data),
                              data.vocab_size, model_state.budgets())
     if too_big:  # refused before anything is built: the class's server stays free
@@ -140,7 +77,7 @@ request = st.session_state.pop("train_request", None)
 exp = model_state.current_experiment()
 if (request == "train" or request == "step" and exp is None) and settings is not None:
     try:
-        exp = model_state.start_experiment(settings, bpe)
+        exp = model_state.start_experiment(settings, bpe, chosen.line_nats, chosen.story)
     except ValueError as error:  # e.g. over the budget: the old model stays
         st.error(str(error), icon=":material/error:")
         request = None
@@ -227,7 +164,9 @@ st.subheader("The data the next run learns from")
 if data is None:
     st.caption("Fix the corpus above to see its data.")
 else:
-    st.markdown(f"{len(data):,} windows (context → next token), a vocabulary of "
+    held = len(chosen.lines) - len(data.sentences)
+    st.markdown(f"{len(data):,} windows (context → next token) from {len(data.sentences):,} "
+                f"lines{f' ({held:,} more held out)' if held else ''}, a vocabulary of "
                 f"{data.vocab_size} ids (PAD{' and EOS' if eos else ''} included). "
                 f"ln|V| = {math.log(data.vocab_size):.3f}; loss floor = {floor:.4f}.")
     vocab_tab, windows_tab, ambiguous_tab = st.tabs(

@@ -82,14 +82,19 @@ def budgets() -> Budgets:
     return Budgets.from_env()
 
 
-def start_experiment(settings: TrainSettings, bpe=None) -> Experiment:
+def start_experiment(settings: TrainSettings, bpe=None, line_nats=None,
+                     story_settings=None) -> Experiment:
     """A new untrained run: the current one becomes a faint curve, its model is dropped.
+
+    `line_nats` and `story_settings`: for generated stories, each line's nats under the
+    grammar (the held-out floor) and the grammar's knobs (Generate parses with them).
 
     Raises what `Experiment` raises (ValueError, and `minillm.budget.BudgetError` for a run
     the server cannot afford) without touching the current model.
     """
     # First: a bad setting costs nothing. A class server has no GPU: always the CPU.
-    exp = Experiment(settings, bpe=bpe, budgets=budgets(), device="cpu")
+    exp = Experiment(settings, bpe=bpe, budgets=budgets(), line_nats=line_nats,
+                     story_settings=story_settings, device="cpu")
     _make_current(exp)
     return exp
 

@@ -1,10 +1,12 @@
 """Widgets and cached helpers for the Train page (layout glue, no engine logic).
 
-- `choose_corpus()`: preset, pasted or uploaded sentences, checked by `minillm.corpus`;
 - `preview(...)`: the dataset the *next* run learns from, with its loss floor and tables;
 - `chart_spec(exp)`: the live loss chart, its frame built once per server for the runs shown;
 - `fmt(loss)`: a loss as text;
 - `show_summary(exp)`: the finished run in words and numbers.
+
+The settings' widgets are in `ui.train_settings` (`PASTE`, `UPLOAD`, `LINKED` and `LINK_KEYS`
+are re-exported from there).
 """
 
 import math
@@ -12,23 +14,15 @@ import math
 import pandas as pd
 import streamlit as st
 
-from minillm.charts.training import loss_chart, runs_frame
+from minillm import inspect
+from minillm.charts.training import FULL_BATCH_AXIS, loss_chart, runs_frame
 from minillm.bpe import fingerprint
-from minillm.corpus import CATS_AND_DOGS, PRESETS, CorpusError, load_corpus, load_upload
 from minillm.data import ambiguous_contexts, build_dataset, loss_floor
-from minillm.experiment import TrainSettings, make_tokenizer
+from minillm.experiment import SPLIT_SEED, TrainSettings, make_tokenizer
+from minillm.heldout import split_lines
 from ui import class_mode, model_state
 from ui.bounded_cache import BoundedCache
-from ui.links import check_link
-
-PASTE, UPLOAD = "Paste your own sentences", "Upload a text file (.txt)"
-KEEP = {"persist_state": "session"}  # settings survive a visit to Generate or Attention
-# ... and live in the URL (ui.links): a teacher shares the address bar. The binding takes
-# precedence over persist_state; a visit to another page still keeps them (tested).
-LINKED = {**KEEP, "bind": "query-params"}
-LINK_KEYS = ("train_corpus", "train_tokenizer", "train_block", "train_d_model", "train_heads",
-             "train_lr", "train_epochs", "train_seed", "train_eos", "train_loss_on",
-             "train_causal")
+from ui.train_settings import KEEP, LINK_KEYS, LINKED, PASTE, UPLOAD  # noqa: F401 (re-exported)
 
 
 def fmt(loss: float) -> str:
@@ -45,16 +39,22 @@ def _previews() -> BoundedCache:
     return BoundedCache(PREVIEW_ENTRIES, PREVIEW_MB * 1e6)
 
 
-def preview(lines, tokenizer, block_size, eos, loss_on, bpe=None):
+def preview(lines, tokenizer, block_size, eos, loss_on, bpe=None, valid_share=0.0):
     """The dataset the next run will learn from, its floor and tables (read-only, shared).
+
+    The windows of the lines it trains on: `valid_share` of them are held out as the run
+    will hold them out (`minillm.experiment.SPLIT_SEED`), so the floor and the budget check
+    are the run's own. The vocabulary is fitted on all lines, as the run's.
 
     Shared by the whole server and keyed by what decides the data: the text itself and, for
     a BPE, its fingerprint (two students' BPEs can have the same name and merge count).
     """
-    key = (lines, tokenizer, block_size, eos, loss_on, fingerprint(bpe) if bpe else None)
+    key = (lines, tokenizer, block_size, eos, loss_on, fingerprint(bpe) if bpe else None,
+           valid_share)
 
     def make():
-        data = build_dataset(lines, make_tokenizer(TrainSettings(lines, tokenizer=tokenizer), bpe),
+        train = split_lines(lines, valid_share, seed=SPLIT_SEED).train
+        data = build_dataset(train, make_tokenizer(TrainSettings(lines, tokenizer=tokenizer), bpe),
                              block_size, eos)
         vocab = pd.DataFrame({"id": range(data.vocab_size),
                               "token": [data.label(i) for i in range(data.vocab_size)]})
@@ -66,49 +66,40 @@ def preview(lines, tokenizer, block_size, eos, loss_on, bpe=None):
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def _loss_chart_frame(floor: float, start_loss: float, epochs: int, names: tuple, right: int) -> dict:
+def _loss_chart_frame(floor: float, start_loss: float, epochs: int, names: tuple, right: int,
+                      held_out: bool = False, heldout_floor: float | None = None,
+                      x_title: str = FULL_BATCH_AXIS) -> dict:
     """The loss chart's spec for these runs, without their points (shared by every session)."""
     skeleton = pd.DataFrame({"run": list(names), "epoch": right, "loss": floor,
                              "current": [name.startswith("this run") for name in names]})
-    return loss_chart(skeleton, floor=floor, start_loss=start_loss, epochs=epochs).to_dict()
+    return loss_chart(skeleton, floor=floor, start_loss=start_loss, epochs=epochs,
+                      held_out=held_out, heldout_floor=heldout_floor, x_title=x_title).to_dict()
+
+
+def x_title(exp) -> str:
+    """What one epoch of this run is: a pass over all the windows, or one step on a batch."""
+    batch = exp.trainer.batch_size
+    return FULL_BATCH_AXIS if batch is None else f"Epoch (one step on {batch} windows drawn at random)"
 
 
 def chart_spec(exp):
     """The loss chart as a Vega-Lite spec. Altair's validation costs 0.1-0.3 s, so the chart's
     frame is built once per distinct (floor, runs shown, length) for the whole server: thirty
     students training the notebook's run share one. Each rerun swaps in the curves' rows."""
-    runs = runs_frame(exp.trainer.history, exp.settings.label(), model_state.past_runs())
+    runs = runs_frame(exp.trainer.history, exp.settings.label(), model_state.past_runs(),
+                      exp.trainer.valid_history)
     names = tuple(dict.fromkeys(runs["run"]))
     right = max(exp.trainer.epochs, int(runs["epoch"].max()) if len(runs) else 1)
-    spec = _loss_chart_frame(exp.floor, exp.start_loss, exp.trainer.epochs, names, right)
+    spec = _loss_chart_frame(exp.floor, exp.start_loss, exp.trainer.epochs, names, right,
+                             exp.valid is not None, exp.heldout_floor_loss, x_title(exp))
     return {**spec, "datasets": {**spec["datasets"], spec["data"]["name"]: runs}}
-
-
-def choose_corpus():
-    """(name, lines) for the next run; raises CorpusError with a message for the student."""
-    check_link("train_corpus", "corpus", options=[*PRESETS, PASTE, UPLOAD],
-               default=next(iter(PRESETS)))
-    choice = st.selectbox("Corpus", [*PRESETS, PASTE, UPLOAD], key="train_corpus", **LINKED)
-    if choice in PRESETS:
-        return choice, PRESETS[choice]
-    if choice == PASTE:
-        text = st.text_area("Your sentences, one per line", "\n".join(CATS_AND_DOGS),
-                            height=150, key="train_text", **KEEP)
-        corpus = load_corpus(text, "your sentences")
-    else:
-        upload = st.file_uploader("A plain-text file, one sentence per line", type=["txt"],
-                                  key="train_file")
-        if upload is None:
-            raise CorpusError("Upload a .txt file (UTF-8), one sentence per line.")
-        corpus = load_upload(upload.getvalue(), upload.name)
-    for note in corpus.notes:
-        st.caption(note)
-    return corpus.name, corpus.lines
 
 
 def show_summary(exp) -> None:
     """The finished run in words: done (or why it stopped), the numbers, what they mean."""
     result = exp.summary()
+    verdicts = result["verdicts"]
+    held_out = "valid_loss" in result
     if result["stopped_reason"]:
         st.warning(result["stopped_reason"], icon=":material/warning:")
     else:
@@ -122,7 +113,8 @@ def show_summary(exp) -> None:
     if "honest_loss" in result:
         cols[4].metric("Honest loss", fmt(result["honest_loss"]),
                        help="The loss with later words hidden, as when the model writes")
-    if "honest_loss" in result and result["loss"] < result["floor"] - 0.02:
+    _bits_metrics(result)
+    if "peeking" in verdicts:
         st.error(f"The training loss {result['loss']:.4f} is below the floor "
                  f"{result['floor']:.4f}, which no honest model can do: **the model was peeking "
                  f"at the answer.** Without the causal mask each position sees the next word. "
@@ -130,14 +122,89 @@ def show_summary(exp) -> None:
                  f"{result['honest_loss']:.4f}.", icon=":material/visibility:")
     else:
         learned = math.floor(result["learned"] * 1000) / 10
-        st.markdown(f"#### The model has learned {learned:.1f}% of what can be learned.")
+        on = " from its training lines" if held_out else ""
+        st.markdown(f"#### The model has learned {learned:.1f}% of what can be learned{on}.")
+    floor_means = ("the floor for memorising this data:** the best any model can do on the "
+                   "lines it trained on" if held_out else "the best any model can do on this "
+                   "data:** after some contexts several next words really occur (see "
+                   "*Ambiguous contexts* below), so no model can be sure")
     st.markdown(
         f"It started at ln|V| = {result['start_loss']:.3f} (a blind guess among "
-        f"{result['vocab_size']} ids). **The floor, {result['floor']:.4f}, is the best any "
-        "model can do on this data:** after some contexts several next words really occur "
-        "(see *Ambiguous contexts* below), so no model can be sure.")
-    if not result["stopped_reason"] and max(exp.trainer.history) > 2 * result["start_loss"]:
+        f"{result['vocab_size']} ids). **The floor, {result['floor']:.4f}, is {floor_means}.")
+    if "lr_too_high" in verdicts:
         st.warning(f"The learning rate {exp.settings.lr:g} is too high: on the way the loss shot "
                    f"up to {max(exp.trainer.history):.3g} (cut off at the top of the chart). "
                    "Try 1e-3.", icon=":material/trending_up:")
+    if held_out:
+        _held_out_sentences(exp, result)
+    else:
+        st.info(f"No held-out lines: {result['valid_reason']} So, as in the notebook, every "
+                "number here is on the text the model trained on.", icon=":material/info:")
+    _block_size_sentence(exp)
     class_mode.post_button(exp)  # in a class: post this run to the class board in one click
+
+
+def _bits_metrics(result: dict) -> None:
+    """The losses again, as bits per character of text: the unit any two tokenizers share."""
+    shown = [("Training bits/char", result["train_bits"],
+              "The training loss as bits per character of the training lines")]
+    if "valid_loss" in result:
+        shown[:0] = [("Held-out loss", result["valid_loss"], "The loss on lines it never saw")]
+        shown.append(("Held-out bits/char", result["valid_bits"],
+                      "The held-out loss as bits per character of the held-out lines"))
+    if result["heldout_floor_bits"] is not None:
+        shown.append(("Held-out floor bits/char", result["heldout_floor_bits"],
+                      "The held-out floor: the grammar's own surprise per character of the "
+                      "held-out lines, in bits. No model can do better on new text from the "
+                      "same rules"))
+    cols = st.columns(4)
+    for col, (label, value, help_text) in zip(cols, shown):
+        if value is not None:
+            col.metric(label, fmt(value) if label == "Held-out loss" else f"{value:.3f}",
+                       help=help_text)
+
+
+def _held_out_sentences(exp, result: dict) -> None:
+    """What the held-out numbers say: overfitting, or how close to the language's floor."""
+    lines = len(exp.split.valid)
+    if "overfitting" in result["verdicts"]:
+        st.warning(f"The held-out loss was lowest at epoch {result['valid_best_epoch']} "
+                   f"({result['valid_best']:.4f}) and has risen since (now "
+                   f"{result['valid_loss']:.4f}), while the training loss kept falling: the "
+                   "model is memorising its lines, not learning the language. Fewer epochs, a "
+                   "smaller model or more text would help.", icon=":material/trending_up:")
+    else:
+        gap = result["valid_loss"] - result["loss"]
+        closeness = ("about as well as" if abs(gap) < 0.05 else
+                     "better than" if gap < 0 else "less well than")
+        st.markdown(f"On the {lines:,} held-out lines, which it never trained on, its loss is "
+                    f"{result['valid_loss']:.4f} (training lines: {result['loss']:.4f}): it "
+                    f"predicts new text {closeness} the text it learned from.")
+    floor = result["heldout_floor_bits"]
+    if floor is not None:
+        over = result["valid_bits"] - floor
+        st.markdown(f"**In bits per character: {result['valid_bits']:.3f} on the held-out "
+                    f"lines, against the language's floor of {floor:.3f}** (the grammar's own "
+                    "surprise: no model can do better on new stories). "
+                    + (f"It is {over:.3f} bits per character above it, "
+                       f"{result['valid_bits'] / floor:.2f} times the floor."
+                       if floor > 0 else ""))
+
+
+def _block_size_sentence(exp) -> None:
+    """For generated stories: say so when the window cannot reach back to the cast's name."""
+    if exp.story_settings is None:
+        return
+    block = exp.settings.block_size
+    intro = inspect.first_sentence_tokens(exp.split.train, exp.tokenizer)
+    if intro is None or block >= intro:
+        return
+    unit = getattr(exp.tokenizer, "unit", "token")
+    reach = (f"A block size of {intro} or more lets it look back that far." if intro <= 16 else
+             f"The block size goes up to 16, so with {unit}s a first sentence never fits: "
+             "with words it does.")
+    st.info(f"The block size is {block} {unit}s, but a story's first sentence has at least "
+            f"{intro}: by the story's next sentence the name and whether it is about a girl, a "
+            "boy or two friends are out of sight, so the model cannot know whether to write "
+            f"“she”, “he” or “they”, nor which name comes back. {reach}",
+            icon=":material/visibility_off:")
