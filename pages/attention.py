@@ -25,7 +25,8 @@ TYPED = "Type a context"
 FROM_DATA = "A window from the dataset"
 MAX_WINDOWS = 500  # a big corpus has tens of thousands: type a context for any other
 MAX_MAP_TOKENS = 150  # the embedding map labels at most this many tokens (the most frequent)
-LINK_KEYS = ("attention_source", "attention_text", "attention_epoch")  # in the URL (ui.links)
+LINK_KEYS = ("attention_source", "attention_text", "attention_epoch",
+             "attention_layer")  # in the URL (ui.links)
 DEFAULT_TEXT = "the cat sat on the"
 
 
@@ -107,6 +108,14 @@ epoch = st.select_slider("Replay training: the weights after this many epochs", 
                          help="Weights are kept at a few points while training. Epoch 0 is the "
                               "untrained model: its attention is close to even.")
 model = replay.model(epoch)
+layers = list(range(1, experiment.model.config.n_layers + 1))
+if st.session_state.get("attention_layer", 1) not in layers:
+    del st.session_state["attention_layer"]  # a new model with fewer layers
+layer = 1  # the notebook's one layer: no picker
+if len(layers) > 1:
+    check_link("attention_layer", "layer", options=[str(n) for n in layers], default="1")
+    layer = st.segmented_control("Layer (each has its own heads)", layers, default=1,
+                                 required=True, key="attention_layer", bind="query-params")
 
 st.subheader("2. Where each position looks")
 if not context:
@@ -114,8 +123,13 @@ if not context:
             "would be all PAD. Type words from the corpus, like “the cat sat on the”.",
             icon=":material/edit:")
 else:
-    labels, weights = inspect.attention_maps(model, dataset, context)
+    labels, weights = inspect.attention_maps(model, dataset, context, layer - 1)
     n_heads = weights.shape[0]
+    if len(layers) > 1:
+        st.markdown(f"**Layer {layer} of {len(layers)}.** "
+                    + ("It reads the tokens themselves (and their positions)." if layer == 1 else
+                       "Its positions hold what the layers below gathered, not the tokens alone: "
+                       "each row is labelled by the token the position started as."))
     st.markdown(
         f"One map per head (**head 1** … **head {n_heads}**: each head asks its own question), "
         "then **their average**. The notebook's `attn_weights` was that average: PyTorch "
@@ -164,7 +178,7 @@ st.caption(f"Weights after epoch {epoch}; {shown}axis 1 keeps {first:.0%} of the
 
 notebook_button("attention", partial(  # the model retrained (same settings), then this context
     notebook.attention_notebook, experiment.settings, bpe=experiment.bpe,
-    trained_epochs=replay.live_epoch, epoch=epoch, context=context,
+    trained_epochs=replay.live_epoch, epoch=epoch, layer=layer - 1, context=context,
     typed=typed.text if source == TYPED else None,
     figures={"epoch": epoch, "explained": [first, second],
              **({"labels": labels, "weights": weights.tolist()} if context else {})}))

@@ -2,7 +2,8 @@
 
 Layout and widgets only. Sampling is `minillm.sample.generate`; the copied runs, candidate
 tables and prompt checks come from `minillm.inspect`; the figures from
-`minillm.charts.generate`. The model is the session's `st.session_state["experiment"]`.
+`minillm.charts.generate`; the batch of samples judged sentence by sentence from
+`ui.originality`. The model is the session's `st.session_state["experiment"]`.
 """
 
 from functools import partial
@@ -17,6 +18,7 @@ from ui.links import check_link, check_unknown_settings, share_caption
 from ui.links_model import check_decimal_link
 from ui.need_model import trained_model
 from ui.notebook_button import notebook_button
+from ui.originality import show_originality
 from ui.plain_text import plain
 from ui.router import ensure_router
 
@@ -145,6 +147,9 @@ elif written:
         "plain, the model glued remembered pieces together: those seams are the only *new* thing "
         "a model this small writes."
     )
+
+show_originality(experiment, prompt.text, temperature, None if top_k == "off" else top_k, greedy,
+                 int(st.session_state.generate_seed))
 
 st.subheader("What it weighed at each step")
 st.caption("For each new word: the most likely candidates and the probability the model gave "
