@@ -172,6 +172,27 @@ class Sample:
     phase: str
     rss_mb: float
     threads: int
+    cpu: float = 0.0  # CPU seconds the server process has used so far
+
+
+def cpu_at(samples: list[Sample], t: float) -> float | None:
+    """The server's CPU seconds at monotonic time `t`, interpolated between two samples."""
+    before = [s for s in samples if s.t <= t]
+    after = [s for s in samples if s.t >= t]
+    if not before or not after:
+        return None
+    a, b = before[-1], after[0]
+    return a.cpu if b.t == a.t else a.cpu + (b.cpu - a.cpu) * (t - a.t) / (b.t - a.t)
+
+
+def server_cpu_times(samples: list[Sample], go: float | None, times: list[float]) -> list[float]:
+    """For each click -> done time (s after the go), the server CPU seconds spent meanwhile:
+    a figure that does not grow when other work on the machine takes the server's cores."""
+    start = cpu_at(samples, go) if go is not None else None
+    if start is None:
+        return []
+    spent = [cpu_at(samples, go + t) for t in times]
+    return [c - start for c in spent if c is not None]
 
 
 class Sampler(threading.Thread):
@@ -200,7 +221,11 @@ class Sampler(threading.Thread):
         while not self.stop_event.is_set() and time.monotonic() < deadline:
             rss, threads = self.read()
             if rss:
-                self.samples.append(Sample(time.monotonic(), self.phase, rss, threads))
+                try:
+                    cpu = cpu_seconds(self.pid)
+                except OSError:
+                    cpu = self.samples[-1].cpu if self.samples else 0.0
+                self.samples.append(Sample(time.monotonic(), self.phase, rss, threads, cpu))
             self.stop_event.wait(SAMPLE_EVERY)
 
     def phase_samples(self, *phases: str) -> list[Sample]:
@@ -573,6 +598,10 @@ def report(args, warm: Session, results: list[Session], info: dict, sampler: Sam
     print(f"time to a trained model (click -> done marker, {len(times)} sessions): "
           f"p50 {fmt_s(p50)}, p95 {fmt_s(p95)}, min {fmt_s(min(times, default=None))}, "
           f"max {fmt_s(max(times, default=None))}")
+    cpu_times = server_cpu_times(list(sampler.samples), info.get("go"), times)
+    print(f"server CPU spent from the Train clicks to each done marker: p50 "
+          f"{fmt_s(percentile(cpu_times, 50))}, p95 {fmt_s(percentile(cpu_times, 95))} (not "
+          f"stretched by other work on the machine)")
     print(f"exactly {NOTEBOOK_LOSS}: {exact}/{args.sessions}"
           + (f" (the others showed: {other_losses})" if other_losses else ""))
     print(f"peak RSS during the sessions: {peak_rss:.0f} MB; peak threads: {peak_threads}")
@@ -617,6 +646,11 @@ class Phase:
     info: dict
     cpu: dict
     peak_rss: float
+    cpu_times: list[float] = field(default_factory=list)  # server CPU-s from go to each done
+
+    @property
+    def cpu_p95(self) -> float | None:
+        return percentile(self.cpu_times, 95)
 
     @property
     def times(self) -> list[float]:
@@ -662,7 +696,10 @@ async def ws_phase(base_url: str, name: str, title: str, students: int, sampler:
            "machine_busy": busy - start["machine"][0],
            "machine_total": total - start["machine"][1]}
     peak = max((s.rss_mb for s in sampler.phase_samples(name)), default=float("nan"))
-    return Phase(name, title, [as_session(r) for r in results], abuser, info, cpu, peak)
+    sessions = [as_session(r) for r in results]
+    times = [s.train_seconds for s in sessions if s.train_seconds is not None]
+    cpu_times = server_cpu_times(list(sampler.samples), info.get("go"), times)
+    return Phase(name, title, sessions, abuser, info, cpu, peak, cpu_times)
 
 
 async def drive_abuser(base_url: str, students: int, sampler: Sampler, server_pid: int,
@@ -757,6 +794,9 @@ def report_abuser(args, warm: Session, phases: list[Phase], text: str, baseline:
               f"{fmt_s(percentile(times, 95))}, min {fmt_s(min(times, default=None))}, max "
               f"{fmt_s(max(times, default=None))}; from the go to the last session closed "
               f"{phase.info.get('load_seconds', 0):.1f} s")
+        print(f"  server CPU spent from the go to each done marker: p50 "
+              f"{fmt_s(percentile(phase.cpu_times, 50))}, p95 {fmt_s(phase.cpu_p95)} (the same "
+              f"figure in CPU-seconds: other work on the machine does not stretch it)")
         print(f"  peak RSS {phase.peak_rss:.0f} MB; CPU from the go: server "
               f"{phase.cpu['server']:.1f} s, this driver {phase.cpu['driver']:.1f} s, everything "
               f"else on the machine {rest:.1f} s; machine busy {busy:.0%}")
@@ -801,6 +841,12 @@ def report_abuser(args, warm: Session, phases: list[Phase], text: str, baseline:
                  ("the abuser gets a clear message or a bounded run", abuser_ok(phase.abuser))]
         for goal, ok in goals:
             print(f"  [{'PASS' if ok else 'FAIL'}] {phase.name}: {goal}")
+        ratios = [f"{phase.p95 / other.p95:.2f}x {other.name}" for other in phases
+                  if other.abuser is None and phase.p95 and other.p95]
+        cpu_ratio = (f"{phase.cpu_p95 / without.cpu_p95:.2f}x" if phase.cpu_p95
+                     and without.cpu_p95 else "n/a")
+        print(f"         p95 {', '.join(ratios) or 'n/a'}; in server CPU-seconds {cpu_ratio} "
+              f"without")
         label = "abuser" if phase.name == "largest" else f"abuser ({phase.name})"
         lines.append(f"SUMMARY {label}: {phase.completed}/{n} completed, p95 "
                      f"{fmt_s(phase.p95)} vs {fmt_s(without.p95)} without, peak RSS "

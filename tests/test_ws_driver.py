@@ -195,3 +195,14 @@ def test_the_abuser_sets_the_largest_run_through_the_widgets_and_is_refused(stre
     assert "To fit" in result.refusal and result.exceptions == 0
     assert [key for key, _ in result.steps] == [key for key, _ in ws_driver.largest_run("")]
     assert "a vocabulary of 5001 ids" in result.page_facts  # the pasted text is what it trains on
+
+
+def test_server_cpu_times_interpolate_the_samples():
+    import load_test
+
+    samples = [load_test.Sample(t=10.0 + i, phase="x", rss_mb=1, threads=1, cpu=2.0 * i)
+               for i in range(5)]  # the server used 2 CPU-s every second
+    assert load_test.cpu_at(samples, 11.5) == 3.0
+    assert load_test.cpu_at(samples, 9.0) is None  # before the first sample
+    assert load_test.server_cpu_times(samples, 10.5, [1.0, 2.5, 9.0]) == [2.0, 5.0]
+    assert load_test.server_cpu_times(samples, None, [1.0]) == []
