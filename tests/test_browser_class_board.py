@@ -181,3 +181,48 @@ def test_two_students_post_and_the_board_shows_both_as_text(browser, board_serve
     finally:
         ada.close()
         eve.close()
+
+
+def test_a_lesson_link_hides_and_locks_controls_in_the_browser(browser, board_server):
+    from ui.lessons import Lesson, make_lesson
+
+    say = "Change only the block size. <b>Which</b> value reaches the floor first?"
+    token = make_lesson(Lesson("train", lock=("train_d_model", "train_lr"),
+                               hide=("train_seed", "train_epochs"), say=say), KEY)
+    student = Student(browser, board_server)
+    try:
+        student.goto(f"train?train_block=3&lesson={token}")
+        student.no_exception()
+        page = student.page
+        assert page.get_by_text("Change only the block size. <b>Which</b> value").count() == 1
+        assert page.locator("b", has_text="Which").count() == 0  # the teacher's text is text
+        page.get_by_text(re.compile("Settings for the next run")).click()  # unfold the settings
+        student.idle()
+        assert not page.locator(".st-key-train_seed").is_visible()
+        assert not page.locator(".st-key-train_epochs").is_visible()
+        locked = page.locator(".st-key-train_d_model")
+        assert locked.is_visible()
+        assert locked.evaluate("e => getComputedStyle(e).pointerEvents") == "none"
+        assert page.locator(".st-key-train_block").evaluate(
+            "e => getComputedStyle(e).pointerEvents") != "none"
+        assert "lesson=" in page.url and "train_block=3" in page.url
+        student.screenshot("lesson-link-train")
+        toggle = page.get_by_text("Show all controls")
+        toggle.click()
+        student.idle()
+        settings = page.locator("[data-testid='stExpander']", has_text="Settings for the next run")
+        if not page.locator(".st-key-train_block").is_visible():  # folded by the rerun
+            page.get_by_text(re.compile("Settings for the next run")).click()
+            student.idle()
+        assert settings.count() == 1
+        assert page.locator(".st-key-train_seed").is_visible()
+        assert page.locator(".st-key-train_d_model").evaluate(
+            "e => getComputedStyle(e).pointerEvents") != "none"
+
+        # the same link, changed by hand: the normal page and a notice
+        student.goto(f"train?lesson={token[:-4]}AAAA")
+        assert page.get_by_text(re.compile("not made by this server's teacher")).count()
+        assert not page.get_by_text("Show all controls").count()
+        assert not student.dialogs and not student.errors
+    finally:
+        student.close()

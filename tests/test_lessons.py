@@ -148,7 +148,7 @@ def test_the_teacher_builds_a_lesson_link_and_a_student_sees_only_the_lesson(tea
     # "Show all controls": no CSS, nothing held
     student.toggle(key="lesson_show_all_train").set_value(True)
     run(student)
-    assert ".st-key-" not in styles(student)
+    assert ".st-key-" not in styles(student) and "<style>" in styles(student)
     student.select_slider(key="train_d_model").set_value(64)
     run(student)
     run(student)

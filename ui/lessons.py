@@ -69,7 +69,9 @@ CONTROLS: dict[str, dict[str, str]] = {
               "train_block": "Block size", "train_d_model": "d_model",
               "train_heads": "Attention heads", "train_lr": "Learning rate",
               "train_epochs": "Epochs", "train_seed": "Seed", "train_eos": "EOS token",
-              "train_loss_on": "Loss on", "train_causal": "Causal mask"},
+              "train_loss_on": "Loss on", "train_causal": "Causal mask",
+              "train_valid": "Held-out share", "train_layers": "Layers",
+              "train_batch": "Batch size"},
     "generate": {"generate_prompt": "Prompt", "generate_temperature": "Temperature",
                  "generate_top_k": "Top-k", "generate_max_new": "Max new tokens",
                  "generate_seed": "Seed", "generate_greedy": "Greedy"},
@@ -261,15 +263,17 @@ def apply(url_path: str) -> Lesson | None:
     if token and st.query_params.get(PARAM) != token:
         st.query_params[PARAM] = token  # a reload keeps the lesson
     with st.container(border=True, key="lesson_banner"):
-        text, toggle = st.columns([5, 1], vertical_alignment="center")
+        text, toggle = st.columns([3, 1], vertical_alignment="center")
         if lesson.say:
             text.markdown(f":material/school: **Lesson:** {plain(lesson.say)}")
         else:
             text.markdown(":material/school: **Lesson:** this page is set up by your teacher.")
         toggle.toggle("Show all controls", key=SHOW_ALL + url_path, value=False)
-    if not _showing_all(url_path):
-        if lesson.hide or lesson.lock:
-            st.html(_style(lesson))
+        showing_all = _showing_all(url_path)
+        # always one style element here, so the page's own elements keep their places (an
+        # element that comes and goes would make the settings' expander fold on the toggle)
+        st.html(_style(Lesson(url_path)) if showing_all else _style(lesson))
+    if not showing_all:
         _hold_locked(lesson)
     return lesson
 
