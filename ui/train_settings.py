@@ -22,7 +22,6 @@ from minillm.experiment import TrainSettings
 from minillm.model import head_choices
 from minillm.stories import NOUNS, VERBS, StorySettings, generate_stories
 from ui.links import check_link, link_notices
-from ui.links_model import check_decimal_link
 
 PASTE, UPLOAD = "Paste your own sentences", "Upload a text file (.txt)"
 STORIES = "Stories (generated)"
