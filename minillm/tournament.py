@@ -80,6 +80,8 @@ BUDGETS = {"quick": 200, "full": 600}
 #: Model sizes the page offers: (d_model, heads, layers).
 MODEL_SIZES = {"tiny": (16, 2, 1), "small": (32, 2, 1), "bigger": (64, 4, 1)}
 STORY_SENTENCES = 6_000  # sentences of generated stories for the experiment
+#: The page's default corpus: enough brand-new names (30% of names) for unknown words to matter.
+DEFAULT_STORIES = StorySettings(seed=0, new_name_rate=0.3, typo_rate=0.0)
 VALID_SHARE = 0.1  # share of the lines (stories) held out
 SPLIT_SEED = 0
 #: The entrants' kinds, in the order they are listed.
@@ -480,7 +482,7 @@ class EntrantResult:
     parameters: int
     tokens_per_char: float  # on the held-out text
     context_chars: float  # characters of text that fit in the context window, on average
-    seconds: float  # training time (CPU seconds of the thread that trained it)
+    seconds: float  # training time: the trainer's clock while it trained (`Trainer.seconds`)
     heldout_bits: float  # bits per character on the held-out text
     unknown_share: float = 0.0  # held-out units the vocabulary lacked (words, characters)
     unknown_bits: float = 0.0  # the part of heldout_bits paid for them (UNK and spelling)
@@ -508,7 +510,6 @@ class Match:
         self.model = build_model(self.config, s.seed)
         self.trainer = Trainer(self.model, self.train_data, lr=s.lr, epochs=s.steps,
                                batch_size=s.batch_size, seed=s.seed)
-        self.cpu_seconds = 0.0
 
     @property
     def name(self) -> str:
@@ -528,16 +529,13 @@ class Match:
         crosses `cpu_seconds` of this thread's CPU or `wall_seconds` of the clock; returns how
         many it took."""
         start, wall_start, taken = time.thread_time(), time.monotonic(), 0
-        try:
-            while not self.trainer.done and (steps is None or taken < steps):
-                self.trainer.run(1, on_step=on_step)
-                taken += 1
-                if cpu_seconds is not None and time.thread_time() - start >= cpu_seconds:
-                    break
-                if wall_seconds is not None and time.monotonic() - wall_start >= wall_seconds:
-                    break
-        finally:
-            self.cpu_seconds += time.thread_time() - start
+        while not self.trainer.done and (steps is None or taken < steps):
+            self.trainer.run(1, on_step=on_step)
+            taken += 1
+            if cpu_seconds is not None and time.thread_time() - start >= cpu_seconds:
+                break
+            if wall_seconds is not None and time.monotonic() - wall_start >= wall_seconds:
+                break
         return taken
 
     def result(self) -> EntrantResult:
@@ -553,7 +551,7 @@ class Match:
             parameters=self.model.num_parameters(),
             tokens_per_char=score.tokens / score.chars,
             context_chars=s.block_size * score.chars / score.tokens,
-            seconds=self.cpu_seconds,
+            seconds=self.trainer.seconds,
             heldout_bits=score.bits,
             unknown_share=score.unknown / score.units if score.units else 0.0,
             unknown_bits=score.unknown_bits,
@@ -632,13 +630,14 @@ class TournamentResult:
                     f"per character) and words came {_ordinal(place)} of {len(ranked)} "
                     f"({words.heldout_bits:.3f}){why}.")
         if words.unknown_share > 0:
-            few = f"only {_share(words.unknown_share)} of the held-out words were new"
+            few = (f"only {_share(words.unknown_share)} of the held-out words were new, so the "
+                   "word model lost little to unknown words")
         else:
-            few = "every held-out word was one it knew"
+            few = ("every held-out word was one it knew, so the word model lost nothing to "
+                   "unknown words")
         return (f"Here words won ({words.heldout_bits:.3f} bits per character, against "
-                f"{pieces.heldout_bits:.3f} for the best pieces, {pieces.name}): {few}, so the "
-                "word model lost little to unknown words; turn up new names or typos and see "
-                "whether that holds.")
+                f"{pieces.heldout_bits:.3f} for the best pieces, {pieces.name}): {few}; turn up "
+                "new names or typos and see whether that holds.")
 
 
 def run_tournament(train_lines: Sequence[str], valid_lines: Sequence[str],

@@ -256,9 +256,7 @@ def _train_chunk(match: T.Match) -> None:
     (`minillm.workers`, as Train's chunks), else in this thread."""
     pool = workers.shared_pool()
     if pool is not None and workers.can_travel(match.trainer):
-        before = match.trainer.seconds
         pool.train_chunk(match.trainer, CHUNK_SECONDS, CHUNK_MAX_STEPS, CHUNK_WALL_SECONDS)
-        match.cpu_seconds += match.trainer.seconds - before  # the worker's training time
     else:
         match.train(CHUNK_MAX_STEPS, CHUNK_SECONDS, CHUNK_WALL_SECONDS)
 

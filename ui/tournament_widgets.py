@@ -28,7 +28,7 @@ PASTE, UPLOAD = "Paste your own sentences", "Upload a text file (.txt)"
 CORPORA = [STORIES, *PRESETS, PASTE, UPLOAD]
 LINKED = {"persist_state": "session", "bind": "query-params"}
 LINK_KEYS = ("tok_corpus", "tok_new_names", "tok_typos", "tok_seed", "tok_budget", "tok_size")
-NEW_NAMES_PERCENT = 30  # the default: enough brand-new names to matter
+NEW_NAMES_PERCENT = round(100 * T.DEFAULT_STORIES.new_name_rate)  # enough to matter
 BUDGET_LABELS = {"quick": f"quick: {T.BUDGETS['quick']} steps (about 20 s)",
                  "full": f"full: {T.BUDGETS['full']} steps (about 60 s)"}
 SIZE_LABELS = {"tiny": "tiny: 16 numbers per token", "small": "small: 32 numbers per token",
