@@ -63,6 +63,7 @@ def test_a_wait_that_runs_out_leaves_the_line():
 # --- chunks end on time -----------------------------------------------------------------
 
 def test_a_chunk_of_a_slow_run_stops_after_the_epoch_that_crosses_its_budget(monkeypatch):
+    monkeypatch.setenv("MINILLM_WORKERS", "0")  # in this process, where the slow run is
     exp = Experiment(replace(TrainSettings(), epochs=100))
     epochs = []
     real = exp.trainer.run
