@@ -91,8 +91,15 @@ def offline(monkeypatch, tmp_path):
     def refuse(*args, **kwargs):
         raise OSError("no network in this test")
 
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    def local_only(real):  # a Unix socket stays on the machine (the training workers use one)
+        def connect(self, address, *args, **kwargs):
+            if self.family == socket.AF_UNIX:
+                return real(self, address, *args, **kwargs)
+            return refuse()
+        return connect
+
+    monkeypatch.setattr(socket.socket, "connect", local_only(socket.socket.connect))
+    monkeypatch.setattr(socket.socket, "connect_ex", local_only(socket.socket.connect_ex))
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setenv("MINILLM_CACHE_DIR", str(tmp_path / "encodings"))
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "tiktoken"))
