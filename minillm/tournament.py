@@ -351,7 +351,8 @@ def entrants(train_lines: Sequence[str], valid_lines: Sequence[str],
         for n, wanted in by_merges.items():
             note = ""
             if wanted != [n]:
-                listed = " and ".join(f"{w:,}" for w in wanted)
+                listed = [f"{w:,}" for w in wanted]
+                listed = ", ".join(listed[:-1]) + " and " + listed[-1] if len(listed) > 1 else listed[0]
                 note = (f"asked for {listed} merges: the training text allows only {n:,} "
                         "(then every word is one piece)")
             out.append(Entrant(f"BPE-{n}", "bpe", TiktokenTokenizer(
