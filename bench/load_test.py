@@ -86,7 +86,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 # The websocket student's helpers (one copy for both drivers).
-from ws_driver import Barrier, cpu_seconds, fmt_s, percentile  # noqa: E402
+from ws_driver import Barrier, fmt_s, percentile  # noqa: E402
 
 # The browser test's settings and server helpers, so both drive Chromium the same way.
 from conftest import (  # noqa: E402
@@ -152,6 +152,33 @@ def group_pids(pgid: int) -> list[int]:
     return pids
 
 
+def group_cpu(pgid: int) -> float:
+    """CPU seconds of the server's whole process group: every process in it (the server and
+    its training workers, ``minillm.workers``), with the children each has reaped."""
+    hz, total = os.sysconf("SC_CLK_TCK"), 0
+    for pid in group_pids(pgid) or [pgid]:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+    return total / hz
+
+
+def group_pss_mb(pgid: int) -> float:
+    """The process group's proportional set size (MB): shared pages counted once, so a
+    server with forked workers is not counted twice, as summing their RSS does."""
+    kb = 0
+    for pid in group_pids(pgid) or [pgid]:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                kb += next((int(line.split()[1]) for line in f if line.startswith("Pss:")), 0)
+        except OSError:
+            continue
+    return kb / 1024
+
+
 def machine_cpu() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
     with open("/proc/stat") as f:
@@ -172,7 +199,8 @@ class Sample:
     phase: str
     rss_mb: float
     threads: int
-    cpu: float = 0.0  # CPU seconds the server process has used so far
+    cpu: float = 0.0  # CPU seconds the server's process group has used so far
+    pss_mb: float = 0.0  # the group's PSS (see group_pss_mb)
 
 
 def cpu_at(samples: list[Sample], t: float) -> float | None:
@@ -221,11 +249,8 @@ class Sampler(threading.Thread):
         while not self.stop_event.is_set() and time.monotonic() < deadline:
             rss, threads = self.read()
             if rss:
-                try:
-                    cpu = cpu_seconds(self.pid)
-                except OSError:
-                    cpu = self.samples[-1].cpu if self.samples else 0.0
-                self.samples.append(Sample(time.monotonic(), self.phase, rss, threads, cpu))
+                self.samples.append(Sample(time.monotonic(), self.phase, rss, threads,
+                                           group_cpu(self.pid), group_pss_mb(self.pid)))
             self.stop_event.wait(SAMPLE_EVERY)
 
     def phase_samples(self, *phases: str) -> list[Sample]:
@@ -558,6 +583,7 @@ def report(args, warm: Session, results: list[Session], info: dict, sampler: Sam
     load = sampler.phase_samples("load")
     settle = sampler.phase_samples("settle")
     peak_rss = max((s.rss_mb for s in load), default=float("nan"))
+    peak_pss = max((s.pss_mb for s in load), default=float("nan"))
     peak_threads = max((s.threads for s in load), default=0)
     closed_rss = settle[0].rss_mb if settle else float("nan")
     end = settle[-WINDOW_SAMPLES:] if settle else []
@@ -604,7 +630,8 @@ def report(args, warm: Session, results: list[Session], info: dict, sampler: Sam
           f"stretched by other work on the machine)")
     print(f"exactly {NOTEBOOK_LOSS}: {exact}/{args.sessions}"
           + (f" (the others showed: {other_losses})" if other_losses else ""))
-    print(f"peak RSS during the sessions: {peak_rss:.0f} MB; peak threads: {peak_threads}")
+    print(f"peak RSS during the sessions: {peak_rss:.0f} MB (PSS {peak_pss:.0f} MB); peak "
+          f"threads: {peak_threads}")
     print(f"RSS when the sessions had closed: {closed_rss:.0f} MB; after {args.settle:.0f} s "
           f"settle: {after_rss:.0f} MB ({ratio:.2f}x baseline); threads after settle: "
           f"{after_threads}")
@@ -647,6 +674,7 @@ class Phase:
     cpu: dict
     peak_rss: float
     cpu_times: list[float] = field(default_factory=list)  # server CPU-s from go to each done
+    peak_pss: float = float("nan")
 
     @property
     def cpu_p95(self) -> float | None:
@@ -678,7 +706,7 @@ async def ws_phase(base_url: str, name: str, title: str, students: int, sampler:
     start: dict = {}
 
     def go():
-        start.update(server=cpu_seconds(server_pid), machine=machine_cpu(),
+        start.update(server=group_cpu(server_pid), machine=machine_cpu(),
                      driver=time.process_time())
         print(f"[{title}] all {len(everyone)} sessions have the Train page open: go ...",
               flush=True)
@@ -691,15 +719,16 @@ async def ws_phase(base_url: str, name: str, title: str, students: int, sampler:
 
     info = await run_class(everyone, flow, go)
     busy, total = machine_cpu()
-    cpu = {"server": cpu_seconds(server_pid) - start["server"],
+    cpu = {"server": group_cpu(server_pid) - start["server"],
            "driver": time.process_time() - start["driver"],
            "machine_busy": busy - start["machine"][0],
            "machine_total": total - start["machine"][1]}
     peak = max((s.rss_mb for s in sampler.phase_samples(name)), default=float("nan"))
+    peak_pss = max((s.pss_mb for s in sampler.phase_samples(name)), default=float("nan"))
     sessions = [as_session(r) for r in results]
     times = [s.train_seconds for s in sessions if s.train_seconds is not None]
     cpu_times = server_cpu_times(list(sampler.samples), info.get("go"), times)
-    return Phase(name, title, sessions, abuser, info, cpu, peak, cpu_times)
+    return Phase(name, title, sessions, abuser, info, cpu, peak, cpu_times, peak_pss)
 
 
 async def drive_abuser(base_url: str, students: int, sampler: Sampler, server_pid: int,
@@ -730,12 +759,12 @@ async def drive_abuser(base_url: str, students: int, sampler: Sampler, server_pi
 
 
 def budget_estimate(text: str, steps: list) -> str:
-    """What minillm.budget estimated for the run those widget steps set up, in words."""
+    """What minillm.budget estimated for the run those widget steps set up, in words: the run
+    built as the page builds it (`Experiment` with the server's budgets, in this process)."""
     sys.path.insert(0, str(ROOT))
-    from minillm.budget import Budgets, run_cost
+    from minillm.budget import Budgets
     from minillm.corpus import load_corpus
-    from minillm.data import build_dataset
-    from minillm.experiment import TrainSettings, make_tokenizer
+    from minillm.experiment import Experiment, TrainSettings
 
     values = dict(steps)
     lines = load_corpus(values.get("train_text", text)).lines
@@ -745,15 +774,20 @@ def budget_estimate(text: str, steps: list) -> str:
         epochs=int(values.get("train_epochs", 300)),
         loss_on="every" if values.get("train_loss_on", "").startswith("every") else "last",
         causal=bool(values.get("train_causal", False)))
-    data = build_dataset(lines, make_tokenizer(settings), settings.block_size, settings.eos)
-    cost, budgets = run_cost(settings, len(data), data.vocab_size), Budgets.from_env()
-    return (f"block {settings.block_size}, d_model {settings.d_model}, {settings.n_heads} heads, "
-            f"{settings.epochs} epochs, loss on {settings.loss_on}, causal "
-            f"{'on' if settings.causal else 'off'}: {len(data):,} windows, vocabulary "
-            f"{data.vocab_size:,}; the budget's estimate: {cost.epoch_seconds:.3f} s of CPU an "
-            f"epoch (allowed {budgets.epoch_seconds:g}), {cost.run_seconds:.0f} s the run "
-            f"(allowed {budgets.run_seconds:g}), one step {cost.step_bytes / 1e6:.0f} MB "
-            f"(allowed {budgets.step_mb:g})")
+    budgets = Budgets.from_env()
+    head = (f"block {settings.block_size}, d_model {settings.d_model}, {settings.n_heads} "
+            f"heads, {settings.epochs} epochs, loss on {settings.loss_on}, causal "
+            f"{'on' if settings.causal else 'off'}")
+    try:
+        exp = Experiment(settings, budgets=budgets)
+    except ValueError as error:
+        return f"{head}: refused here too ({str(error)[:80]}...)"
+    cost = exp.cost
+    return (f"{head}: {len(exp.dataset):,} windows, vocabulary {exp.dataset.vocab_size:,}; the "
+            f"budget's estimate: {cost.epoch_seconds:.3f} s of CPU an epoch (allowed "
+            f"{budgets.epoch_seconds:g}), {cost.run_seconds:.0f} s the run (allowed "
+            f"{budgets.run_seconds:g}), one step {cost.step_bytes / 1e6:.0f} MB (allowed "
+            f"{budgets.step_mb:g})")
 
 
 def asked_epochs(steps: list) -> int:
@@ -797,7 +831,8 @@ def report_abuser(args, warm: Session, phases: list[Phase], text: str, baseline:
         print(f"  server CPU spent from the go to each done marker: p50 "
               f"{fmt_s(percentile(phase.cpu_times, 50))}, p95 {fmt_s(phase.cpu_p95)} (the same "
               f"figure in CPU-seconds: other work on the machine does not stretch it)")
-        print(f"  peak RSS {phase.peak_rss:.0f} MB; CPU from the go: server "
+        print(f"  peak RSS {phase.peak_rss:.0f} MB (PSS {phase.peak_pss:.0f} MB); CPU from "
+              f"the go: server "
               f"{phase.cpu['server']:.1f} s, this driver {phase.cpu['driver']:.1f} s, everything "
               f"else on the machine {rest:.1f} s; machine busy {busy:.0%}")
         for s in phase.results:
@@ -827,7 +862,9 @@ def report_abuser(args, warm: Session, phases: list[Phase], text: str, baseline:
             if a.status != "completed":
                 print(f"    failed: {a.reason}")
     without = phases[0]
-    print(f"all phases: peak RSS {max(p.peak_rss for p in phases):.0f} MB")
+    print(f"all phases: peak RSS {max(p.peak_rss for p in phases):.0f} MB, peak PSS "
+          f"{max(p.peak_pss for p in phases):.0f} MB (RSS and PSS summed over the server's "
+          f"process group: PSS counts pages its processes share once)")
     print("goals:")
     lines = []
     for phase in (p for p in phases if p.abuser is not None):
@@ -923,7 +960,7 @@ def main() -> int:
             return time.process_time() if args.driver == "ws" else sum(os.times()[2:4])
 
         def on_load_start():
-            start.update(server=cpu_seconds(server.pid), machine=machine_cpu(),
+            start.update(server=group_cpu(server.pid), machine=machine_cpu(),
                          browser=driver_cpu())
             print(f"all {args.sessions} sessions have the Train page open: Train ...", flush=True)
 
@@ -947,7 +984,7 @@ def main() -> int:
         # The browsers and Playwright's driver have exited (and been reaped): their CPU time
         # is in os.times()'s children; the server is still running, so it is not.
         busy, total = machine_cpu()
-        cpu = {"server": cpu_seconds(server.pid) - start["server"],
+        cpu = {"server": group_cpu(server.pid) - start["server"],
                "browser": driver_cpu() - start["browser"],
                "machine_busy": busy - start["machine"][0],
                "machine_total": total - start["machine"][1]}
