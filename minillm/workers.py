@@ -28,11 +28,14 @@ cores this process may use; 0: train in the server's own process, as before).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import math
 import multiprocessing
 import os
+import sys
 import threading
 import time
+import types
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -204,6 +207,26 @@ def _ping(wait: float = 0.0) -> int:
     return os.getpid()
 
 
+@contextlib.contextmanager
+def _no_main_module():
+    """While workers start: no ``__main__`` for them to run.
+
+    A new process started by ``spawn`` or ``forkserver`` first runs the parent's
+    ``__main__`` module again (multiprocessing's "preparation"). In a Streamlit server that
+    is the page script being run (Streamlit sets ``sys.modules["__main__"]`` to it), so every
+    worker would run a page in bare mode, and a page that needs a session crashes the worker.
+    A main module without a file or spec is one multiprocessing leaves alone. Every worker is
+    started here at once, so a pool never starts one later from another thread.
+    """
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if saved is not None:
+            sys.modules["__main__"] = saved
+
+
 def _context():
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
@@ -227,8 +250,12 @@ class ChunkPool:
     def _pool(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._executor is None:
-                self._executor = ProcessPoolExecutor(
+                executor = ProcessPoolExecutor(
                     max_workers=self.workers, mp_context=_context(), initializer=_start_worker)
+                with _no_main_module():  # every worker starts now, none later (see there)
+                    for _ in range(self.workers):
+                        executor.submit(_ping)
+                self._executor = executor
             return self._executor
 
     def warm_up(self) -> list[int]:

@@ -130,3 +130,25 @@ def test_the_app_trains_through_the_pool_and_in_process(monkeypatch):
     while not other.trainer.done:
         assert model_state.train_chunk(other, seconds=5.0, max_epochs=100, wait=5.0)
     assert other.trainer.history == exp.trainer.history
+
+
+def test_workers_never_run_the_servers_main_script(tmp_path, monkeypatch):
+    """Streamlit puts the page being run in sys.modules["__main__"]; a worker must not run it."""
+    import sys
+    import types
+
+    marker = tmp_path / "ran"
+    script = tmp_path / "page.py"
+    script.write_text(f"open({str(marker)!r}, 'w').write('ran')\nraise SystemExit('a page')\n")
+    page = types.ModuleType("__main__")
+    page.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", page)
+    fresh = workers.ChunkPool(1)
+    try:
+        exp = Experiment(TrainSettings(epochs=20), device="cpu")
+        fresh.train_chunk(exp.trainer, cpu_seconds=10, max_epochs=20, wall_seconds=30)
+        assert exp.trainer.done
+    finally:
+        fresh.shutdown()
+    assert not marker.exists()
+    assert sys.modules["__main__"] is page
