@@ -122,6 +122,7 @@ def test_two_students_post_and_the_board_shows_both_as_text(browser, board_serve
         ada.wait_done()
         eve.wait_done()
         assert "as run #" in ada.post()
+        ada.screenshot("train-posted-to-the-board")
 
         # Ada watches the board; Eve's post arrives there by itself (the board polls)
         ada.page.get_by_role("link", name="See the class board").click()
@@ -147,6 +148,12 @@ def test_two_students_post_and_the_board_shows_both_as_text(browser, board_serve
                                   "[data-testid='stVegaLiteChart'] svg")
         assert charts.count() >= 1
         ada.screenshot("class-board-two-students")
+        ada.page.set_viewport_size({"width": 390, "height": 844})  # a phone
+        ada.page.wait_for_timeout(1000)
+        ada.no_exception()
+        assert ada.page.get_by_text(re.compile(r"posted run #2")).is_visible()
+        ada.page.screenshot(path=str(artifacts_dir() / "screenshots" / "class-board-phone.png"))
+        ada.page.set_viewport_size(VIEWPORT)
 
         # Eve's own page shows her nickname as text too
         eve.page.reload()
