@@ -233,3 +233,35 @@ def test_a_lesson_link_hides_and_locks_controls_in_the_browser(browser, board_se
         assert not student.dialogs and not student.errors
     finally:
         student.close()
+
+
+def test_a_posted_run_survives_a_server_restart(browser, tmp_path, monkeypatch):
+    """SQLite: post on one server, stop it, start another on the same file: the run is there."""
+    url = f"sqlite:///{tmp_path / 'board.sqlite'}"
+    monkeypatch.setenv("MINILLM_DATABASE_URL", url)
+    monkeypatch.setenv("MINILLM_TEACHER_KEY", KEY)
+    from minillm.store import TeacherBoard, open_store
+
+    board = open_store(url)
+    TeacherBoard(board).create_class("restart-test")
+    board.close()
+    with running_server("streamlit-server-restart-1.log") as first:
+        student = Student(browser, first)
+        try:
+            student.goto("train?class=restart-test")
+            student.join("Ada")
+            student.train()
+            student.wait_done()
+            student.page.get_by_role("button", name=re.compile("Post this run")).click()
+            student.page.get_by_text(re.compile(r"Posted to the board of restart-test as run #1")
+                                     ).wait_for(timeout=30_000)
+        finally:
+            student.close()
+    with running_server("streamlit-server-restart-2.log") as second:  # a new process
+        viewer = Student(browser, second)
+        try:
+            viewer.goto("class_board?class=restart-test")
+            viewer.page.get_by_text(re.compile(r"Ada posted run #1")).wait_for(timeout=30_000)
+            viewer.no_exception()
+        finally:
+            viewer.close()
