@@ -124,7 +124,7 @@ def show_results(result: T.TournamentResult, corpus: T.TournamentCorpus) -> None
     st.markdown(f"#### {plain(result.verdict())}")
     frame = results_frame(result)
     show_chart(bits_chart, frame, floor_bits=result.heldout_floor_bits,
-               floor_label="held-out floor (the grammar's own uncertainty)")
+               floor_label="held-out floor")
     floor = ""
     if result.heldout_floor_bits is not None:
         floor = (f" The dashed line is the floor, {result.heldout_floor_bits:.3f}: the "

@@ -23,6 +23,8 @@ Only the entrants' names are written on the chart, never the corpus's text.
 
 from __future__ import annotations
 
+import math
+
 import altair as alt
 import pandas as pd
 
@@ -48,6 +50,59 @@ FLOOR_COLOUR = "#2a9d3a"
 COLUMNS = ["tokenizer", "family", "vocabulary", "embedding parameters", "parameters",
            "tokens per character", "context (characters)", "training seconds",
            "held-out bits per character", "unknown words", "paid for unknown words"]
+
+
+#: Where a point's name goes: (align, dx, dy) beside it, above or below, right or left.
+LABEL_PLACES = {"above right": ("left", 10, -12), "below right": ("left", 10, 14),
+                "above left": ("right", -10, -12), "below left": ("right", -10, 14)}
+
+
+def label_places(frame: pd.DataFrame, bottom: float, top: float, width: float = 640,
+                 height: float = 330) -> list[str]:
+    """A place for each point's name (see LABEL_PLACES) so that names sit on no other name
+    and no other point, as far as they can: each point in turn, from the left, takes the
+    place whose label box (guessed in pixels of a `width` x `height` plot) overlaps least.
+
+    >>> frame = pd.DataFrame({"tokenizer": ["characters", "words", "BPE-200", "BPE-1000"],
+    ...                       "vocabulary": [30, 400, 460, 1300],
+    ...                       "held-out bits per character": [1.5, 0.73, 0.66, 0.81]})
+    >>> label_places(frame, 0.3, 1.7)  # BPE-1000, at the right edge: its name on its left
+    ['above right', 'above right', 'above right', 'above left']
+    >>> label_places(frame.assign(**{"held-out bits per character": [1.5, 0.73, 0.70, 0.81]}),
+    ...              0.3, 1.7)  # BPE-200 just under words: its name goes below
+    ['above right', 'above right', 'below right', 'above left']
+    """
+    if frame.empty:
+        return []
+    logs = [math.log10(max(v, 1)) for v in frame["vocabulary"]]
+    left, span = min(logs), max(max(logs) - min(logs), 1e-9)
+    xs = [30 + (v - left) / span * (width - 60) for v in logs]  # the scale's padding: 30 px
+    ys = [(top - b) / max(top - bottom, 1e-9) * height
+          for b in frame["held-out bits per character"]]
+    names = [str(n) for n in frame["tokenizer"]]
+    boxes: list[tuple[float, float, float, float]] = []  # labels placed so far
+
+    def box(i: int, place: str) -> tuple[float, float, float, float]:
+        align, dx, dy = LABEL_PLACES[place]
+        w, h = 9.0 * len(names[i]), 16.0
+        x0 = xs[i] + dx if align == "left" else xs[i] + dx - w
+        return x0, ys[i] + dy - h / 2, x0 + w, ys[i] + dy + h / 2
+
+    def overlap(a, b) -> float:
+        return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+    places = [""] * len(frame)
+    for i in sorted(range(len(frame)), key=lambda k: xs[k]):
+        def cost(place: str) -> float:
+            b = box(i, place)
+            dots = sum(overlap(b, (xs[j] - 9, ys[j] - 9, xs[j] + 9, ys[j] + 9))
+                       for j in range(len(frame)) if j != i)
+            outside = max(0.0, b[2] - width) * 16 + max(0.0, -b[0]) * 16
+            return dots + sum(overlap(b, other) for other in boxes) + outside
+        best = min(LABEL_PLACES, key=cost)  # the first of equals: above right
+        places[i] = best
+        boxes.append(box(i, best))
+    return places
 
 
 def results_frame(result) -> pd.DataFrame:
@@ -76,6 +131,7 @@ def bits_chart(frame: pd.DataFrame, *, floor_bits: float | None = None,
     bottom = min([float(frame["held-out bits per character"].min()) if len(frame) else 0.0]
                  + ([floor_bits] if floor_bits is not None else [])) * 0.85
     families = [f for f in FAMILY_COLOURS if f in set(frame["family"])]
+    frame = frame.assign(label_place=label_places(frame, bottom, top))
     y = alt.Y("held-out bits per character:Q", title="Held-out bits per character (lower is better)",
               scale=alt.Scale(domain=[max(0.0, bottom), top], zero=False))
     base = alt.Chart(frame).encode(
@@ -85,7 +141,7 @@ def bits_chart(frame: pd.DataFrame, *, floor_bits: float | None = None,
         color=alt.Color("family:N", title=None,
                         scale=alt.Scale(domain=families,
                                         range=[FAMILY_COLOURS[f] for f in families]),
-                        legend=alt.Legend(orient="top", labelFontSize=LABEL_SIZE,
+                        legend=alt.Legend(orient="top", labelFontSize=LABEL_SIZE, columns=2,
                                           labelLimit=400, symbolSize=200)),
         tooltip=[
             alt.Tooltip("tokenizer:N", title="Tokenizer"),
@@ -99,9 +155,11 @@ def bits_chart(frame: pd.DataFrame, *, floor_bits: float | None = None,
         ],
     )
     points = base.mark_point(size=220, filled=True, opacity=0.9)
-    labels = base.mark_text(align="left", dx=12, dy=-10, fontSize=POINT_LABEL_SIZE,
-                            fontWeight="bold").encode(text="tokenizer:N")
-    layers = [points, labels]
+    layers = [points]
+    for place, (align, dx, dy) in LABEL_PLACES.items():
+        layers.append(base.transform_filter(alt.datum.label_place == place).mark_text(
+            align=align, dx=dx, dy=dy, fontSize=POINT_LABEL_SIZE, fontWeight="bold",
+        ).encode(text="tokenizer:N"))
     if floor_bits is not None:
         floor = pd.DataFrame({"held-out bits per character": [floor_bits],
                               "label": [f"{floor_label}: {floor_bits:.3f}"]})
