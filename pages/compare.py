@@ -8,6 +8,7 @@ from `ui.compare_resources`. Every setting is in the URL (`ui.links`).
 from functools import partial
 
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
 
 from minillm import compare, notebook
 from minillm.charts.compare import sharing_chart
@@ -134,6 +135,11 @@ st.dataframe(compare.summary_table([row for _, _, row, _ in results.values()]), 
              width="content", column_config={"Vocabulary size": counts, "Tokens": counts})
 st.caption(f"{len(text):,} characters, {len(text.encode('utf-8')):,} UTF-8 bytes. More characters "
            "per token: shorter sequences for the model to read, but a bigger vocabulary.")
+try:  # the experiment that answers it; a page run on its own (AppTest) has no navigation
+    st.page_link("pages/which_tokens.py", icon=":material/emoji_events:", label="What does "
+                 "this choice do to a model? Which tokens? trains one model per tokenizer")
+except StreamlitPageNotFoundError:
+    pass
 if missing:
     st.info(f"Not on this computer: {' and '.join(missing)}. While online, run "
             f"`{FETCH_COMMAND}` once to add them.", icon=":material/cloud_off:")

@@ -210,3 +210,11 @@ def test_a_failed_job_says_why_and_can_be_run_again():
     again = registry.start(key, corpus, SMALL)
     assert again is not failed
     again.wait(JOB_TIMEOUT)
+
+
+def test_compare_links_here_and_the_app_lists_the_page():
+    at = run_app("pages/compare.py")
+    assert not at.exception, at.exception
+    links = [(link.label, link.page) for link in at.get("page_link")]
+    assert any(page == "which_tokens" and label.startswith("What does this choice do to a model?")
+               for label, page in links), links
