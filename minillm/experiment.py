@@ -28,7 +28,8 @@ from minillm.data import Dataset, build_dataset, loss_floor
 from minillm.heldout import bits_per_character, characters_in, nats_per_token, split_lines
 from minillm.model import ModelConfig, MiniTransformer, build_model
 from minillm.stories import StorySettings
-from minillm.tokenizers import CharTokenizer, TiktokenTokenizer, Tokenizer, WordTokenizer
+from minillm.tokenizers import (ByteTokenizer, CharTokenizer, TiktokenTokenizer, Tokenizer,
+                                WordTokenizer, tiktoken_tokenizer)
 from minillm.train import Trainer, final_loss, honest_loss, learned_fraction, mean_loss
 
 SPLIT_SEED = 0  # the same lines are held out whatever the model's seed
@@ -40,7 +41,7 @@ def default_device() -> str:
 
     return "cuda" if torch.cuda.is_available() else "cpu"
 
-TOKENIZER_KINDS = ("word", "character", "bpe")
+TOKENIZER_KINDS = ("word", "character", "bpe", "bytes", "cl100k_base")
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class TrainSettings:
 
     lines: tuple[str, ...] = CATS_AND_DOGS
     corpus_name: str = "Cats and dogs (the notebook)"
-    tokenizer: str = "word"  # "word", "character" or "bpe"
+    tokenizer: str = "word"  # "word", "character", "bpe", "bytes" or "cl100k_base"
     block_size: int = 5
     d_model: int = 32
     n_heads: int = 2
@@ -83,6 +84,12 @@ def make_tokenizer(settings: TrainSettings, bpe: tiktoken.Encoding | None = None
         if bpe is None:
             raise ValueError("train a BPE first (Build a BPE page), or pick word or character")
         return TiktokenTokenizer(bpe, display_name=f"BPE ({bpe.n_vocab:,} tokens)")
+    if settings.tokenizer == "bytes":
+        return ByteTokenizer()
+    if settings.tokenizer == "cl100k_base":  # its ids renumbered to the tokens these lines use
+        from minillm.tournament import RemappedTokenizer
+
+        return RemappedTokenizer(tiktoken_tokenizer("cl100k_base"), settings.lines)
     raise ValueError(f"tokenizer must be one of {TOKENIZER_KINDS}")
 
 
