@@ -154,8 +154,8 @@ def run_cost(settings: "TrainSettings", windows: int, vocab_size: int) -> RunCos
     if every:
         seconds = (SECONDS_PER_SCORE_EVERY * scored * V
                    + SECONDS_PER_ATTENTION_EVERY * L * N * H * T * T)
-    else:
-        seconds = SECONDS_PER_ACTIVATION_LAST * N * T * d
+    else:  # the scores' softmax, log and gradient are element-wise work too (a large V)
+        seconds = SECONDS_PER_ACTIVATION_LAST * N * T * d + SECONDS_PER_SCORE_EVERY * scored * V
     epoch_seconds = SAFETY * (SECONDS_PER_FLOP * flops + seconds + SECONDS_PER_EPOCH)
     activations = ACTIVATIONS_EVERY if every else ACTIVATIONS_LAST
     step_bytes = STEP_OVERHEAD_BYTES + FLOAT_BYTES * (

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from types import SimpleNamespace
 from dataclasses import replace
 
 import pytest
@@ -64,6 +65,9 @@ def test_a_wait_that_runs_out_leaves_the_line():
 
 def test_a_chunk_of_a_slow_run_stops_after_the_epoch_that_crosses_its_budget(monkeypatch):
     monkeypatch.setenv("MINILLM_WORKERS", "0")  # in this process, where the slow run is
+    # The CPU budget is what is tested: a busy machine's wall clock must not end the chunk first.
+    monkeypatch.setattr(model_state, "time", SimpleNamespace(thread_time=time.thread_time,
+                                                            monotonic=lambda: 0.0))
     exp = Experiment(replace(TrainSettings(), epochs=100))
     epochs = []
     real = exp.trainer.run
