@@ -36,7 +36,9 @@ def test_train_runs_live_to_the_done_marker(browser_page):
         page.wait_for_timeout(POLL_MS)
     done.wait_for(timeout=30_000)  # it may be redrawn once more as the run ends
     browser_page.screenshot("train-just-done")  # after polling: a shot takes a second
-    assert len({e for e in epochs_seen if 0 < e < 300}) >= 2, epochs_seen
+    # One epoch seen between the start and the end proves a redraw mid-run (a busy machine may
+    # show only one of the chunks: the test must not depend on how fast the browser polls).
+    assert {e for e in epochs_seen if 0 < e < 300}, epochs_seen
     browser_page.wait_until_idle()
     assert page.get_by_text("Epoch 300 of 300").is_visible()
     learned = re.compile(r"The model has learned 99\.\d% of what can be learned")
