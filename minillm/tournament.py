@@ -491,6 +491,7 @@ class EntrantResult:
     kind: str = ""  # one of KINDS
     note: str = ""
     steps: int = 0
+    merges: int | None = None  # a BPE's merges
 
 
 class Match:
@@ -560,6 +561,7 @@ class Match:
             kind=e.kind,
             note=self.trainer.stopped_reason or e.note,
             steps=self.trainer.epoch,
+            merges=e.merges,
         )
 
 
@@ -718,6 +720,12 @@ def step_bytes(vocab_size: int, settings: TournamentSettings) -> float:
     s = settings
     return 4 * (3 * s.batch_size * s.block_size * vocab_size
                 + 30 * s.n_layers * s.batch_size * s.block_size * s.d_model)
+
+
+def entrant_bpe(train_lines: Sequence[str], merges: int):
+    """The `minillm.bpe.BPEResult` behind a tournament's BPE entrant with `merges` merges
+    (the same training on the same lines), e.g. to train a model with it on the Train page."""
+    return train_bpe("\n".join(train_lines), merges)
 
 
 def with_budget(settings: TournamentSettings, budget: str, size: str) -> TournamentSettings:

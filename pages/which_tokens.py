@@ -97,7 +97,10 @@ def live_progress():
 
 
 if isinstance(found, T.TournamentResult):
+    if widgets.hand_to_train(corpus):  # "Train with BPE-n" was pressed
+        st.switch_page("pages/train.py")
     widgets.show_results(found, corpus)
+    widgets.offer_training(found)
 elif running:
     full_page_run = True  # read by live_progress: False in its own (timer) reruns
     live_progress()

@@ -86,6 +86,13 @@ def test_a_tiny_corpus_runs_to_its_result_with_table_chart_and_verdict():
     assert "cl100k" in notes and "renumbered" in notes and "not 100" in notes
     assert "Run the experiment" not in [b.label for b in at.button]  # nothing left to run
 
+    # Train a model with that BPE: it goes to Train as "your BPE", the same merges.
+    at.button(key=f"tok_train_{merges}").click().run()
+    assert not at.exception, at.exception
+    handed = at.session_state["trained_bpe"]
+    assert handed["name"] == "BPE from Which tokens?" and handed["merges"] == int(merges)
+    assert any(title.value == "Train" for title in at.title), "Train opened"
+
 
 def test_a_second_session_sees_the_first_ones_run_then_its_result_at_once():
     first = paste(open_page(), TINY)

@@ -5,7 +5,9 @@ the figure from `minillm.charts.tournament`, the shared jobs from `ui.tournament
   uploaded text, as a `TournamentCorpus` (raises `CorpusError` / `TournamentError`);
 - `choose_settings()`: the budget and the model size;
 - `show_progress(job)`: a progress bar per entrant while the experiment trains;
-- `show_results(result)`: the verdict, the chart, the table, the rule for unknown words.
+- `show_results(result)`: the verdict, the chart, the table, the rule for unknown words;
+- `offer_training(result)` and `hand_to_train(corpus)`: train a model on Train with one of
+  the BPEs (left as ``st.session_state["trained_bpe"]``, as Build a BPE leaves its own).
 
 Every setting lives in the address bar (``tok_`` keys, read by `ui.links.check_link` first).
 """
@@ -158,3 +160,29 @@ def show_results(result: T.TournamentResult, corpus: T.TournamentCorpus) -> None
     for e in result.entrants:
         if e.note:
             st.caption(f"**{plain(e.name)}**: {plain(e.note)}.")
+
+
+def _ask_train(merges: int) -> None:  # a button's callback: done by `hand_to_train`
+    st.session_state.tok_train_with = merges
+
+
+def offer_training(result: T.TournamentResult) -> None:
+    """Buttons that take one of the BPEs to the Train page."""
+    bpes = [e for e in result.entrants if e.kind == "bpe" and e.merges is not None]
+    st.subheader("Train a model with one of these tokenizers")
+    st.markdown("On **Train**, the tokenizer choice offers words and characters; a BPE from "
+                "here goes there as *your BPE* (in place of one from Build a BPE).")
+    for column, e in zip(st.columns(max(len(bpes), 1)), bpes):
+        column.button(f"Train with {e.name}", key=f"tok_train_{e.merges}",
+                      icon=":material/model_training:", on_click=_ask_train, args=(e.merges,))
+
+
+def hand_to_train(corpus: T.TournamentCorpus) -> bool:
+    """After a Train with button: the BPE for the Train page; True when the page should go."""
+    merges = st.session_state.pop("tok_train_with", None)
+    if merges is None:
+        return False
+    result = T.entrant_bpe(corpus.train, int(merges))
+    st.session_state["trained_bpe"] = {"result": result, "merges": len(result.merges),
+                                       "name": "BPE from Which tokens?"}
+    return True

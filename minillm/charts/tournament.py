@@ -38,13 +38,13 @@ FAMILIES = {
     "characters": "characters or bytes",
     "bytes": "characters or bytes",
     "bpe": "BPE pieces",
-    "cl100k_base": "GPT-4's pieces (cl100k_base)",
+    "cl100k_base": "GPT-4's pieces",
 }
 FAMILY_COLOURS = {
     "whole words": "#C2570C",
     "characters or bytes": "#5B6770",
     "BPE pieces": "#1D5FAE",
-    "GPT-4's pieces (cl100k_base)": "#2A7F3A",
+    "GPT-4's pieces": "#2A7F3A",
 }
 FLOOR_COLOUR = "#2a9d3a"
 COLUMNS = ["tokenizer", "family", "vocabulary", "embedding parameters", "parameters",
