@@ -15,7 +15,8 @@ drops its model; nothing else replaces the model, so changing a setting never lo
 Both are also kept in the session's seat (`ui.seats`), so a reload of the page gets them back.
 
 Training is shared by everyone on one server, so at most `training_slots()` chunks train at
-the same moment (env ``MINILLM_TRAINING_SLOTS``, default 1), and the slots are handed out
+the same moment (env ``MINILLM_TRAINING_SLOTS``, default one per worker process of
+`minillm.workers`, or 1 with ``MINILLM_WORKERS=0``), and the slots are handed out
 first come, first served (`FairSlots`): a student whose chunks are long waits in line like
 everyone else, so thirty default runs are not stuck behind one big one. One, even on two cores: the
 sessions share one Python process, and a tiny model's training is mostly Python, which runs

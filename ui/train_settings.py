@@ -158,7 +158,8 @@ def next_run(trained_bpe: dict | None) -> NextRun:
     """The settings expander; returns what the next run will be."""
     with link_notices(), st.expander(  # a bad link's notices show above, not folded away inside
             "Settings for the next run: corpus, tokenizer, model size, learning rate, "
-            "epochs… (the notebook's values to start with)", icon=":material/tune:"):
+            "epochs… (the notebook's values to start with)", icon=":material/tune:",
+            key="train_settings_open"):  # keyed: a notice above it must not fold it shut
         left, middle, right = st.columns(3)
         with left:
             try:
