@@ -192,7 +192,10 @@ def test_the_abuser_sets_the_largest_run_through_the_widgets_and_is_refused(stre
                                         ws_driver.abuser_corpus()), 300)
     assert result.status == "completed", result.reason
     assert result.outcome.startswith("refused: This run is too big for this server")
-    assert "To fit" in result.refusal and result.exceptions == 0
+    # The refusal says what to lower, or that even the smallest model is too big for this
+    # corpus (5,000 different words over 5,000 windows: a full batch's scores alone).
+    assert ("To fit" in result.refusal or "Even the smallest model" in result.refusal)
+    assert result.exceptions == 0
     assert [key for key, _ in result.steps] == [key for key, _ in ws_driver.largest_run("")]
     assert "a vocabulary of 5001 ids" in result.page_facts  # the pasted text is what it trains on
 
