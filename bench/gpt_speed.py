@@ -1,0 +1,426 @@
+"""GPT-style training: the engine against a textbook PyTorch loop and against the matmuls alone.
+
+    python bench/gpt_speed.py [--steps 1500] [--short-steps 200]
+
+Everything runs in this process, on the same data, from the same initial weights, on the same
+seeded batches, with the same learning rate at every step:
+
+- **data**: about 300 kB of generated stories (`minillm.stories`, seed 0), one line per story
+  (`by_story`, so a window can reach back to the sentence that names the cast), 10% of the
+  stories held out (split seed 0). Characters, with EOS standing for the newline that ends a
+  story, left-padded windows of 64 (`minillm.data.build_dataset`), every position scored.
+- **model**: 2 layers, d_model 64, 4 heads, block 64, causal mask; AdamW, batch 32.
+- **the textbook loop**: the notebook's architecture stacked (`nn.MultiheadAttention` with a
+  causal mask, called as the notebook calls it, ReLU feed-forward, LayerNorms, the residuals),
+  autograd, `torch.optim.AdamW`, `LambdaLR` for the schedule, `F.cross_entropy` on every
+  position; the batches drawn as the Trainer draws them.
+- **the engine**: `minillm.train.Trainer` with ``batch_size`` and ``lr_schedule``; it takes the
+  GPT fast path (`minillm.fastpath.EveryPositionGrads`), tested equal to the plain loop.
+- **the matmul limit**: the linear layers' matrix products of one step and nothing else:
+  forward x W^T, backward dY W and dY^T x, for every position of the batch (the four linear
+  layers of each block and the LM head), into preallocated tensors. No training loop of
+  this model can be faster while it does those products on every position.
+- **held-out score**: every held-out character predicted once, from the window that ends
+  just before it (its full context, up to 64 characters of its story); bits per character
+  over the held-out stories' characters, newlines included, against the grammar's own
+  entropy of the same stories (`Stories.sentence_nats`: no model can do better on average).
+
+Timing: the machine may be shared, so the two loops run in alternating chunks (noise hits
+both alike) and each figure is given twice: by thread CPU time (what one thread of work
+costs, robust to other processes) and by the wall clock. One torch thread for the main
+figures; two threads in a shorter run (wall clock and the process's CPU time).
+
+Goals (issue "Does it write a new line?"): the engine at least 1.5x the textbook loop at the
+same held-out loss (within 0.02 nats), moonshot half the matmul limit; held-out bits per
+character within 1.2x the entropy after 1,500 steps of batch 32. Nothing here asserts: it
+prints, and its last line sums it up (one thread, CPU time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from minillm.data import IGNORE, build_dataset  # noqa: E402
+from minillm.fastpath import SharedRows  # noqa: E402
+from minillm.heldout import characters_in, split_lines  # noqa: E402
+from minillm.model import ModelConfig, build_model  # noqa: E402
+from minillm.stories import StorySettings, generate_stories  # noqa: E402
+from minillm.tokenizers import CharTokenizer  # noqa: E402
+from minillm.train import Trainer, torch_threads  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Settings:
+    characters: int = 300_000  # at least this much text (whole stories)
+    block_size: int = 64
+    d_model: int = 64
+    n_heads: int = 4
+    n_layers: int = 2
+    batch_size: int = 32
+    steps: int = 1_500
+    lr: float = 3e-3  # the peak learning rate
+    warmup: int = 100  # steps rising linearly to the peak
+    final_share: float = 0.1  # then a cosine down to this share of the peak at the last step
+    init: str = "small"  # "small" (GPT-2's recipe, see `small_init`) or "notebook"
+    seed: int = 0  # the model's weights and the batches
+
+
+# ---- data -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Data:
+    train: object  # minillm.data.Dataset
+    valid: object
+    valid_characters: int
+    entropy_bits: float  # the grammar's bits per character on the held-out stories
+    stories: int
+    characters: int
+
+
+def make_data(s: Settings) -> Data:
+    stories = generate_stories(StorySettings(seed=0), 12_000)
+    lines, nats = stories.by_story()
+    n, total = 0, 0
+    while total < s.characters:  # whole stories until there is enough text
+        total += len(lines[n]) + 1
+        n += 1
+    lines, nats = lines[:n], nats[:n]
+    split = split_lines(lines, 0.1, seed=0)
+    tokenizer = CharTokenizer.fit(lines)
+    train = build_dataset(split.train, tokenizer, s.block_size, eos=True)
+    valid = build_dataset(split.valid, tokenizer, s.block_size, eos=True)
+    chars = characters_in(split.valid)
+    entropy = math.fsum(nats[i] for i in split.valid_positions) / chars / math.log(2)
+    return Data(train, valid, chars, entropy, n, total)
+
+
+# ---- the model's starting weights ---------------------------------------------------------------
+
+
+def small_init(model: nn.Module, n_layers: int, generator: torch.Generator) -> None:
+    """GPT-2's initialisation: every weight normal(0, 0.02), biases 0, and the two projections
+    that write into the residual stream (attention output, second feed-forward layer) scaled
+    down by sqrt(2 x layers), so the stream does not grow with depth. LayerNorms stay 1 and 0."""
+    residual = {id(m.attn.out_proj.weight) for m in model.blocks()}
+    residual |= {id(m.ff[2].weight) for m in model.blocks()}
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias") or ".ln" in f".{name}":
+                continue
+            std = 0.02 / math.sqrt(2 * n_layers) if id(p) in residual else 0.02
+            p.normal_(0.0, std, generator=generator)
+        for name, p in model.named_parameters():
+            if name.endswith("bias") and "ln" not in name:
+                p.zero_()
+
+
+def engine_model(s: Settings, vocab_size: int):
+    config = ModelConfig(vocab_size=vocab_size, block_size=s.block_size, d_model=s.d_model,
+                         n_heads=s.n_heads, causal=True, loss_on="every", n_layers=s.n_layers)
+    model = build_model(config, seed=s.seed)
+    if s.init == "small":
+        small_init(model, s.n_layers, torch.Generator().manual_seed(s.seed))
+    return model
+
+
+def schedule(s: Settings):
+    """The learning rate of step k (0 for the first), as a share of the peak."""
+
+    def share(step: int) -> float:
+        warm = min(1.0, (step + 1) / s.warmup) if s.warmup else 1.0
+        progress = min(1.0, step / max(1, s.steps - 1))
+        return warm * (s.final_share + (1 - s.final_share) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    return share
+
+
+# ---- the textbook loop ------------------------------------------------------------------------
+
+
+class TextbookBlock(nn.Module):
+    """The notebook's attention and feed-forward, as one layer of a stack."""
+
+    def __init__(self, d_model, n_heads):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(embed_dim=d_model, num_heads=n_heads, batch_first=True)
+        self.ff = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.ReLU(),
+                                nn.Linear(4 * d_model, d_model))
+        self.ln1 = nn.LayerNorm(d_model)
+        self.ln2 = nn.LayerNorm(d_model)
+
+    def forward(self, h, mask, need_weights=True):
+        h_norm = self.ln1(h)
+        attn_output, attn_weights = self.attn(h_norm, h_norm, h_norm, attn_mask=mask,
+                                              need_weights=need_weights)
+        h = h + attn_output
+        h_norm = self.ln2(h)
+        ff_output = self.ff(h_norm)
+        return h + ff_output
+
+
+class TextbookGPT(nn.Module):
+    """The notebook's model with its block stacked and a causal mask: a small GPT."""
+
+    def __init__(self, vocab_size, d_model, n_heads, block_size, n_layers, need_weights=True):
+        super().__init__()
+        self.need_weights = need_weights  # True: as the notebook calls the attention
+        self.token_embed = nn.Embedding(vocab_size, d_model)
+        self.pos_embed = nn.Embedding(block_size, d_model)
+        self.blocks = nn.ModuleList(TextbookBlock(d_model, n_heads) for _ in range(n_layers))
+        self.lm_head = nn.Linear(d_model, vocab_size)
+        mask = torch.triu(torch.ones(block_size, block_size, dtype=torch.bool), diagonal=1)
+        self.register_buffer("mask", mask)
+
+    def forward(self, x):
+        B, T = x.shape
+        pos_ids = torch.arange(T, device=x.device)
+        h = self.token_embed(x) + self.pos_embed(pos_ids)[None, :, :]
+        for block in self.blocks:
+            h = block(h, self.mask[:T, :T], self.need_weights)
+        return self.lm_head(h)
+
+
+def textbook_copy(engine: nn.Module, s: Settings, vocab_size: int, need_weights=True):
+    """A textbook model holding the engine model's weights (the same start)."""
+    model = TextbookGPT(vocab_size, s.d_model, s.n_heads, s.block_size, s.n_layers, need_weights)
+    state = {}
+    for name, value in engine.state_dict().items():
+        if name.startswith("layers."):
+            i, rest = name[len("layers."):].split(".", 1)
+            name = f"blocks.{int(i) + 1}.{rest}"
+        elif name.split(".")[0] in ("attn", "ff", "ln1", "ln2"):
+            name = f"blocks.0.{name}"
+        state[name] = value.clone()
+    model.load_state_dict({**state, "mask": model.mask})
+    return model
+
+
+class TextbookRun:
+    """The textbook training loop, run a chunk of steps at a time."""
+
+    def __init__(self, model, data: Data, s: Settings):
+        self.model, self.s = model, s
+        self.X, self.targets = data.train.X, data.train.every_position_targets()
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=s.lr)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule(s))
+        self.criterion = nn.CrossEntropyLoss(ignore_index=IGNORE)
+        self.batches = torch.Generator().manual_seed(s.seed)  # as the Trainer draws them
+        self.history: list[float] = []
+
+    def run(self, steps: int) -> None:
+        model, V = self.model, self.model.lm_head.out_features
+        model.train()
+        for _ in range(steps):
+            rows = torch.randint(len(self.X), (self.s.batch_size,), generator=self.batches)
+            logits = model(self.X[rows])
+            loss = self.criterion(logits.view(-1, V), self.targets[rows].view(-1))
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            self.scheduler.step()
+            self.history.append(loss.item())
+
+
+# ---- measuring ----------------------------------------------------------------------------------
+
+
+def heldout_loss(last_logits, valid, rows: int = 2048) -> float:
+    """Mean nats per held-out character, each predicted once from the window ending before it."""
+    total = 0.0
+    with torch.no_grad():
+        for start in range(0, len(valid), rows):
+            logits = last_logits(valid.X[start : start + rows])
+            total += F.cross_entropy(logits, valid.Y[start : start + rows], reduction="sum").item()
+    return total / len(valid)
+
+
+def bits(loss: float, data: Data) -> float:
+    return loss * len(data.valid) / data.valid_characters / math.log(2)
+
+
+class Clock:
+    """Thread CPU time, process CPU time and wall time of the chunks run under it."""
+
+    def __init__(self):
+        self.thread = self.process = self.wall = 0.0
+        self.steps = 0
+
+    def time(self, run, steps: int) -> None:
+        t, p, w = time.thread_time(), time.process_time(), time.perf_counter()
+        run(steps)
+        self.thread += time.thread_time() - t
+        self.process += time.process_time() - p
+        self.wall += time.perf_counter() - w
+        self.steps += steps
+
+    def rate(self, which: str) -> float:
+        return self.steps / getattr(self, which)
+
+
+def interleaved(runs: dict, steps: int, chunk: int) -> dict[str, Clock]:
+    clocks = {name: Clock() for name in runs}
+    done = 0
+    while done < steps:
+        n = min(chunk, steps - done)
+        for name, run in runs.items():
+            clocks[name].time(run, n)
+        done += n
+    return clocks
+
+
+def matmul_step(s: Settings, vocab_size: int):
+    """The linear layers' products of one step on every position, into preallocated tensors."""
+    N, d = s.batch_size * s.block_size, s.d_model
+    shapes = [(d, 3 * d), (d, d), (d, 4 * d), (4 * d, d)] * s.n_layers + [(d, vocab_size)]
+    g = torch.Generator().manual_seed(0)
+    work = []
+    for fan_in, fan_out in shapes:
+        x, dy = torch.randn(N, fan_in, generator=g), torch.randn(N, fan_out, generator=g)
+        w = torch.randn(fan_out, fan_in, generator=g)
+        work.append((x, w, dy, torch.empty(N, fan_out), torch.empty(N, fan_in),
+                     torch.empty(fan_out, fan_in)))
+
+    def run(steps: int) -> None:
+        for _ in range(steps):
+            for x, w, dy, y, dx, dw in work:
+                torch.mm(x, w.t(), out=y)  # forward
+                torch.mm(dy, w, out=dx)  # backward, to the input
+                torch.mm(dy.t(), x, out=dw)  # backward, to the weight
+
+    flops = sum(3 * 2 * N * a * b for a, b in shapes)
+    return run, flops
+
+
+def matmul_limit(run, threads: int, repeats: int = 7, steps: int = 10) -> tuple[float, float]:
+    """Steps per second of the matmuls alone: (by this thread's CPU time, by the wall clock),
+    the best of `repeats` (the limit is what the machine can do when nothing interferes)."""
+    cpu, wall = [], []
+    with torch_threads(threads):
+        run(2)
+        for _ in range(repeats):
+            t, w = time.thread_time(), time.perf_counter()
+            run(steps)
+            cpu.append(steps / (time.thread_time() - t))
+            wall.append(steps / (time.perf_counter() - w))
+    return max(cpu), max(wall)
+
+
+def rows_computed(s: Settings, data: Data, n: int = 200) -> tuple[float, float]:
+    """The engine's share of the batch's positions it computes (the rest repeat shared
+    left padding), and its first layer's share (one per distinct token and position)."""
+    draws = torch.Generator().manual_seed(s.seed)
+    rows = first = 0
+    for _ in range(n):
+        batch = data.train.X[torch.randint(len(data.train), (s.batch_size,), generator=draws)]
+        shared = SharedRows(batch, causal=True)
+        rows += shared.M
+        first += len(shared.first_tokens)
+    total = n * s.batch_size * s.block_size
+    return rows / total, first / total
+
+
+# ---- the run ------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=Settings.steps)
+    parser.add_argument("--short-steps", type=int, default=200,
+                        help="steps of the two-thread and SDPA timings")
+    parser.add_argument("--chunk", type=int, default=50, help="steps per alternating chunk")
+    args = parser.parse_args()
+    s = replace(Settings(), steps=args.steps)
+    start = time.perf_counter()
+    data = make_data(s)
+    V = data.train.vocab_size
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads available; {s}")
+    print(f"data: {data.stories:,} stories, {data.characters:,} characters; "
+          f"{len(data.train):,} training windows, {len(data.valid):,} held-out characters "
+          f"to predict; vocabulary {V} (characters, PAD, EOS); built in "
+          f"{time.perf_counter() - start:.0f} s")
+
+    # One thread: the whole run, both loops from the same weights on the same batches.
+    engine = engine_model(s, V)
+    textbook = TextbookRun(textbook_copy(engine, s, V), data, s)
+    trainer = Trainer(engine, data.train, lr=s.lr, epochs=s.steps, threads=1,
+                      batch_size=s.batch_size, seed=s.seed, lr_schedule=schedule(s))
+    assert trainer.fast is not None, "the engine should take its GPT fast path here"
+    with torch_threads(1):
+        clocks = interleaved({"textbook": textbook.run, "engine": trainer.run}, s.steps, args.chunk)
+        engine.eval()
+        textbook.model.eval()
+        engine_loss = heldout_loss(engine.last_logits, data.valid)
+        textbook_loss = heldout_loss(lambda x: textbook.model(x)[:, -1], data.valid)
+    mm_run, flops = matmul_step(s, V)
+    limit_cpu, limit_wall = matmul_limit(mm_run, 1)
+    rows, first = rows_computed(s, data)
+
+    tb, en = clocks["textbook"], clocks["engine"]
+    print(f"\none thread, {s.steps} steps of batch {s.batch_size}, alternating chunks of "
+          f"{args.chunk} (steps per second: thread CPU time | wall clock)")
+    print(f"textbook loop:  {tb.rate('thread'):6.1f} | {tb.rate('wall'):6.1f}   "
+          f"last batch loss {textbook.history[-1]:.4f}   held-out {textbook_loss:.4f} nats")
+    print(f"engine:         {en.rate('thread'):6.1f} | {en.rate('wall'):6.1f}   "
+          f"last batch loss {trainer.history[-1]:.4f}   held-out {engine_loss:.4f} nats")
+    print(f"matmul limit:   {limit_cpu:6.1f} | {limit_wall:6.1f}   "
+          f"({flops / 1e9:.2f} GFLOP a step, {flops * limit_cpu / 1e9:.0f} GFLOP/s; best of 7)")
+    ratio = en.rate("thread") / tb.rate("thread")
+    share = en.rate("thread") / limit_cpu
+    print(f"engine / textbook: {ratio:.2f}x by CPU time, "
+          f"{en.rate('wall') / tb.rate('wall'):.2f}x by the wall clock; "
+          f"|held-out difference| {abs(engine_loss - textbook_loss):.4f} nats (goal: 1.5x within 0.02)")
+    print(f"engine / matmul limit: {share:.0%} by CPU time, {en.rate('wall') / limit_wall:.0%} "
+          f"by the wall clock (moonshot: 50%); it computes {rows:.0%} of the batch's positions "
+          f"({first:.0%} in the first layer's projection), the limit all of them")
+
+    # Two threads, and the textbook model with scaled_dot_product_attention, on fresh copies.
+    n = args.short_steps
+    engine2 = engine_model(s, V)  # the same schedule, its first n steps
+    textbook2 = TextbookRun(textbook_copy(engine2, s, V), data, s)
+    sdpa = TextbookRun(textbook_copy(engine2, s, V, need_weights=False), data, s)
+    trainer2 = Trainer(engine2, data.train, lr=s.lr, epochs=n, threads=2,
+                       batch_size=s.batch_size, seed=s.seed, lr_schedule=schedule(s))
+    engine1 = engine_model(s, V)
+    trainer1 = Trainer(engine1, data.train, lr=s.lr, epochs=n, threads=1,
+                       batch_size=s.batch_size, seed=s.seed, lr_schedule=schedule(s))
+    with torch_threads(1):
+        one = interleaved({"sdpa": sdpa.run, "engine": trainer1.run}, n, args.chunk)
+    with torch_threads(2):
+        two = interleaved({"textbook": textbook2.run, "engine": trainer2.run}, n, args.chunk)
+    _, limit2_wall = matmul_limit(mm_run, 2)
+    print(f"\n{n} steps, alternating chunks (steps per second: wall clock | per CPU-second of "
+          f"the process)")
+    print(f"one thread:  textbook + scaled_dot_product_attention {one['sdpa'].rate('wall'):6.1f} | "
+          f"{one['sdpa'].rate('process'):6.1f}   engine {one['engine'].rate('wall'):6.1f} | "
+          f"{one['engine'].rate('process'):6.1f}   engine / it: "
+          f"{one['engine'].rate('process') / one['sdpa'].rate('process'):.2f}x by CPU time")
+    print(f"two threads: textbook {two['textbook'].rate('wall'):6.1f} | "
+          f"{two['textbook'].rate('process'):6.1f}   engine {two['engine'].rate('wall'):6.1f} | "
+          f"{two['engine'].rate('process'):6.1f}   matmul limit {limit2_wall:6.1f} (wall)   "
+          f"engine / textbook: {two['engine'].rate('wall') / two['textbook'].rate('wall'):.2f}x "
+          f"by the wall clock, engine {two['engine'].rate('wall') / limit2_wall:.0%} of the limit")
+
+    engine_bits = bits(engine_loss, data)
+    print(f"\nheld-out after {s.steps} steps of batch {s.batch_size}: engine "
+          f"{engine_bits:.3f} bits per character, textbook {bits(textbook_loss, data):.3f}; "
+          f"the grammar's entropy {data.entropy_bits:.3f} (goal: within 1.2x)")
+    print(f"gpt_speed: engine {ratio:.1f}x the textbook loop ({share:.0%} of the matmul limit); "
+          f"held-out {engine_bits:.3f} bits per character = {engine_bits / data.entropy_bits:.2f}x "
+          f"the entropy")
+
+
+if __name__ == "__main__":
+    main()
