@@ -46,3 +46,31 @@ def test_a_tournament_bpe_trains_on_the_train_page_as_a_bpe_run():
                      bpe=bpe.tokenizer.encoding, device="cpu")
     assert exp.dataset.vocab_size == 256 + bpe.merges + 1
     exp.trainer.run()
+
+
+@pytest.mark.parametrize("kind", ["bytes", "cl100k_base"])
+def test_train_offers_the_kind_and_generate_and_attention_open_its_model(kind):
+    """The Train page lists every entrant's tokenizer; a run with it trains to the end, and
+    Generate and Attention work on the model it made."""
+    from conftest import app_test, page_with
+    from ui.train_settings import TOKENIZERS
+
+    at = app_test("pages/train.py").run()
+    assert TOKENIZERS[kind] in at.radio(key="train_tokenizer").options
+    at.radio(key="train_tokenizer").set_value(kind)
+    at.number_input(key="train_epochs").set_value(10)
+    at.run()
+    assert not at.exception, at.exception
+    at.button(key="train_go").click()
+    for _ in range(40):
+        at.run()
+        assert not at.exception, at.exception
+        exp = at.session_state["experiment"] if "experiment" in at.session_state else None
+        if exp is not None and exp.trainer.done:
+            break
+    assert exp.settings.tokenizer == kind and exp.trainer.done
+    unit = "bytes" if kind == "bytes" else "pieces"
+    assert at.slider(key="train_block").label.endswith(f"context: {unit})")
+    for page in ("pages/generate.py", "pages/attention.py"):
+        page_at = page_with(page, exp)
+        assert not page_at.exception and not page_at.error, (page, page_at.error)

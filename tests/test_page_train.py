@@ -299,11 +299,12 @@ def test_heads_are_only_divisors_of_d_model_and_extra_block_positions_are_named_
 
 def test_a_trained_bpe_is_offered_and_trains():
     from minillm.bpe import train_bpe
+    from ui.train_settings import TOKENIZERS
     from minillm.corpus import CATS_AND_DOGS
 
     at = page()
     assert "Build a BPE" in texts(at.caption)
-    assert at.radio(key="train_tokenizer").options == ["words (the notebook)", "characters"]
+    assert at.radio(key="train_tokenizer").options == list(TOKENIZERS.values())
     result = train_bpe("\n".join(CATS_AND_DOGS), 40)
     at.session_state["trained_bpe"] = {"result": result, "merges": 40, "name": "cats"}
     run(at)

@@ -45,7 +45,12 @@ LOSS_ON = {"last": "the last position (the notebook)", "every": "every position 
 ON_OFF = {True: "on", False: "off"}
 BATCHES = [0, *BATCH_SIZES]
 ALL_WINDOWS = "all windows (the notebook)"
-UNITS = {"word": "words", "character": "characters", "bpe": "BPE pieces"}
+UNITS = {"word": "words", "character": "characters", "bytes": "bytes", "cl100k_base": "pieces",
+         "bpe": "BPE pieces"}
+#: Every tokenizer the Which tokens? experiment enters, so a student can train with any of them.
+TOKENIZERS = {"word": "words (the notebook)", "character": "characters",
+              "bytes": "bytes (UTF-8: 256 possible tokens)",
+              "cl100k_base": "cl100k_base (GPT-4's pieces, renumbered to the ones used)"}
 
 
 def batch_label(size: int) -> str:
@@ -187,15 +192,18 @@ def next_run(trained_bpe: dict | None) -> NextRun:
 
 
 def _tokenizer(trained_bpe: dict | None) -> str:
-    kinds = {"word": "words (the notebook)", "character": "characters"}
+    kinds = dict(TOKENIZERS)
     if trained_bpe:
         kinds["bpe"] = f"your BPE: {trained_bpe['name']} ({trained_bpe['merges']:,} merges)"
     check_link("train_tokenizer", "tokenizer", options=[kinds[k] for k in kinds],
                default=kinds["word"])
     tokenizer = st.radio("Tokenizer for the model", list(kinds), format_func=kinds.get,
                          key="train_tokenizer", **LINKED)
+    if tokenizer == "cl100k_base":
+        st.caption("cl100k_base knows 100,256 pieces; the model gets a row only for the pieces "
+                   "these lines use, so its embedding table stays small.")
     if not trained_bpe:
-        st.caption("Want BPE pieces instead? Train one on the **Build a BPE** page; "
+        st.caption("Want BPE pieces of your own? Train one on the **Build a BPE** page; "
                    "it then shows up here.")
     return tokenizer
 
