@@ -13,6 +13,7 @@ import streamlit as st
 from minillm import inspect, notebook
 from minillm.charts.attention import attention_heatmap, embedding_scatter
 from minillm.charts.specs import with_data
+from ui.charts import draw
 from ui.links import check_link, check_unknown_settings, share_caption
 from ui.need_model import trained_model
 from ui.notebook_button import notebook_button
@@ -141,9 +142,9 @@ else:
     per_row = 2 if len(heads) <= 4 else 3
     for row_start in range(0, len(heads), per_row):
         for column, spec in zip(st.columns(per_row), heads[row_start:row_start + per_row]):
-            column.vega_lite_chart(spec, width="stretch")
+            draw(spec, column)
     average_col, note_col = st.columns(2, vertical_alignment="center")
-    average_col.vega_lite_chart(average, width="stretch")
+    draw(average, average_col)
     with note_col:
         st.markdown(f"**The average** of the {len(heads)} heads: each cell is the mean of that cell "
                     "in the maps above. This is the one the notebook printed.")
@@ -170,7 +171,7 @@ st.markdown(
 )
 points = inspect.embedding_map(model, dataset, inspect.map_ids(dataset, MAX_MAP_TOKENS))
 kinds = tuple(sorted(points["kind"].unique()))
-st.vega_lite_chart(with_data(embedding_template(kinds, points), points), width="stretch")
+draw(with_data(embedding_template(kinds, points), points))
 shown = f"the {MAX_MAP_TOKENS} most frequent tokens, " if dataset.vocab_size > MAX_MAP_TOKENS else ""
 first, second = points.attrs["explained"]
 st.caption(f"Weights after epoch {epoch}; {shown}axis 1 keeps {first:.0%} of the spread, axis 2 "

@@ -14,6 +14,7 @@ from minillm import inspect, notebook
 from minillm.charts.generate import candidate_bars, marked_text_html
 from minillm.charts.specs import with_data
 from minillm.sample import generate
+from ui.charts import draw
 from ui.links import check_link, check_unknown_settings, share_caption
 from ui.links_model import check_decimal_link
 from ui.need_model import trained_model
@@ -157,7 +158,7 @@ st.caption("For each new word: the most likely candidates and the probability th
            "corpus had several ways to continue, and the model drew one at random.")
 table = inspect.candidates_table(generation, dataset)
 template = bars_template(int(table.groupby("step").size().max()), table)
-st.vega_lite_chart(with_data(template, table), width="content")
+draw(with_data(template, table), width="content")
 
 notebook_button("generate", partial(  # the model retrained (same settings), then this generation
     notebook.generate_notebook, experiment.settings, bpe=experiment.bpe,

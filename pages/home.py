@@ -1,46 +1,24 @@
 """Home: the lesson's two questions, the path through the labs, a one-minute quick start.
 
-Written to be read from the back of a classroom: big headers, short sentences.
-A lab is linked only once its page exists and app.py registers it; until then
-its name is shown as plain text, so Home never breaks while labs are being built.
+Written to be read from the back of a classroom: big headers, short sentences. The labs are
+listed from `ui.pages_list`, the same list app.py registers, so Home lists every page.
 """
-
-from pathlib import Path
 
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
+
+from ui.pages_list import LABS
 from ui.router import ensure_router
 
 ensure_router()  # a deep link on a fresh server must still go through app.py
 
-PAGES_DIR = Path(__file__).parent
 
-# The path through the labs, in lesson order: (page file, title, icon, the question it answers).
-LABS = [
-    ("words_vs_tokens.py", "Words vs tokens", ":material/text_fields:",
-     "Why are whole words a bad way to cut up text?"),
-    ("compare.py", "Compare tokenizers", ":material/compare_arrows:",
-     "How do different tokenizers cut up the same sentence?"),
-    ("build_bpe.py", "Build a BPE", ":material/construction:",
-     "How does a tokenizer learn its pieces from text?"),
-    ("train.py", "Train", ":material/model_training:",
-     "How does a model learn to guess the next word, and when does it stop improving?"),
-    ("generate.py", "Generate", ":material/edit_note:",
-     "What does the trained model write, and why does it ramble?"),
-    ("attention.py", "Attention", ":material/visibility:",
-     "Which earlier words does the model look at when it guesses?"),
-]
-
-
-def lab_link(filename: str, title: str, icon: str) -> None:
-    """A link to a lab page, or a plain note while the page is not there yet."""
-    if (PAGES_DIR / filename).exists():
-        try:
-            st.page_link(f"pages/{filename}", label=f"Open {title}", icon=icon)
-            return
-        except StreamlitPageNotFoundError:
-            pass  # the file exists but app.py does not register it (yet)
-    st.caption("Coming soon")
+def lab_link(lab) -> None:
+    """A link to a lab page; its address as text when this file runs without app.py (a test)."""
+    try:
+        st.page_link(lab.file, label=f"Open {lab.title}", icon=lab.icon)
+    except StreamlitPageNotFoundError:  # run on its own, no page is registered
+        st.caption(f"Open {lab.title} at /{lab.url_path}")
 
 
 st.title("MiniLLM Lab")
@@ -88,13 +66,13 @@ st.header("The path through the labs")
 st.markdown("Each lab answers one question. Go in this order.")
 
 for row_start in range(0, len(LABS), 3):
-    for column, (step, (filename, title, icon, question)) in zip(
+    for column, (step, lab) in zip(
         st.columns(3, gap="medium"), enumerate(LABS[row_start:row_start + 3], start=row_start + 1)
     ):
         with column.container(border=True):
-            st.subheader(f"{step}. {title}", anchor=False)
-            st.markdown(f"##### {question}")
-            lab_link(filename, title, icon)
+            st.subheader(f"{step}. {lab.title}", anchor=False)
+            st.markdown(f"##### {lab.question}")
+            lab_link(lab)
 
 st.divider()
 

@@ -14,6 +14,7 @@ import streamlit as st
 from minillm import notebook
 from minillm.budget import budget_problem, run_cost
 from ui import model_state
+from ui.charts import draw
 from ui.router import ensure_router
 from ui.notebook_button import notebook_button
 from ui.save_load import save_load_section
@@ -137,7 +138,7 @@ def live_run():
     loss_text = f" · loss {fmt(trainer.last_loss)}" if trainer.history else ""
     st.progress(trainer.epoch / trainer.epochs,
                 text=f"Epoch {trainer.epoch} of {trainer.epochs}{loss_text}")
-    st.vega_lite_chart(chart_spec(exp), width="stretch")
+    draw(chart_spec(exp))
     if trainer.done:
         # Drawn by the fragment itself, so the result shows with the last chunk's redraw even
         # when the full redraw above comes late (in load tests a starved browser sometimes

@@ -1,20 +1,15 @@
-"""AppTest of the Home page and of the router (app.py)."""
+"""AppTest of the Home page and of the router (app.py), against the one list of pages."""
 
-import shutil
-import textwrap
+import re
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, app_test, run_app
+from ui.pages_list import HOME, LABS, PAGES
 
 QUESTIONS = ["What is a token, and why?", "How does a language model learn?"]
-LAB_FILES = [
-    ("words_vs_tokens.py", "Words vs tokens"), ("compare.py", "Compare tokenizers"),
-    ("build_bpe.py", "Build a BPE"), ("train.py", "Train"), ("generate.py", "Generate"),
-    ("attention.py", "Attention"),
-]
-LAB_TITLES = [title for _, title in LAB_FILES]
+LAB_TITLES = [lab.title for lab in LABS]
 PAGE_FILES = sorted(path.relative_to(ROOT).as_posix() for path in (ROOT / "pages").glob("*.py"))
 
 
@@ -25,10 +20,6 @@ def all_text(at: AppTest) -> str:
                      at.get("page_link")):
         parts.extend(str(element.value) for element in elements)
     return "\n".join(parts)
-
-
-def coming_soon(at: AppTest) -> int:
-    return sum(caption.value == "Coming soon" for caption in at.caption)
 
 
 def test_home_asks_the_notebooks_questions():
@@ -76,19 +67,37 @@ def test_router_runs_home_by_default_with_the_sidebar_footer():
     assert at.title[0].value == "MiniLLM Lab"
 
 
-def test_router_links_every_lab_that_exists_and_names_the_others():
+def test_the_list_of_pages_is_the_pages_folder():
+    """One list: every file in pages/ is in ui.pages_list exactly once, and nothing else is."""
+    files = [page.file for page in PAGES]
+    assert sorted(files) == PAGE_FILES
+    assert len(set(files)) == len(files)
+    assert len({page.url_path for page in PAGES}) == len(PAGES)
+    assert HOME.file == "pages/home.py" and HOME.url_path == ""  # the default page: the root
+
+
+def test_app_registers_the_list_and_writes_no_page_of_its_own():
+    """app.py builds its navigation from ui.pages_list: no second list of page files there."""
+    source = (ROOT / "app.py").read_text()
+    assert not re.findall(r"pages/\w+\.py", source)
+    assert "Add, in this order" not in source
+
+
+def test_home_links_every_lab_in_the_list_with_its_address():
     at = run_app()
     assert not at.exception
     links = {link.value: link.proto.page for link in at.get("page_link")}
-    linked = [title for title in LAB_TITLES if f"Open {title}" in links]
-    for title in linked:
-        assert links[f"Open {title}"], f"{title} links to no url_path"
-    # a lab is linked exactly when its page file exists (and is registered: see below)
-    existing = [title for filename, title in LAB_FILES if (ROOT / "pages" / filename).exists()]
-    assert linked == existing
-    # every lab without a link says so instead
-    assert coming_soon(at) == len(LAB_TITLES) - len(linked)
-    assert len(links) == len(linked)
+    assert links == {f"Open {lab.title}": lab.url_path for lab in LABS}
+    assert "Coming soon" not in all_text(at)
+
+
+def test_home_run_on_its_own_names_each_labs_address():
+    """Without app.py (AppTest of the file alone) no page is registered: addresses as text."""
+    at = app_test("pages/home.py").run()
+    assert not at.exception
+    text = all_text(at)
+    for lab in LABS:
+        assert f"Open {lab.title} at /{lab.url_path}" in text
 
 
 @pytest.mark.parametrize("page_file", PAGE_FILES)
@@ -99,28 +108,3 @@ def test_every_page_file_is_registered_and_runs_from_the_router(page_file):
     except ValueError as error:  # switch_page: the file is not a registered navigation page
         pytest.fail(f"{page_file} is not registered in app.py's st.navigation: {error}")
     assert not at.exception, at.exception
-
-
-def test_home_links_registered_labs_and_survives_unregistered_ones(tmp_path):
-    """In a scratch app: Train exists and is registered (a link), Generate exists but is
-    not registered (plain text, no crash), the rest do not exist (plain text)."""
-    (tmp_path / "pages").mkdir()
-    shutil.copy(ROOT / "pages" / "home.py", tmp_path / "pages" / "home.py")
-    (tmp_path / "pages" / "train.py").write_text("import streamlit as st\nst.title('Train')\n")
-    (tmp_path / "pages" / "generate.py").write_text("import streamlit as st\nst.title('Generate')\n")
-    (tmp_path / "app.py").write_text(textwrap.dedent("""
-        import streamlit as st
-        st.navigation([
-            st.Page("pages/home.py", title="Home", url_path="home", default=True),
-            st.Page("pages/train.py", title="Train", url_path="train"),
-        ]).run()
-    """))
-    at = AppTest.from_file(str(tmp_path / "app.py"), default_timeout=60).run()
-    assert not at.exception
-    links = {link.value: link.proto.page for link in at.get("page_link")}
-    assert links == {"Open Train": "train"}
-    assert coming_soon(at) == len(LAB_TITLES) - 1
-
-    at.switch_page("pages/train.py").run()
-    assert not at.exception
-    assert at.title[0].value == "Train"

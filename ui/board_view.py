@@ -34,6 +34,7 @@ from minillm.charts.specs import with_data
 from minillm.store import BoardError
 from minillm.store.roster import roster
 from ui import class_mode
+from ui.charts import draw
 from ui.plain_text import plain
 
 
@@ -139,7 +140,7 @@ def _chart(frame: pd.DataFrame, runs) -> None:
     colour_by = st.selectbox("Colour the points by", choices, key="board_colour",
                              format_func=lambda n: "the whole settings" if n == "settings"
                              else n.replace("_", " "))
-    st.vega_lite_chart(chart_spec(frame, colour_by or "settings"), width="stretch")
+    draw(chart_spec(frame, colour_by or "settings"))
 
 
 def _best(runs) -> None:

@@ -1,4 +1,7 @@
-"""Drawing altair charts without paying for their validation on every rerun.
+"""Drawing charts: every chart on every page goes through `draw` (or `show_chart`).
+
+`draw` applies the reading sizes at render time (`ui.presentation.styled`: chart text at least
+14 px, larger in presentation mode), so the builders in ``minillm.charts`` stay pure.
 
 Turning an altair chart into a Vega-Lite spec validates it against the whole JSON schema:
 0.1 to 0.3 s a chart, on every rerun, even when nothing changed. `show_chart` builds and
@@ -7,13 +10,21 @@ validates each distinct chart once (per its builder and inputs) and draws the ca
 
 import streamlit as st
 
+from ui import presentation
+
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _spec(_builder, builder_name: str, args: tuple, kwargs: dict) -> dict:
     return _builder(*args, **kwargs).to_dict()
 
 
+def draw(spec: dict, container=None, width: str = "stretch", **kwargs) -> None:
+    """`st.vega_lite_chart(spec)` in `container` (default: here), at the mode's text sizes."""
+    (container or st).vega_lite_chart(presentation.styled(spec, presentation.is_on()),
+                                      width=width, **kwargs)
+
+
 def show_chart(builder, *args, **kwargs) -> None:
     """`st.altair_chart(builder(*args, **kwargs))`, with the spec cached per inputs."""
     name = f"{builder.__module__}.{builder.__qualname__}"
-    st.vega_lite_chart(_spec(builder, name, args, kwargs), width="stretch")
+    draw(_spec(builder, name, args, kwargs))
