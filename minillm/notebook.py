@@ -20,10 +20,9 @@ test runs the notebook and compares). No notebook imports streamlit, and none to
 network: `cl100k_base` comes through `minillm.tokenizers` (tiktoken's bare
 ``get_encoding("cl100k_base")`` would try to download its file).
 
-Adding a page (the tokenizer experiment, "Which tokens?", is next): write one
-``which_tokens_notebook(...)`` that fills a `_Cells` and returns ``cells.notebook(...)``, and
-add it to `PAGES`; the command line (``python -m minillm notebook``) and the page's button
-(`ui.notebook_button`) then work for it as they are.
+Adding a page: write one ``<page>_notebook(...)`` that fills a `_Cells` and returns
+``cells.notebook(...)``, and add it to `PAGES`; the command line (``python -m minillm
+notebook``) and the page's button (`ui.notebook_button`) then work for it as they are.
 
 Nothing here imports streamlit.
 """
@@ -682,6 +681,78 @@ def build_bpe_notebook(
     return c.notebook(values, app)
 
 
+def which_tokens_notebook(
+    text: str | None = None,
+    *,
+    corpus_name: str | None = None,
+    story_seed: int = 0,
+    new_names: float = 0.3,
+    typos: float = 0.0,
+    budget: str = "quick",
+    size: str = "small",
+    figures: Mapping[str, Any] | None = None,
+):
+    """The Which tokens? page: one model per tokenizer on the same text, scored held out.
+
+    Without `text`, the page's generated stories (`story_seed`, `new_names` and `typos` as
+    shares, e.g. 0.3); with it, those lines (`corpus_name` a preset's name: the notebook then
+    names the preset). `budget` and `size`: the page's choices (`tournament.BUDGETS`,
+    `tournament.MODEL_SIZES`). `figures`: heldout_bits and vocab_size (by entrant),
+    unknown_share (words), heldout_floor_bits, verdict.
+    """
+    c = _Cells("which_tokens", "Which tokens?", "Which tokens make the best model?",
+               "The same tiny model, the same text, the same number of training steps: only "
+               "the tokens differ. Every model is then scored on text it never saw, in **bits "
+               "per character**, the one unit in which models that cut text differently "
+               "compare. Lower is better.")
+    c.md("## 1. The text, and the part held out\n\nA tenth of the lines (always the same "
+         "ones) is kept aside: no model trains on it; every model is scored on it.")
+    if text is None:
+        source = ("from minillm.stories import StorySettings\n\n"
+                  f"stories = StorySettings(seed={story_seed!r}, new_name_rate={new_names!r}, "
+                  f"typo_rate={typos!r})\n"
+                  "corpus = T.story_corpus(stories)  # one story a line")
+    elif corpus_name in PRESETS and "\n".join(PRESETS[corpus_name]) == text:
+        source = ("from minillm.corpus import preset\n\n"
+                  f"corpus = T.text_corpus(preset({corpus_name!r}).lines, {corpus_name!r})")
+    else:
+        name = corpus_name or "your sentences"
+        source = f"lines = {_lines_literal(text.splitlines())}\ncorpus = T.text_corpus(lines, {name!r})"
+    c.code("from minillm import tournament as T\n" + source + "\n"
+           "print(f\"{len(corpus.train):,} lines to train on, {len(corpus.valid):,} held out\")")
+    c.md("## 2. The same budget for everyone\n\nEvery model gets the same size and the same "
+         "number of training steps on the same seeded batches.")
+    c.code(f"settings = T.with_budget(T.TournamentSettings(), {budget!r}, {size!r})\nsettings")
+    c.md("## 3. Train one model per tokenizer (this takes a while)\n\nWords, characters, "
+         "bytes, BPEs of three sizes and cl100k_base (GPT-4's tokenizer, its ids renumbered to "
+         "the tokens this text uses). A word model cannot write a word it never saw: for each "
+         "one it pays its bet on *unknown word* plus spelling the word out letter by letter.")
+    c.code("floor = corpus.floor_bits if corpus.floor_exact else None  # known for stories\n"
+           "result = T.run_tournament(corpus.train, corpus.valid, settings, "
+           "heldout_floor_bits=floor,\n"
+           "                          on_progress=lambda name, step, steps: step == steps "
+           "and print(name, \"done\"))\n"
+           "print(result.verdict())\nprint(result.unknown_rule())")
+    c.md("## 4. The results\n\nFurther left: fewer ids in the vocabulary; lower: fewer bits "
+         "per character on text the model never saw (better).")
+    c.code("from minillm.charts.tournament import bits_chart, results_frame\n\n"
+           "frame = results_frame(result)\n"
+           "bits_chart(frame, floor_bits=result.heldout_floor_bits, floor_label=\"held-out floor\")")
+    c.code("frame")
+    expressions = {
+        "heldout_bits": "{e.name: e.heldout_bits for e in result.entrants}",
+        "vocab_size": "{e.name: e.vocab_size for e in result.entrants}",
+        "unknown_share": "result.entrant('words').unknown_share if result.entrant('words') else None",
+        "heldout_floor_bits": "result.heldout_floor_bits",
+        "verdict": "result.verdict()",
+    }
+    app = {k: v for k, v in (figures or {}).items() if k in expressions}
+    c.figures(expressions, app)
+    values = {"text": text, "corpus_name": corpus_name, "story_seed": story_seed,
+              "new_names": new_names, "typos": typos, "budget": budget, "size": size}
+    return c.notebook(values, app)
+
+
 #: Every page that can be taken home, by the name its button and the command line use.
 PAGES: dict[str, Callable] = {
     "train": train_notebook,
@@ -689,9 +760,12 @@ PAGES: dict[str, Callable] = {
     "attention": attention_notebook,
     "compare": compare_notebook,
     "build_bpe": build_bpe_notebook,
+    "which_tokens": which_tokens_notebook,
 }
 #: Pages whose notebook trains the Train page's model first (their settings include its own).
 MODEL_PAGES = ("train", "generate", "attention")
+#: Pages whose first argument is a text (``text=...`` in a settings string).
+TEXT_PAGES = ("compare", "build_bpe", "which_tokens")
 
 
 def to_bytes(nb) -> bytes:
@@ -777,10 +851,10 @@ def from_settings(page: str, text: str = ""):
             kwargs[name] = _convert(name, raw, params[name])
         elif name in train_fields:
             train[name] = _convert(name, raw, train_fields[name])
-        elif page == "compare" and name == "text" or page == "build_bpe" and name == "text":
+        elif page in TEXT_PAGES and name == "text":
             kwargs[name] = _convert(name, raw, "")
         else:
-            known = sorted([*params, *train_fields] + (["text"] if page in ("compare", "build_bpe") else []))
+            known = sorted([*params, *train_fields] + (["text"] if page in TEXT_PAGES else []))
             raise ValueError(f"unknown setting {name!r} for {page}; known: {', '.join(known)}")
     if page in MODEL_PAGES:
         corpus = train.pop("corpus", next(iter(PRESETS)))
@@ -790,6 +864,10 @@ def from_settings(page: str, text: str = ""):
         return function(settings, **kwargs)
     if page == "build_bpe" and "text" in kwargs and "corpus_name" not in kwargs:
         kwargs["corpus_name"] = "your text"
+    if page == "which_tokens" and "text" not in kwargs and kwargs.get("corpus_name") is not None:
+        if kwargs["corpus_name"] not in PRESETS:
+            raise ValueError(f"corpus_name must be a preset: {', '.join(PRESETS)} (or give text=)")
+        kwargs["text"] = "\n".join(PRESETS[kwargs["corpus_name"]])
     return function(**kwargs)
 
 
@@ -806,7 +884,7 @@ def settings_help() -> str:
         if page in MODEL_PAGES:
             names = ["corpus"] + [f.name for f in dataclasses.fields(TrainSettings)
                                   if f.name not in ("lines", "corpus_name")] + names
-        elif page in ("compare", "build_bpe"):
+        elif page in TEXT_PAGES:
             names = ["text"] + names
         lines.append(f"  {page}: {', '.join(names)}")
     return "\n".join(lines)

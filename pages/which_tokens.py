@@ -98,9 +98,11 @@ def live_progress():
 
 if isinstance(found, T.TournamentResult):
     if widgets.hand_to_train(corpus):  # "Train with BPE-n" was pressed
-        st.switch_page("pages/train.py")
+        st.switch_page("pages/train.py", query_params={})  # Train from its own settings:
+        # (a bare switch_page refuses to clear the address while its settings are bound to it)
     widgets.show_results(found, corpus)
     widgets.offer_training(found)
+    widgets.take_home(found)
 elif running:
     full_page_run = True  # read by live_progress: False in its own (timer) reruns
     live_progress()
@@ -117,3 +119,4 @@ else:
         st.caption(f"About {jobs.estimate(corpus, settings):.0f} s of CPU on this server, "
                    "taking turns with other students' training. Nobody has run these "
                    "settings yet: the result is kept for everyone who asks for them after you.")
+    widgets.take_home(None)  # the experiment's code, to run at home before it has run here

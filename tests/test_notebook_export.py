@@ -262,6 +262,33 @@ def test_build_bpe_notebook_gives_the_same_ids(downloads, offline):
     assert_same(app, run_notebook(nb))
 
 
+def test_which_tokens_notebook_gives_every_entrants_score(downloads, offline, monkeypatch):
+    """The tokenizer experiment on a small pasted text: the notebook trains the same seven
+    models and gets the same held-out bits per character, vocabularies and verdict."""
+    from test_page_which_tokens import TINY
+    from ui import tournament_jobs as jobs
+
+    monkeypatch.setenv("MINILLM_WORKERS", "0")  # train in this process
+    at = app_test("pages/which_tokens.py").run()
+    before = exported(at, downloads, "which_tokens")  # before a run: the code, no figures
+    assert notebook.figures_of(before) == {} and "T.story_corpus(stories)" in before.cells[2].source
+    at.selectbox(key="tok_corpus").select("Paste your own sentences").run()
+    at.text_area(key="tok_text").input(TINY).run()
+    at.button(key="tok_run").click().run()
+    assert jobs.registry().wait_idle(600)
+    at.run()
+    assert not at.exception, at.exception
+    nb = exported(at, downloads, "which_tokens")
+    app = notebook.figures_of(nb)
+    table = at.dataframe[0].value
+    assert app["heldout_bits"] == dict(zip(table["tokenizer"], table["held-out bits per character"]))
+    from ui.plain_text import plain
+
+    assert next(m for m in (e.value for e in at.markdown) if m.startswith("#### ")) == \
+        "#### " + plain(app["verdict"])
+    assert_same(app, run_notebook(nb))
+
+
 # --------------------------------------------------------------------------------------------
 # The command line and settings strings
 
@@ -294,6 +321,11 @@ def test_python_m_minillm_notebook_writes_a_notebook_for_a_settings_string(tmp_p
     ("build_bpe", "num_merges=10,split=off", None),
     ("build_bpe", "num_merges=10,regex_split=off,step=3",
      {"num_merges": 10, "regex_split": False, "step": 3}),
+    ("which_tokens", "new_names=0.5,typos=0.1,budget=full,size=tiny",
+     {"text": None, "new_names": 0.5, "typos": 0.1, "budget": "full", "size": "tiny"}),
+    ("which_tokens", "corpus_name=Cats and dogs (the notebook)",
+     {"corpus_name": "Cats and dogs (the notebook)"}),
+    ("which_tokens", "size=huge,typo=1", None),
 ])
 def test_settings_strings(page, text, expected):
     if expected is None:
@@ -318,10 +350,10 @@ def test_the_notebook_module_is_registered_for_every_page_with_a_button():
     from pathlib import Path
     import re
 
-    pages = Path(__file__).resolve().parents[1] / "pages"
-    called = {m.group(1) for path in pages.glob("*.py")
+    root = Path(__file__).resolve().parents[1]
+    called = {m.group(1) for path in [*root.glob("pages/*.py"), *root.glob("ui/*.py")]
               for m in re.finditer(r'notebook_button\("(\w+)"', path.read_text())}
-    assert called == {"train", "generate", "attention", "compare", "build_bpe"}
+    assert called == {"train", "generate", "attention", "compare", "build_bpe", "which_tokens"}
     assert called <= set(notebook.PAGES)
 
 

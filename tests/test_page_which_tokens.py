@@ -92,6 +92,24 @@ def test_a_tiny_corpus_runs_to_its_result_with_table_chart_and_verdict():
     handed = at.session_state["trained_bpe"]
     assert handed["name"] == "BPE from Which tokens?" and handed["merges"] == int(merges)
     assert any(title.value == "Train" for title in at.title), "Train opened"
+    assert at.radio(key="train_tokenizer").value == "bpe"  # ... with that BPE chosen
+    assert at.selectbox(key="train_corpus").value == "Paste your own sentences"
+    assert at.text_area(key="train_text").value == TINY  # ... on the same lines
+
+    # Any entrant: bytes goes to Train with its tokenizer, and trains on the same split.
+    at.switch_page("pages/which_tokens.py").run()
+    assert not at.exception, at.exception
+    at.button(key="tok_train_bytes").click().run()
+    assert not at.exception, at.exception
+    assert at.radio(key="train_tokenizer").value == "bytes"
+    at.switch_page("pages/train.py")  # AppTest's next runs stay on the page switched to
+    at.number_input(key="train_epochs").set_value(10).run()
+    at.button(key="train_go").click().run()
+    assert not at.exception, at.exception
+    exp = at.session_state["experiment"]
+    assert exp.settings.tokenizer == "bytes"
+    corpus = jobs.text(tuple(TINY.splitlines()), "your sentences")
+    assert exp.split.train == corpus.train and exp.split.valid == corpus.valid
 
 
 def test_a_second_session_sees_the_first_ones_run_then_its_result_at_once():

@@ -6,8 +6,9 @@ the figure from `minillm.charts.tournament`, the shared jobs from `ui.tournament
 - `choose_settings()`: the budget and the model size;
 - `show_progress(job)`: a progress bar per entrant while the experiment trains;
 - `show_results(result)`: the verdict, the chart, the table, the rule for unknown words;
-- `offer_training(result)` and `hand_to_train(corpus)`: train a model on Train with one of
-  the BPEs (left as ``st.session_state["trained_bpe"]``, as Build a BPE leaves its own).
+- `offer_training(result)` and `hand_to_train(corpus)`: train a model on Train with any
+  entrant's tokenizer on this text (a BPE left as ``st.session_state["trained_bpe"]``, as
+  Build a BPE leaves its own).
 
 Every setting lives in the address bar (``tok_`` keys, read by `ui.links.check_link` first).
 """
@@ -16,6 +17,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from functools import partial
+
+from minillm import notebook
 from minillm import tournament as T
 from minillm.charts.tournament import bits_chart, results_frame
 from minillm.corpus import COUNTRY_STYLE, PRESETS, CorpusError, load_corpus, load_upload
@@ -23,6 +27,7 @@ from minillm.stories import StorySettings
 from ui import tournament_jobs as jobs
 from ui.charts import show_chart
 from ui.links import check_link
+from ui.notebook_button import notebook_button
 from ui.plain_text import plain
 
 STORIES = "Generated stories (their floor is known)"
@@ -162,27 +167,102 @@ def show_results(result: T.TournamentResult, corpus: T.TournamentCorpus) -> None
             st.caption(f"**{plain(e.name)}**: {plain(e.note)}.")
 
 
-def _ask_train(merges: int) -> None:  # a button's callback: done by `hand_to_train`
-    st.session_state.tok_train_with = merges
+#: An entrant's kind here, as the Train page's tokenizer choice names it.
+TRAIN_KINDS = {"words": "word", "characters": "character", "bytes": "bytes", "bpe": "bpe",
+               "cl100k_base": "cl100k_base"}
+
+
+def _ask_train(kind: str, merges: int | None) -> None:  # a button's callback: `hand_to_train`
+    st.session_state.tok_train_with = (kind, merges)
 
 
 def offer_training(result: T.TournamentResult) -> None:
-    """Buttons that take one of the BPEs to the Train page."""
-    bpes = [e for e in result.entrants if e.kind == "bpe" and e.merges is not None]
+    """A button per entrant: Train opens with its tokenizer and this experiment's text."""
     st.subheader("Train a model with one of these tokenizers")
-    st.markdown("On **Train**, the tokenizer choice offers words and characters; a BPE from "
-                "here goes there as *your BPE* (in place of one from Build a BPE).")
-    for column, e in zip(st.columns(max(len(bpes), 1)), bpes):
-        column.button(f"Train with {e.name}", key=f"tok_train_{e.merges}",
-                      icon=":material/model_training:", on_click=_ask_train, args=(e.merges,))
+    st.markdown("**Train** opens with that tokenizer and this text (the same held-out "
+                "stories or lines), so you can watch it learn and then generate with it. "
+                "A BPE from here goes there as *your BPE*, in place of one from Build a BPE.")
+    entrants = [e for e in result.entrants if e.kind in TRAIN_KINDS]
+    for start in range(0, len(entrants), 4):  # four to a row: the labels stay whole
+        row = entrants[start:start + 4]
+        for column, e in zip(st.columns(4), row):
+            key = f"tok_train_{e.merges}" if e.kind == "bpe" else f"tok_train_{e.kind}"
+            column.button(f"Train with {e.name}", key=key, icon=":material/model_training:",
+                          on_click=_ask_train, args=(e.kind, e.merges))
+
+
+def _train_corpus(corpus: T.TournamentCorpus) -> dict:
+    """The Train page's corpus widgets set to this experiment's text."""
+    from ui import train_settings as train
+
+    state = st.session_state
+    choice = state.get("tok_corpus", STORIES)
+    if choice == STORIES:
+        return {"train_corpus": train.STORIES, "train_story_sentences": T.STORY_SENTENCES,
+                "train_story_seed": int(state.get("tok_seed", 0)),
+                "train_story_new_names": int(state.get("tok_new_names", NEW_NAMES_PERCENT)),
+                "train_story_typos": int(state.get("tok_typos", 0)),
+                "train_story_nouns": train.STORY.n_nouns,
+                "train_story_verbs": train.STORY.n_verbs,
+                "train_valid": round(100 * T.VALID_SHARE)}
+    if choice in PRESETS and choice in train.PRESETS:
+        return {"train_corpus": choice, "train_valid": round(100 * T.VALID_SHARE)}
+    # pasted or uploaded text: Train gets the same lines in the same order (so the same ones
+    # are held out), pasted: an upload widget cannot be filled in for the student
+    upload = state.get("tok_file")
+    text = state.get("tok_text", "") if choice == PASTE or upload is None else "\n".join(
+        load_upload(upload.getvalue(), upload.name).lines)
+    return {"train_corpus": train.PASTE, "train_text": text,
+            "train_valid": round(100 * T.VALID_SHARE)}
 
 
 def hand_to_train(corpus: T.TournamentCorpus) -> bool:
-    """After a Train with button: the BPE for the Train page; True when the page should go."""
-    merges = st.session_state.pop("tok_train_with", None)
-    if merges is None:
+    """After a Train with button: Train's tokenizer and corpus set to that entrant's and this
+    text (a BPE as ``trained_bpe``, the same merges on the same lines); True: go to Train."""
+    asked = st.session_state.pop("tok_train_with", None)
+    if asked is None:
         return False
-    result = T.entrant_bpe(corpus.train, int(merges))
-    st.session_state["trained_bpe"] = {"result": result, "merges": len(result.merges),
-                                       "name": "BPE from Which tokens?"}
+    kind, merges = asked
+    if kind == "bpe":
+        result = T.entrant_bpe(corpus.train, int(merges))
+        st.session_state["trained_bpe"] = {"result": result, "merges": len(result.merges),
+                                           "name": "BPE from Which tokens?"}
+    st.session_state["train_tokenizer"] = TRAIN_KINDS[kind]
+    for key, value in _train_corpus(corpus).items():
+        st.session_state[key] = value
     return True
+
+
+def _corpus_spec() -> dict:
+    """This page's corpus as `minillm.notebook.which_tokens_notebook` takes it."""
+    state = st.session_state
+    choice = state.get("tok_corpus", STORIES)
+    if choice == STORIES:
+        return {"story_seed": int(state.get("tok_seed", 0)),
+                "new_names": int(state.get("tok_new_names", NEW_NAMES_PERCENT)) / 100,
+                "typos": int(state.get("tok_typos", 0)) / 100}
+    if choice in PRESETS:
+        return {"text": "\n".join(PRESETS[choice]), "corpus_name": choice}
+    upload = state.get("tok_file")
+    if choice == UPLOAD and upload is not None:
+        loaded = load_upload(upload.getvalue(), upload.name)
+    else:  # the lines as the page read them (control characters dropped, blank lines gone)
+        loaded = load_corpus(state.get("tok_text", ""), "your sentences")
+    return {"text": "\n".join(loaded.lines), "corpus_name": loaded.name}
+
+
+def take_home(result: T.TournamentResult | None) -> None:
+    """The "Open as a notebook" button: this experiment, and its figures once it has run."""
+    figures = None
+    if result is not None:
+        words = result.entrant("words")
+        figures = {"heldout_bits": {e.name: e.heldout_bits for e in result.entrants},
+                   "vocab_size": {e.name: e.vocab_size for e in result.entrants},
+                   "unknown_share": words.unknown_share if words else None,
+                   "heldout_floor_bits": result.heldout_floor_bits,
+                   "verdict": result.verdict()}
+    state = st.session_state
+    notebook_button("which_tokens", partial(
+        notebook.which_tokens_notebook, **_corpus_spec(),
+        budget=state.get("tok_budget", "quick"), size=state.get("tok_size", "small"),
+        figures=figures))
