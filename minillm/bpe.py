@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import re
 import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
@@ -57,6 +56,8 @@ from typing import TYPE_CHECKING, Callable, Iterable
 
 import regex
 import tiktoken
+
+from minillm.display import readable
 
 if TYPE_CHECKING:  # pandas is only needed for the tables a page or notebook shows
     import pandas as pd
@@ -483,27 +484,14 @@ def train_bpe(
 # ----------------------------------------------------------------------------------------------
 # Tables for a page or a notebook
 
-# Spaces as ␣, tab →, newline ↵, other control characters as their Unicode pictures (␀, ␛).
-_VISIBLE = str.maketrans(
-    {**{chr(i): chr(0x2400 + i) for i in range(0x20)}, " ": "␣", "\t": "→", "\n": "↵"}
-)
-_STRAY_BYTES = re.compile("[\udc80-\udcff]+")  # what surrogateescape makes of invalid UTF-8
-
-
 def readable_piece(piece: bytes) -> str:
-    """A token's bytes as text a person can read: spaces as ␣, bytes of a split character in hex.
+    """A token's bytes as text a person can read (`minillm.display.readable`: one symbol per
+    whitespace character, bytes of a split character in hex).
 
-    >>> readable_piece(b" the")
-    '␣the'
-    >>> readable_piece("👋".encode()[:2])      # half an emoji is not a character
-    '⟨F0 9F⟩'
-    >>> readable_piece(b"a\\n\\t")
-    'a↵→'
+    >>> readable_piece(b" the"), readable_piece("👋".encode()[:2]), readable_piece(b"a\\n\\t")
+    ('␣the', '⟨F0 9F⟩', 'a↵→')
     """
-    text = piece.decode("utf-8", errors="surrogateescape").translate(_VISIBLE)
-    return _STRAY_BYTES.sub(
-        lambda m: "⟨" + " ".join(f"{ord(c) - 0xDC00:02X}" for c in m.group()) + "⟩", text
-    )
+    return readable(piece)
 
 
 def merges_table(result: BPEResult, num_merges: int | None = None) -> "pd.DataFrame":

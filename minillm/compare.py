@@ -39,6 +39,7 @@ from minillm.tokenizers import (
     TokenPiece,
     Tokenizer,
     VocabListTokenizer,
+    WordTokenizer,
     token_pieces,
 )
 
@@ -106,6 +107,10 @@ class WordListTokenizer(VocabListTokenizer):
     unit = "word"
     separator = " "
     unknown_id = 0  # the id of [UNK]; token chips mark it
+    #: The rule, as the Compare page says it (`minillm.tokenizers.WordTokenizer.rule` is the
+    #: other one, the notebook's, that a model trains with).
+    rule = ("text is lowercased and cut into words and single punctuation marks, the way "
+            "wordfreq counts words; spaces are thrown away, so “Cat,” is “cat” and “,”")
 
     def __init__(self, words: Sequence[str], display_name: str | None = None):
         self.vocab = [UNK] + [w for w in dict.fromkeys(words) if w != UNK]
@@ -123,12 +128,34 @@ class WordListTokenizer(VocabListTokenizer):
 
 
 def word_list_tokenizer(n: int) -> WordListTokenizer:
-    """The top-`n` English words of wordfreq plus the 32 ASCII punctuation marks (wordfreq's
-    list has none; real word-level vocabularies add them), and ``[UNK]`` for everything else."""
+    """The top-`n` English words of wordfreq plus the ASCII punctuation marks its list lacks
+    (real word-level vocabularies add them), and ``[UNK]`` for everything else."""
     from wordfreq import top_n_list
 
     words = top_n_list("en", n) + list(string.punctuation)
     return WordListTokenizer(words, f"word-level (top {n:,} words + punctuation)")
+
+
+def word_vocabulary_parts(tokenizer: WordListTokenizer, n: int) -> str:
+    """What a top-`n` word vocabulary's ids are, adding up to its size in words.
+
+    >>> word_vocabulary_parts(word_list_tokenizer(100_000), 100_000)
+    "100,032 ids: the top 100,000 words, 31 punctuation marks (the 32 of ASCII but '_', which wordfreq lists as a word) and [UNK]"
+    """
+    marks = [p for p in string.punctuation if tokenizer.stoi.get(p, 0) > n]
+    listed = [p for p in string.punctuation if p not in marks]
+    but = f" but {', '.join(map(repr, listed))}, which wordfreq lists as a word" if listed else ""
+    return (f"{tokenizer.vocab_size:,} ids: the top {n:,} words, {len(marks)} punctuation marks "
+            f"(the {len(string.punctuation)} of ASCII{but}) and {UNK}")
+
+
+def word_list_about(tokenizer: WordListTokenizer, n: int) -> str:
+    """What the Compare page says of its word-level tokenizer: its ids, its rule, and the other
+    rule, the notebook's, that the word models of Train and Generate use."""
+    return (f"The top {n:,} English words from wordfreq plus punctuation "
+            f"({word_vocabulary_parts(tokenizer, n)}). Here {WordListTokenizer.rule}; anything "
+            "not in the list becomes [UNK]. The word models of Train and Generate keep the "
+            f"notebook's rule instead: {WordTokenizer.rule}.")
 
 
 class CodePointTokenizer(Tokenizer):

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from minillm.data import Dataset
+from minillm.display import readable
 from minillm.model import MiniTransformer
 from minillm.sample import Candidate, Generation, greedy_runs
 from minillm.tokenizers import Tokenizer, WordTokenizer
@@ -57,24 +58,6 @@ AVERAGE = "average of the heads"
 # Tokens as text people can read
 
 
-_VISIBLE = {" ": "·", "\n": "↵", "\t": "→"}
-#: Bytes that are not a whole character, as `bytes.decode(errors="surrogateescape")` leaves them.
-_PARTIAL = re.compile("[\udc80-\udcff]+")
-
-
-def readable_bytes(data: bytes) -> str:
-    """A token's bytes as text; bytes that hold only part of a character as hex.
-
-    A byte-level BPE cuts an emoji (4 bytes) into tokens that each read "\ufffd" when decoded
-    alone; shown as their bytes they are told apart, as on the token chips.
-
-    >>> readable_bytes("🐱".encode()[:2]), readable_bytes(b" a")
-    ('⟨F0 9F⟩', ' a')
-    """
-    text = data.decode("utf-8", errors="surrogateescape")
-    return _PARTIAL.sub(lambda run: "⟨" + " ".join(f"{ord(c) - 0xDC00:02X}" for c in run.group()) + "⟩", text)
-
-
 def display_label(dataset: Dataset, token_id: int) -> str:
     """A token as a short readable label: PAD / EOS by name, whitespace made visible, part of
     a character as its bytes (``⟨F0 9F⟩``).
@@ -83,15 +66,14 @@ def display_label(dataset: Dataset, token_id: int) -> str:
     >>> from minillm.tokenizers import CharTokenizer
     >>> ds = build_dataset(["a b"], CharTokenizer.fit(["a b"]), 3)
     >>> [display_label(ds, i) for i in range(ds.vocab_size)]
-    ['·', 'a', 'b', 'PAD']
+    ['␣', 'a', 'b', 'PAD']
 
     Two different tokens can still read the same (a corpus word "PAD" and the PAD token):
     tell tokens apart by their id.
     """
     if token_id in (dataset.pad_id, dataset.eos_id):
         return dataset.label(token_id)
-    label = readable_bytes(dataset.tokenizer.piece_bytes(token_id))
-    return "".join(_VISIBLE.get(ch, ch) for ch in label)
+    return readable(dataset.tokenizer.piece_bytes(token_id))
 
 
 def _drop_control(text: str) -> tuple[str, int]:

@@ -35,6 +35,8 @@ from typing import Iterable, Sequence
 
 import tiktoken
 
+from minillm.display import hex_bytes
+
 # --------------------------------------------------------------------------------------------
 # The interface
 
@@ -138,6 +140,11 @@ class WordTokenizer(VocabListTokenizer):
 
     unit = "word"
     separator = " "
+    #: The rule, as the Generate and Compare pages say it (the notebook's `line.split()`;
+    #: kept for training, so the notebook's numbers stay the notebook's).
+    rule = ("a word is whatever stands between spaces, as in the notebook (`line.split()`): "
+            "capitals and punctuation stay part of it, so “Cat” and “cat,” are other words "
+            "than “cat”")
 
     def __init__(self, vocab: Sequence[str], display_name: str | None = None):
         if len(set(vocab)) != len(vocab):
@@ -231,7 +238,7 @@ class TiktokenTokenizer(Tokenizer):
 
 
 # --------------------------------------------------------------------------------------------
-# Showing tokens honestly: whitespace made visible, parts of multi-byte characters named
+# Showing tokens honestly: parts of multi-byte characters named (how a piece is drawn: display)
 
 
 @dataclass(frozen=True)
@@ -246,7 +253,7 @@ class TokenPiece:
 
     @property
     def hex(self) -> str:
-        return " ".join(f"{b:02X}" for b in self.bytes)
+        return hex_bytes(self.bytes)[1:-1]  # "F0 9F"
 
 
 def _utf8_length(lead: int) -> int:
@@ -304,7 +311,7 @@ def token_pieces(tokenizer: Tokenizer, ids: Sequence[int]) -> list[TokenPiece]:
             if char is not None and lo == cs and hi == ce:
                 text.append(char)
             else:
-                text.append("⟨" + " ".join(f"{b:02X}" for b in part[lo - start : hi - start]) + "⟩")
+                text.append(hex_bytes(part[lo - start : hi - start]))
                 if char is None:
                     notes.append("a byte that is not valid UTF-8")
                 else:
@@ -312,14 +319,6 @@ def token_pieces(tokenizer: Tokenizer, ids: Sequence[int]) -> list[TokenPiece]:
             k += 1
         pieces.append(TokenPiece(token_id, part, "".join(text), "; ".join(notes)))
     return pieces
-
-
-VISIBLE_WHITESPACE = {" ": "·", "\n": "↵\n", "\t": "→", "\r": "␍"}
-
-
-def show_whitespace(text: str) -> str:
-    """Make spaces, tabs and newlines visible: ``" a\\n"`` -> ``"·a↵\\n"``."""
-    return "".join(VISIBLE_WHITESPACE.get(ch, ch) for ch in text)
 
 
 # --------------------------------------------------------------------------------------------

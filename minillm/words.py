@@ -21,8 +21,8 @@ Nothing here imports streamlit and nothing is memoised: a page caches what it ne
 from __future__ import annotations
 
 import math
-import re
 import sys
+from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -30,7 +30,9 @@ import pandas as pd
 import tiktoken
 import wordfreq
 
-from minillm.tokenizers import TiktokenTokenizer, token_pieces
+from wordfreq.numbers import has_digit_sequence
+
+from minillm.display import readable
 
 LANG = "en"
 
@@ -145,24 +147,15 @@ def size_comparison(n: int, encoding: tiktoken.Encoding) -> SizeComparison:
 # Tokens per word, by frequency rank
 
 
-_SHOW_SPACES = str.maketrans({" ": "·"})
-_HEX = re.compile(r"(⟨[^⟩]*⟩)")
-
-
-def _pieces_text(tokenizer: TiktokenTokenizer, ids: Sequence[int]) -> str:
-    """Pieces joined by '|', spaces shown as '·': ' bookkeepers' -> '·book|keepers'.
-
-    A piece that holds only part of a character (a byte-level BPE cuts emoji into bytes)
-    shows those bytes in hex: '😂' -> '·⟨F0 9F 98⟩|⟨82⟩'.
-    """
-    pieces = []
-    for piece in token_pieces(tokenizer, ids):
-        if piece.note is None:
-            pieces.append(piece.text.translate(_SHOW_SPACES))
-        else:  # make spaces visible, but not the ones between hex bytes
-            parts = _HEX.split(piece.text)
-            pieces.append("".join(p if p.startswith("⟨") else p.translate(_SHOW_SPACES) for p in parts))
-    return "|".join(pieces)
+def _pieces_text(encoding: tiktoken.Encoding, ids: Sequence[int], shown: dict[int, str] | None = None) -> str:
+    """Pieces joined by '|', each as `minillm.display.readable` shows it: ' bookkeepers' ->
+    '␣book|keepers', '😂' -> '␣⟨F0 9F 98⟩|⟨82⟩' (a piece that holds part of a character shows
+    its bytes in hex). `shown` caches each id's text (most ids come back many times)."""
+    shown = {} if shown is None else shown
+    for i in ids:
+        if i not in shown:
+            shown[i] = readable(encoding.decode_single_token_bytes(i))
+    return "|".join(shown[i] for i in ids)
 
 
 def tokens_per_word(words: Sequence[str], encoding: tiktoken.Encoding) -> pd.DataFrame:
@@ -182,26 +175,14 @@ def tokens_per_word(words: Sequence[str], encoding: tiktoken.Encoding) -> pd.Dat
     >>> from minillm.tokenizers import load_encoding
     >>> table = tokens_per_word(["the", "bookkeepers", "biting"], load_encoding("cl100k_base"))
     >>> table["tokens"].tolist(), table["tokens_no_space"].tolist(), table["pieces"].tolist()
-    ([1, 2, 1], [1, 2, 2], ['·the', '·book|keepers', '·biting'])
+    ([1, 2, 1], [1, 2, 2], ['␣the', '␣book|keepers', '␣biting'])
 
     All 319,938 words take a few seconds, most of it encoding each bare word.
     """
-    tokenizer = TiktokenTokenizer(encoding)
     frequencies = wordfreq.get_frequency_dict(LANG)
     spaced = [encoding.encode_ordinary(" " + w) for w in words]
-    # Most pieces are whole characters: look each distinct id up once, not once per use.
-    piece_text: dict[int, str] = {}
-    for ids in spaced:
-        for i in ids:
-            if i not in piece_text:
-                try:
-                    piece_text[i] = encoding.decode_single_token_bytes(i).decode("utf-8").translate(_SHOW_SPACES)
-                except UnicodeDecodeError:
-                    piece_text[i] = ""  # part of a character: shown in context, below
-    pieces = [
-        "|".join(piece_text[i] for i in ids) if all(piece_text[i] for i in ids) else _pieces_text(tokenizer, ids)
-        for ids in spaced
-    ]
+    shown: dict[int, str] = {}  # each distinct id made readable once, not once per use
+    pieces = [_pieces_text(encoding, ids, shown) for ids in spaced]
     frequency = [frequencies.get(w, 0.0) for w in words]
     return pd.DataFrame(
         {
@@ -294,29 +275,84 @@ def word_ranks() -> dict[str, int]:
     return {w: i for i, w in enumerate(wordfreq.top_n_list(LANG, MAX_WORDS), start=1)}
 
 
+def is_number(word: str) -> bool:
+    """Does wordfreq count `word` as a number (a run of two digits or more, "42", "3.5",
+    "1999")? Its top-N lists leave every such word out, and estimate how common a number is
+    from its digits instead; so no word vocabulary built from those lists has an id for one.
+
+    >>> [w for w in ["42", "3.5", "7", "2nd", "cat"] if is_number(w)]
+    ['42', '3.5']
+    """
+    return has_digit_sequence(word)
+
+
+#: What the page says about numbers (see `is_number`).
+NUMBERS_NOTE = ("wordfreq's word list holds no number of two digits or more (it estimates how "
+                "common a number is from its digits instead), so a word vocabulary built from "
+                "it has no id for them either; a byte-level BPE writes them with digit pieces.")
+
+
 def vocabulary_check(
     text: str, ranks: dict[str, int], n: int, encoding: tiktoken.Encoding, max_pieces: int = 40
 ) -> pd.DataFrame:
     """Each distinct word of `text`: does a top-`n` word vocabulary know it, and how does the
     byte-level BPE `encoding` write it (with a leading space, as in running text)?
 
-    Columns: `word`, `known` (bool), `rank` (its wordfreq rank, or <NA> if wordfreq has never
-    seen it: then no word vocabulary built from wordfreq would know it), `tokens`, `pieces`
-    (the first `max_pieces` pieces joined by '|', then '… (k more)').
+    Columns: `word`, `times` (how often the text has it), `known` (bool), `number` (bool: see
+    `is_number`; a number is not known either), `rank` (its wordfreq rank, or <NA> if its list
+    does not hold it: then no word vocabulary built from wordfreq would know it), `tokens` (for
+    the word once), `pieces` (the first `max_pieces` pieces joined by '|', then '… (k more)').
+
+    >>> from minillm.tokenizers import load_encoding
+    >>> table = vocabulary_check("the the the 42", word_ranks(), 100, load_encoding("cl100k_base"))
+    >>> table[["word", "times", "known", "number", "tokens"]].values.tolist()
+    [['the', 3, True, False, 1], ['42', 1, False, True, 2]]
     """
-    tokenizer = TiktokenTokenizer(encoding)
     rows = []
-    for word in dict.fromkeys(words_of(text)):
+    shown: dict[int, str] = {}
+    for word, times in Counter(words_of(text)).items():
         ids = encoding.encode_ordinary(" " + word)
-        pieces = _pieces_text(tokenizer, ids[:max_pieces])
+        pieces = _pieces_text(encoding, ids[:max_pieces], shown)
         if len(ids) > max_pieces:
             pieces += f"… ({len(ids) - max_pieces:,} more)"
         rank = ranks.get(word)
-        rows.append((word, rank is not None and rank <= n, rank, len(ids), pieces))
-    table = pd.DataFrame(rows, columns=["word", "known", "rank", "tokens", "pieces"])
+        rows.append((word, times, rank is not None and rank <= n, is_number(word), rank, len(ids), pieces))
+    table = pd.DataFrame(rows, columns=["word", "times", "known", "number", "rank", "tokens", "pieces"])
     table["rank"] = table["rank"].astype("Int64")
     table["known"] = table["known"].astype(bool)
+    table["number"] = table["number"].astype(bool)
     return table
+
+
+@dataclass(frozen=True)
+class CheckSummary:
+    """What `vocabulary_check` found, counted over the whole text (a word used twice counts
+    twice in `words` and `tokens`)."""
+
+    words: int  # words in the text
+    distinct: int  # different words
+    known: int  # different words the vocabulary knows
+    unknown: tuple[str, ...]  # different words it has no id for, numbers left out
+    numbers: tuple[str, ...]  # different words that are numbers (no id for them either)
+    tokens: int  # the BPE's tokens for all the words, each written after a space
+
+
+def check_summary(table: pd.DataFrame) -> CheckSummary:
+    """Count a `vocabulary_check` table.
+
+    >>> from minillm.tokenizers import load_encoding
+    >>> check_summary(vocabulary_check("the the the", word_ranks(), 100, load_encoding("cl100k_base")))
+    CheckSummary(words=3, distinct=1, known=1, unknown=(), numbers=(), tokens=3)
+    """
+    unknown = table[~table["known"]]
+    return CheckSummary(
+        words=int(table["times"].sum()),
+        distinct=len(table),
+        known=int(table["known"].sum()),
+        unknown=tuple(unknown.loc[~unknown["number"], "word"]),
+        numbers=tuple(unknown.loc[unknown["number"], "word"]),
+        tokens=int((table["times"] * table["tokens"]).sum()),
+    )
 
 
 # --------------------------------------------------------------------------------------------

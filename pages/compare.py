@@ -10,12 +10,13 @@ from functools import partial
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from minillm import compare, notebook
+from minillm import compare, display, notebook
 from minillm.charts.compare import sharing_chart
 from minillm.corpus import PRESETS
 from minillm.tokenizers import FETCH_COMMAND, ByteTokenizer, TiktokenTokenizer, is_available
+from minillm.words import NUMBERS_NOTE, is_number
 from ui.charts import show_chart
-from ui.chips import render_chips_html, visible_text, word_splits_html
+from ui.chips import legend_lines, render_chips_html, render_legend, word_splits_html
 from ui.compare_resources import WORDFREQ_CORPUS, default_bpe, encoding, piece_index, sharing
 from ui.compare_resources import tokenized, word_tokenizer
 from ui.compare_resources import BPE_MERGES
@@ -51,7 +52,7 @@ st.header("How do different tokenizers cut the same sentence into pieces?")
 st.markdown(
     "Type a sentence, or pick one from the notebook. Below, each tokenizer cuts it up: every "
     "**coloured chip is one token**, with its **id** under it (hover for its bytes). A piece "
-    "that comes back keeps its colour. **·** is a space, **↵** a new line, **→** a tab."
+    "that comes back keeps its colour. What the symbols on the chips mean is under the table."
 )
 trained = st.session_state.get("trained_bpe")  # a BPE trained on Build a BPE, if any
 share_caption("" if trained is None else "Your own BPE from Build a BPE is not in the link: "
@@ -102,9 +103,8 @@ lineup = [
      "(so the vocabulary is every possible character: 1,114,112).", compare.CodePointTokenizer()),
     ("bytes", "bytes", "One token per UTF-8 byte: only 256 ids, any text at all, but the "
      "longest sequences. An emoji is 4 tokens.", ByteTokenizer()),
-    (f"words-{n_words}", f"words (top {n_words:,})", f"The top {n_words:,} English words "
-     "from wordfreq plus punctuation, lowercased; spaces are thrown away and anything not in "
-     "the list becomes [UNK].", word_tokenizer(n_words)),
+    (f"words-{n_words}", f"words (top {n_words:,})",
+     compare.word_list_about(word_tokenizer(n_words), n_words), word_tokenizer(n_words)),
 ]
 if trained is not None:
     bpe_encoding = trained["result"].encoding(trained["merges"])
@@ -140,6 +140,7 @@ try:  # the experiment that answers it; a page run on its own (AppTest) has no n
                  "this choice do to a model? Which tokens? trains one model per tokenizer")
 except StreamlitPageNotFoundError:
     pass
+render_legend(legend_lines([p for _, _, row, _ in results.values() for p in row.pieces]))
 if missing:
     st.info(f"Not on this computer: {' and '.join(missing)}. While online, run "
             f"`{FETCH_COMMAND}` once to add them.", icon=":material/cloud_off:")
@@ -154,6 +155,8 @@ for key, (name, about, row, chips) in results.items():
         if row.unknown:
             st.caption(f"Not in the word list, so each became [UNK] ({len(row.unknown):,}):")
             st.text(", ".join(row.unknown[:200]))
+            if any(map(is_number, row.unknown)):
+                st.caption(f"Numbers among them: {NUMBERS_NOTE}")
         with st.expander("ids as a list"):
             st.code(compare.ids_text(row.ids), language=None, wrap_lines=True)
 
@@ -171,7 +174,8 @@ suggested = compare.suggested_piece([pieces[p] for p in options], index)
 
 
 def piece_label(p):
-    return f"{visible_text(pieces[p].text)}   (id {p}, in {len(index.words_with(p)):,} words)"
+    return (f"{display.readable(pieces[p].bytes)}   (id {p}, in "
+            f"{display.count(len(index.words_with(p)), 'word')})")
 
 
 check_link("cmp_piece", "piece", options=[piece_label(p) for p in options],
@@ -181,8 +185,9 @@ piece_id = st.selectbox("Pick a piece of your text (as cut by cl100k_base)", opt
                         bind="query-params")
 words = index.words_with(piece_id)
 if words:
-    st.markdown(f"Found in **{len(words):,}** of the top {n_words:,} words (each written after a "
-                f"space, as inside a sentence). Most frequent first, split into their pieces:")
+    st.markdown(f"Found in **{display.count(len(words), 'word')}** of the top {n_words:,} (each "
+                "written after a space, as inside a sentence). Most frequent first, split into "
+                "their pieces (a word cut into bytes is written whole first):")
     splits = compare.word_splits(encoding("cl100k_base"), words[:WORDS_SHOWN])
     st.html(word_splits_html(splits, piece_id))
     if len(words) > WORDS_SHOWN:

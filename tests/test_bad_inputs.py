@@ -190,7 +190,7 @@ CASES = {
     # --- Compare tokenizers: the text box ---------------------------------------------------
     "compare/empty": typed_in(CMP, "", says("Type or paste some text above")),
     "compare/whitespace only": typed_in(CMP, "  \n\t  ", all_of(
-        compare_counts("  \n\t  "), chips_hold("·", "↵", "→"))),
+        compare_counts("  \n\t  "), chips_hold("␣", "↵", "→"))),
     "compare/one word": typed_in(CMP, "bookkeepers", compare_counts("bookkeepers")),
     "compare/60,000-character paste": typed_in(CMP, "the cat sat. " * 4_616, all_of(
         says("Your text has 60,008 characters; only the first 20,000 are tokenized",

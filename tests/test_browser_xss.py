@@ -77,7 +77,7 @@ def test_html_typed_into_compare_is_shown_as_text(browser_page):
     expect()(app.page.locator(".st-key-compare_chips_cl100k_base")).to_contain_text(
         "alert", timeout=DRAWN)
     characters = app.page.locator(".st-key-compare_chips_chars .mll-chip").all_inner_texts()
-    assert [chip.split("\n")[0] for chip in characters[:5]] == ["<", "i", "m", "g", "·"]
+    assert [chip.split("\n")[0] for chip in characters[:5]] == ["<", "i", "m", "g", "␣"]
     assert_nothing_ran(app, dialogs)
     # the text went into the link, and the link holds it as text
     assert "cmp_text=" + quote_plus(f"{IMG} bookkeepers") in app.page.url

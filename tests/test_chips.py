@@ -1,14 +1,18 @@
 """The token-chip widget's HTML (ui/chips.py): escaping, colours, visible whitespace, bytes."""
 
 import html
+import itertools
+import re
 from html.parser import HTMLParser
 
 import pytest
 
+from minillm import display
 from minillm.compare import CodePointTokenizer, WordListTokenizer
 from minillm.tokenizers import TiktokenTokenizer, TokenPiece, load_encoding, token_pieces
 from ui.chips import (
-    MAX_CHIPS, PALETTE, chip_colour, token_chips_html, visible_text, word_splits_html,
+    CHIPS_NOTE, MAX_CHIPS, PALETTE, TEXT_COLOUR, chip_colour, legend_lines, token_chips_html,
+    word_splits_html,
 )
 
 
@@ -71,7 +75,7 @@ def test_user_text_is_escaped_never_rendered(text, make):
     assert "<img" not in markup and "<script" not in markup and "<b " not in markup
     parsed = parse(markup)
     assert set(parsed.tags) <= {"style", "div", "span"}  # no element came from the text
-    assert "".join(chip["text"] for chip in parsed.chips) == visible_text(text)
+    assert "".join(chip["text"] for chip in parsed.chips) == display.visible(text)
 
 
 def test_a_quote_cannot_break_out_of_the_title_attribute(cl100k):
@@ -94,18 +98,19 @@ def test_a_repeated_id_keeps_its_colour(cl100k):
 
 def test_colours_come_from_the_palette_and_never_change():
     assert {chip_colour(i) for i in range(1000)} == set(PALETTE)
-    assert chip_colour(2363) == chip_colour(2363) == PALETTE[(2363 * 2654435761 % 2**32) % 12]
+    assert chip_colour(2363) == chip_colour(2363) == PALETTE[(2363 * 2654435761 % 2**32) % len(PALETTE)]
 
 
 def test_whitespace_and_newlines_are_visible():
     parsed = chips_for(CodePointTokenizer(), "a b\n\tc")
-    assert [chip["text"] for chip in parsed.chips] == ["a", "·", "b", "↵", "→", "c"]
+    assert [chip["text"] for chip in parsed.chips] == ["a", "␣", "b", "↵", "→", "c"]
     assert [chip["id"] for chip in parsed.chips] == ["97", "32", "98", "10", "9", "99"]
     assert parsed.breaks == 1  # a real line break after the newline chip
 
 
 def test_control_characters_are_shown_as_symbols():
-    assert visible_text("a\x00b\x1b\r\x7f") == "a␀b␛␍␡"
+    parsed = chips_for(CodePointTokenizer(), "a\x00b\x1b\r\x7f")
+    assert "".join(chip["text"] for chip in parsed.chips) == "a␀b␛␍␡"
 
 
 def test_part_of_an_emoji_shows_its_bytes_and_says_so(cl100k):
@@ -120,7 +125,7 @@ def test_part_of_an_emoji_shows_its_bytes_and_says_so(cl100k):
 def test_only_pieces_of_a_character_are_marked_and_spaces_stay_visible(cl100k):
     chips = chips_for(cl100k, "hello 東京").chips
     assert [(chip["text"], "mll-partial" in chip["classes"]) for chip in chips] == [
-        ("hello", False), ("·⟨E6 9D⟩", True), ("⟨B1⟩", True), ("京", False)]
+        ("hello", False), ("␣⟨E6 9D⟩", True), ("⟨B1⟩", True), ("京", False)]
     assert "2 of 3 bytes of '東'" in chips[1]["title"]
 
 
@@ -144,4 +149,94 @@ def test_word_splits_highlight_the_piece_and_escape(cl100k):
     assert "<img" not in markup and "&lt;" in markup
     assert set(parse(markup).tags) <= {"div", "span", "b"}
     assert f'background:{chip_colour(2363)}' in markup
-    assert html.unescape(markup).count("·book") == 1
+    assert html.unescape(markup).count("␣book") == 1
+
+
+def test_a_word_split_into_bytes_is_also_written_whole(cl100k):
+    """Hex alone (⟨F0 9F 98⟩|⟨82⟩) does not say which word it is: the word comes first."""
+    words = ["😂", "東京", "book"]
+    markup = html.unescape(re.sub("<[^>]+>", "", word_splits_html(
+        [token_pieces(cl100k, cl100k.encode(" " + w)) for w in words], highlight=-1)))
+    assert "😂 ␣⟨F0 9F 98⟩" in markup and "東京 " in markup
+    assert "book ␣book" not in markup  # a readable split needs no repeat
+
+
+def test_hex_bytes_are_never_separated_by_the_space_symbol(cl100k):
+    chips = chips_for(cl100k, "a 🦙 東").chips
+    hex_chips = [chip["text"] for chip in chips if "⟨" in chip["text"]]
+    assert hex_chips and all("·" not in t and "⟨F0␣" not in t for t in hex_chips)
+    assert any(t.startswith("␣⟨") for t in hex_chips)  # the text's own space is ␣, outside
+
+
+# --------------------------------------------------------------------------------------------
+# Colour-blind readers: the palette is checked as a reader with deuteranopia or protanopia sees
+# it (Machado et al. 2009), and colour is never the only cue.
+
+VISIONS = ("normal", "deuteranopia", "protanopia")
+#: CIE76 distance between any two chip colours, for every reader: about 2.3 is just noticeable;
+#: 10 is plainly different side by side.
+MIN_DELTA_E = 10.0
+
+
+def closest_pair(palette):
+    return min((display.delta_e(a, b, vision), a, b, vision)
+               for a, b in itertools.combinations(palette, 2) for vision in VISIONS)
+
+
+def test_any_two_chip_colours_stay_apart_under_deuteranopia_and_protanopia():
+    """Chips' colours come from ids, so any two colours can stand side by side: every pair
+    must stay distinguishable, for every reader."""
+    worst = closest_pair(PALETTE)
+    assert worst[0] >= MIN_DELTA_E, f"{worst[1]} and {worst[2]} look alike ({worst[0]:.1f}) with {worst[3]}"
+
+
+def test_the_check_catches_a_palette_colour_blind_readers_cannot_tell_apart():
+    """The palette before this one: blue #BFDBFE and purple #E9D5FF are 0.2 apart with
+    protanopia; a red and a green of the same lightness collapse with deuteranopia."""
+    old = ("#FDE68A", "#BBF7D0", "#BFDBFE", "#FBCFE8", "#DDD6FE", "#FED7AA",
+           "#A5F3FC", "#D9F99D", "#FECACA", "#C7D2FE", "#E9D5FF", "#99F6E4")
+    assert closest_pair(old)[0] < 1
+    red, green = "#D55E00", "#6B8E00"
+    assert display.delta_e(red, green) > 30 > display.delta_e(red, green, "deuteranopia")
+
+
+def test_the_simulation_keeps_what_each_reader_still_sees():
+    # Blue against yellow is the contrast both deuteranopes and protanopes keep.
+    assert display.delta_e("#0072B2", "#F0E442", "deuteranopia") > 50
+    assert display.delta_e("#0072B2", "#F0E442", "protanopia") > 50
+    # Greys are the same for everyone (each matrix row sums to about 1).
+    for vision in VISIONS:
+        assert display.delta_e("#808080", "#808080", vision) == 0
+        assert max(abs(c - g) for c, g in zip(display.simulate("#808080", vision),
+                                              display.linear_rgb("#808080"))) < 0.001
+
+
+def contrast(background, text=TEXT_COLOUR):
+    def luminance(colour):
+        r, g, b = display.linear_rgb(colour)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+    return (luminance(background) + 0.05) / (luminance(text) + 0.05)
+
+
+def test_chip_text_stays_readable_on_every_colour():
+    assert min(contrast(colour) for colour in PALETTE) >= 4.5  # WCAG AA
+
+
+def test_neighbouring_chips_differ_without_colour(cl100k):
+    """Two neighbours can share a colour (colours come from ids): their borders alternate, and
+    each carries its id."""
+    chips = chips_for(cl100k, "the the cat sat on the mat").chips
+    odd = ["mll-odd" in chip["classes"] for chip in chips]
+    assert odd == [i % 2 == 1 for i in range(len(chips))]
+    assert all(chip["id"].isdigit() for chip in chips)
+    assert "double" in token_chips_html([])  # the odd chips' border is drawn
+
+
+def test_legend_says_what_the_chips_show(cl100k):
+    pieces = token_pieces(cl100k, cl100k.encode("a 🦙\n"))
+    lines = legend_lines(pieces)
+    assert lines[0].startswith("␣ ") and lines[-1] == CHIPS_NOTE
+    assert any(line.startswith("⟨F0 9F⟩ ") for line in lines)
+    assert any(line.startswith("↵ ") for line in lines)
+    assert not any(line.startswith("→ ") for line in lines)  # no tab here
+    assert not any(line.startswith("⟨") for line in legend_lines(token_pieces(cl100k, cl100k.encode("cat"))))

@@ -222,7 +222,7 @@ def test_embedding_map_names_eos_and_drops_unused_ids(causal):
 
 def test_character_tokens_show_their_spaces():
     dataset = build_dataset(["a b"], CharTokenizer.fit(["a b"]), 3)
-    assert [inspect.display_label(dataset, i) for i in range(4)] == ["·", "a", "b", "PAD"]
+    assert [inspect.display_label(dataset, i) for i in range(4)] == ["␣", "a", "b", "PAD"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -139,21 +139,62 @@ def test_word_list_size_and_corpus_change_the_rows(at):
 def test_pick_a_piece_and_see_the_words_that_share_it(at):
     at.pills(key="cmp_preset").set_value("bookkeepers (the notebook)").run()
     piece = at.selectbox(key="cmp_piece")
-    assert "·book   (id 2363, in 32 words)" in piece.options
+    assert "␣book   (id 2363, in 32 words)" in piece.options
     assert piece.value == 2363  # suggested first: the most shared stem of the sentence
     piece.set_value(2239).run()  # "book" with no space: in 30 words, never at their start
-    assert any("Found in **30** of the top" in m.value for m in at.markdown)
+    assert any("Found in **30 words** of the top" in m.value for m in at.markdown)
     piece = at.selectbox(key="cmp_piece")
     piece.set_value(2363).run()  # " book"
     assert not at.exception
-    assert any("Found in **32** of the top 100,000 words" in m.value for m in at.markdown)
+    assert any("Found in **32 words** of the top 100,000" in m.value for m in at.markdown)
     words_html = [h.body for h in at.html if "white-space:nowrap" in h.body][0]
     assert words_html.count("white-space:nowrap") == 32  # every word, each split in pieces
     assert "keeping" in words_html and "mobile" in words_html
     at.selectbox(key="cmp_words").set_value(1_000).run()
     assert not at.exception
     assert at.selectbox(key="cmp_piece").value == 2363
-    assert any("Found in **1** of the top 1,000 words" in m.value for m in at.markdown)
+    assert any("Found in **1 word** of the top 1,000" in m.value for m in at.markdown)
+
+
+def captions(at):
+    return [c.value for c in at.caption]
+
+
+def test_emoji_and_cjk_pieces_are_explained_and_written_one_way(at):
+    """Hex chips get the legend's line; the piece picker writes bytes as ⟨F0 9F⟩, never with
+    the page's space symbol between them; a word found only as bytes is written whole."""
+    at.text_area(key="cmp_text").input(TYPED["emoji"]).run()
+    assert not at.exception
+    legend = next(c for c in captions(at) if c.startswith("␣ a space"))
+    assert "⟨F0 9F⟩ bytes of a character that was cut between tokens" in legend.replace("\\", "")
+    labels = at.selectbox(key="cmp_piece").options
+    hex_labels = [label for label in labels if "⟨" in label]
+    assert hex_labels and not [label for label in hex_labels if "·" in label or "␣9F" in label]
+    assert "␣llama   (id 94776, in 1 word)" in labels  # one word, not "1 words"
+    partial = next(label for label in labels if label.startswith("␣⟨F0 9F"))
+    at.selectbox(key="cmp_piece").set_value(int(partial.split("(id ")[1].split(",")[0])).run()
+    assert not at.exception
+    words_html = [h.body for h in at.html if "white-space:nowrap" in h.body][0]
+    assert 'class="mll-word"' in words_html  # each emoji word written whole before its hex
+
+
+def test_the_legend_leaves_out_what_is_not_on_screen(at):
+    at.text_area(key="cmp_text").input("plain words only").run()
+    legend = next(c for c in captions(at) if c.startswith("␣ a space"))
+    assert "⟨F0 9F⟩" not in legend and "new line" not in legend
+
+
+def test_the_word_vocabulary_says_what_its_ids_are_and_its_rule(at):
+    """100,032 ids under 'top 100,000': the page says they are 100,000 words, 31 punctuation
+    marks and [UNK]; and says both word rules (this one lowercases, the models' does not)."""
+    table = at.dataframe[0].value.set_index("Tokenizer")
+    size = table.loc["words (top 100,000)", "Vocabulary size"]
+    assert size == 100_032
+    about = next(c for c in captions(at) if "wordfreq plus punctuation" in c)
+    assert f"{size:,} ids: the top 100,000 words, 31 punctuation marks" in about
+    assert "lowercased" in about and "line.split()" in about and "“cat,”" in about
+    at.text_area(key="cmp_text").input("I paid 42 pounds").run()
+    assert any(c.startswith("Numbers among them") for c in captions(at))
 
 
 def test_a_bpe_trained_on_build_a_bpe_replaces_the_small_one():

@@ -94,7 +94,7 @@ def test_tokens_per_word_table(enc):
     assert table["rank"].tolist() == [1, 2, 3, 4]
     assert table["tokens"].tolist() == [len(enc.encode(" " + w)) for w in table["word"]] == [1, 2, 1, 2]
     assert table["tokens_no_space"].tolist() == [len(enc.encode(w)) for w in table["word"]] == [1, 2, 2, 2]
-    assert table["pieces"].tolist() == ["·the", "·book|keepers", "·biting", "·⟨F0 9F 98⟩|⟨82⟩"]
+    assert table["pieces"].tolist() == ["␣the", "␣book|keepers", "␣biting", "␣⟨F0 9F 98⟩|⟨82⟩"]
     assert table["frequency"].iloc[0] == wordfreq.get_frequency_dict("en")["the"]
     assert table["zipf"].iloc[0] == pytest.approx(wordfreq.zipf_frequency("the", "en"), abs=0.01)
 
@@ -173,7 +173,7 @@ def test_vocabulary_check(enc):
     assert pd.isna(table.set_index("word")["rank"]["rizzler"])
     # the byte-level BPE writes every word, known or not
     assert table["tokens"].tolist() == [len(enc.encode(" " + w)) for w in table["word"]]
-    assert table.set_index("word")["pieces"]["rizzler"] == "·r|izz|ler"
+    assert table.set_index("word")["pieces"]["rizzler"] == "␣r|izz|ler"
     # the same word is known to a bigger vocabulary only
     at_99k = words.vocabulary_check("frend", ranks, 99_288, enc)
     assert at_99k["known"].tolist() == [False]
@@ -182,9 +182,35 @@ def test_vocabulary_check(enc):
 @pytest.mark.parametrize("text", ["", "   ", "😂🦙", "東京タワー 北京欢迎你", "<img src=x onerror=alert(1)>", "a" * 10_000, "\x00\x07 tab\there"])
 def test_vocabulary_check_awkward_text(enc, text):
     table = words.vocabulary_check(text, words.word_ranks(), 100_000, enc)
-    assert list(table.columns) == ["word", "known", "rank", "tokens", "pieces"]
+    assert list(table.columns) == ["word", "times", "known", "number", "rank", "tokens", "pieces"]
     for word, tokens in zip(table["word"], table["tokens"]):
         assert tokens == len(enc.encode(" " + word)) >= 1
+
+
+def test_vocabulary_check_counts_a_repeated_word_each_time(enc):
+    """ "the the the" is three words of one kind, written with three tokens, not "1 of 1". """
+    table = words.vocabulary_check("the the the", words.word_ranks(), 100_000, enc)
+    assert table[["word", "times", "tokens"]].values.tolist() == [["the", 3, 1]]
+    summary = words.check_summary(table)
+    assert (summary.words, summary.distinct, summary.known, summary.tokens) == (3, 1, 1, 3)
+    assert summary.tokens == len(enc.encode_ordinary(" the the the"))
+    mixed = words.check_summary(words.vocabulary_check("The cat, the zzqx cat", words.word_ranks(), 100_000, enc))
+    assert (mixed.words, mixed.distinct, mixed.known, mixed.unknown) == (5, 3, 2, ("zzqx",))
+
+
+def test_numbers_are_told_apart_from_unknown_words(enc):
+    """wordfreq's lists leave out every run of two digits or more: such a word is a number,
+    not a typo or a new word."""
+    ranks = words.word_ranks()
+    table = words.vocabulary_check("I paid 42 pounds for 3.5 kg in 1999, not 7", ranks, 100_000, enc)
+    by_word = table.set_index("word")
+    assert by_word.loc[["42", "3.5", "1999"], "number"].tolist() == [True, True, True]
+    assert not by_word.loc[["7", "paid"], "number"].any()  # a single digit is in the list
+    assert not by_word.loc[["42", "3.5", "1999"], "known"].any()
+    assert all(w not in ranks for w in ["42", "3.5", "1999"])  # wordfreq's list really has none
+    assert all(wordfreq.word_frequency(w, "en") > 0 for w in ["42", "1999"])  # it counts them apart
+    summary = words.check_summary(table)
+    assert summary.numbers == ("42", "3.5", "1999") and summary.unknown == ()
 
 
 def test_vocabulary_check_caps_pieces(enc):

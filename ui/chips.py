@@ -5,12 +5,16 @@
 
 What a chip shows, and why:
 
-- one chip per token, its colour picked from a fixed palette by the token's *id*, so a token
-  that comes back (" the", " for") has the same colour every time;
-- whitespace made visible: a space is ``·``, a tab ``→``, a newline ``↵`` followed by a real
-  line break; control characters show as their Unicode symbols (``␀``, ``␛``);
-- the id in small print under the text, and a tooltip (the ``title`` attribute) with the id,
-  the piece and its bytes;
+- one chip per token, its colour picked by the token's *id* from Paul Tol's "light" palette
+  (made for black text, and every pair of its colours stays apart for a reader with
+  deuteranopia or protanopia: tests/test_chips.py checks it), so a token that comes back
+  (" the", " for") has the same colour every time;
+- colour is never the only cue: chips take turns with a single and a double border, so two
+  neighbours differ even in grey, and each has its id in small print under it and a tooltip
+  (the ``title`` attribute) with the id, the piece and its bytes;
+- the text as `minillm.display.readable` shows every token on every page: a space is ``␣``,
+  a tab ``→``, a newline ``↵`` (followed by a real line break), control characters their
+  Unicode pictures (``␀``, ``␛``); `legend_lines` says so in words;
 - a token that holds only part of a character (a byte-level BPE can split an emoji) shows
   its bytes in hex, ``⟨F0 9F⟩``, with a dashed border and the note "2 of 4 bytes of '🦙'".
 
@@ -21,25 +25,24 @@ HTML, so a text like ``<img src=x onerror=alert(1)>`` is shown, never rendered.
 from __future__ import annotations
 
 import html
-import re
 from typing import Sequence
 
+from minillm import display
+from minillm.display import readable
 from minillm.tokenizers import TokenPiece, Tokenizer, token_pieces
 
-#: Light backgrounds that all keep near-black text above WCAG AA contrast (4.5:1).
+#: Paul Tol's "light" qualitative scheme (https://personal.sron.nl/~pault/), made to be filled
+#: behind black text; near-black text keeps WCAG AA contrast (4.5:1) on every one of them.
 PALETTE = (
-    "#FDE68A",  # amber
-    "#BBF7D0",  # green
-    "#BFDBFE",  # blue
-    "#FBCFE8",  # pink
-    "#DDD6FE",  # violet
-    "#FED7AA",  # orange
-    "#A5F3FC",  # cyan
-    "#D9F99D",  # lime
-    "#FECACA",  # red
-    "#C7D2FE",  # indigo
-    "#E9D5FF",  # purple
-    "#99F6E4",  # teal
+    "#77AADD",  # light blue
+    "#99DDFF",  # light cyan
+    "#44BB99",  # mint
+    "#BBCC33",  # pear
+    "#AAAA00",  # olive
+    "#EEDD88",  # light yellow
+    "#EE8866",  # orange
+    "#FFAABB",  # pink
+    "#DDDDDD",  # pale grey
 )
 TEXT_COLOUR = "#111827"
 
@@ -47,15 +50,14 @@ TEXT_COLOUR = "#111827"
 #: is 20,000+ byte tokens, and the browser would crawl).
 MAX_CHIPS = 2_000
 
-_VISIBLE = {" ": "·", "\t": "→", "\n": "↵", "\r": "␍", "\x7f": "␡"}
-
 _CSS = f"""<style>
 .mll-chips {{ font-family: ui-monospace, 'DejaVu Sans Mono', Menlo, Consolas, monospace;
   font-size: 1.45rem; line-height: 1.15; display: flex; flex-wrap: wrap; gap: 6px 4px;
   align-items: flex-start; }}
 .mll-chip {{ display: inline-flex; flex-direction: column; align-items: center;
   padding: 3px 6px 2px; border-radius: 6px; color: {TEXT_COLOUR};
-  border: 2px solid rgba(0,0,0,0.18); unicode-bidi: isolate; white-space: pre; }}
+  border: 2px solid #4B5563; unicode-bidi: isolate; white-space: pre; }}
+.mll-chip.mll-odd {{ border: 4px double #4B5563; padding: 1px 4px 0; }}
 .mll-chip.mll-partial {{ border: 2px dashed #B91C1C; }}
 .mll-chip.mll-unk {{ border: 2px dashed #374151; font-style: italic; }}
 .mll-id {{ font-size: 0.8rem; color: #374151; margin-top: 2px; }}
@@ -70,38 +72,6 @@ def chip_colour(token_id: int) -> str:
     A multiplicative hash (Knuth's) spreads neighbouring ids over the palette.
     """
     return PALETTE[(token_id * 2654435761 % 2**32) % len(PALETTE)]
-
-
-def visible_text(text: str) -> str:
-    """A token's text with whitespace and control characters made visible (no line breaks).
-
-    >>> visible_text(" a\\tb\\n")
-    '·a→b↵'
-    """
-    out = []
-    for ch in text:
-        if ch in _VISIBLE:
-            out.append(_VISIBLE[ch])
-        elif ord(ch) < 0x20:
-            out.append(chr(0x2400 + ord(ch)))  # the Unicode "control picture": ␀, ␛, ...
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-_HEX = re.compile(r"⟨[0-9A-F]{2}(?:·[0-9A-F]{2})*⟩")
-
-
-def chip_text(piece: TokenPiece) -> str:
-    """What a chip shows: `visible_text`, except the spaces between hex bytes stay spaces.
-
-    >>> chip_text(TokenPiece(220, b" \\xe6\\x9d", " ⟨E6 9D⟩", "2 of 3 bytes of '東'"))
-    '·⟨E6 9D⟩'
-    """
-    text = visible_text(piece.text)
-    if piece.note:  # token_pieces wrote the bytes of a partial character as ⟨E6 9D⟩
-        text = _HEX.sub(lambda match: match.group().replace("·", " "), text)
-    return text
 
 
 def _tooltip(piece: TokenPiece) -> str:
@@ -127,8 +97,8 @@ def token_chips_html(
     total = len(pieces) if total is None else total
     shown = pieces[:max_chips]
     parts = [_CSS, '<div class="mll-chips">']
-    for piece in shown:
-        classes = "mll-chip"
+    for position, piece in enumerate(shown):
+        classes = "mll-chip mll-odd" if position % 2 else "mll-chip"
         if piece.note:
             classes += " mll-partial"
         elif unknown_id is not None and piece.id == unknown_id:
@@ -136,7 +106,7 @@ def token_chips_html(
         parts.append(
             f'<span class="{classes}" style="background:{chip_colour(piece.id)}" '
             f'title="{html.escape(_tooltip(piece), quote=True)}">'
-            f"{html.escape(chip_text(piece), quote=True)}"
+            f"{html.escape(readable(piece.bytes), quote=True)}"
             f'<span class="mll-id">{piece.id}</span></span>'
         )
         parts.extend('<span class="mll-break"></span>' for _ in range(piece.text.count("\n")))
@@ -175,27 +145,57 @@ def render_token_chips(
     )
 
 
-def word_splits_html(splits: Sequence[Sequence[TokenPiece]], highlight: int) -> str:
-    """Words as their pieces, ``·book|keeping``, with the piece `highlight` in colour.
+def legend_lines(pieces: Sequence[TokenPiece] | None = None) -> list[str]:
+    """What the chips' symbols mean (`minillm.display.legend_lines`: all of them, or those the
+    `pieces` show), then how chips are told apart.
 
-    `splits` is `minillm.compare.word_splits(...)`: per word, its token pieces.
+    >>> legend_lines([TokenPiece(0, b"a b", "a b")])[0]
+    '␣ a space'
+    """
+    shown = None if pieces is None else [readable(piece.bytes) for piece in pieces]
+    return [*display.legend_lines(shown), CHIPS_NOTE]
+
+
+#: How chips are told apart without their colours.
+CHIPS_NOTE = ("Each chip is one token, its id under it; neighbouring chips take turns with a "
+              "single and a double border.")
+
+
+def render_legend(lines: Sequence[str]) -> None:
+    """Draw legend lines as one caption, a line each, shown exactly as written."""
+    import streamlit as st
+
+    from ui.plain_text import plain
+
+    st.caption("  \n".join(plain(line) for line in lines))
+
+
+def word_splits_html(splits: Sequence[Sequence[TokenPiece]], highlight: int) -> str:
+    """Words as their pieces, ``␣book|keeping``, with the piece `highlight` in colour.
+
+    `splits` is `minillm.compare.word_splits(...)`: per word, its token pieces. A word with a
+    piece that holds only part of a character is also written whole first (``😂 ␣⟨F0 9F
+    98⟩|⟨82⟩``): hex alone does not say which word it is.
     """
     words = []
     for pieces in splits:
         parts = []
         for piece in pieces:
-            text = html.escape(chip_text(piece), quote=True)
+            text = html.escape(readable(piece.bytes), quote=True)
             if piece.id == highlight:
                 text = (
                     f'<b style="background:{chip_colour(piece.id)};color:{TEXT_COLOUR};'
                     f'border-radius:4px;padding:0 3px">{text}</b>'
                 )
             parts.append(text)
-        words.append('<span style="white-space:nowrap">' + _SEPARATOR.join(parts) + "</span>")
+        whole = b"".join(piece.bytes for piece in pieces).decode("utf-8", errors="replace").strip()
+        word = (f'<span class="mll-word">{html.escape(whole, quote=True)}</span> '
+                if any(piece.note for piece in pieces) else "")
+        words.append('<span style="white-space:nowrap">' + word + _SEPARATOR.join(parts) + "</span>")
     return (
         '<div style="font-family:ui-monospace,\'DejaVu Sans Mono\',monospace;font-size:1.3rem;'
         'line-height:1.9;display:flex;flex-wrap:wrap;gap:4px 22px">' + "".join(words) + "</div>"
     )
 
 
-_SEPARATOR = '<span style="color:#9CA3AF">|</span>'
+_SEPARATOR = '<span style="color:#6B7280">|</span>'

@@ -19,17 +19,17 @@ from __future__ import annotations
 
 import string
 
+from minillm.display import visible
+
 #: CommonMark lets a backslash escape any ASCII punctuation mark, and nothing else.
 _ESCAPES = {ord(ch): "\\" + ch for ch in string.punctuation}
-#: Line breaks, tabs and other control characters as visible symbols (the notice is one line).
-_SYMBOLS = {0x09: "→", 0x0A: "↵", 0x0D: "␍", 0x7F: "␡"}
-_SYMBOLS.update({code: chr(0x2400 + code) for code in range(0x20) if code not in _SYMBOLS})
 
 
 def plain(text: str, *, max_chars: int | None = None) -> str:
     """`text` as Markdown that shows it literally, on one line, cut to `max_chars` with '…'.
 
-    Line breaks, tabs and control characters are drawn as symbols (``↵``, ``→``, ``␀``). A
+    Line breaks, tabs and control characters are drawn as symbols (``↵``, ``→``, ``␀``: the
+    symbols of `minillm.display`; spaces stay spaces). A
     word joiner after "://", inside "www" and after "@" stops a typed address from becoming
     a link: Streamlit finds web and e-mail addresses in the text after the escapes are read,
     so a backslash alone does not stop it.
@@ -37,4 +37,4 @@ def plain(text: str, *, max_chars: int | None = None) -> str:
     if max_chars is not None and len(text) > max_chars:
         text = text[:max_chars] + "…"
     text = text.replace("://", ":\u2060//").replace("www", "w\u2060ww").replace("@", "@\u2060")
-    return text.translate(_SYMBOLS).translate(_ESCAPES)
+    return visible(text, spaces=False).translate(_ESCAPES)  # the notice is one line
