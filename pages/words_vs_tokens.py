@@ -8,10 +8,11 @@ Layout only: every number comes from `minillm.words`.
 
 import streamlit as st
 
-from minillm import words
+from minillm import display, words
 from minillm.charts.words import tokens_per_word_chart
 from minillm.tokenizers import EncodingUnavailable, load_encoding
 from ui.charts import show_chart
+from ui.chips import render_legend
 from ui.links import check_link, check_unknown_settings, left_out_note, share_caption, text_binding
 from ui.router import ensure_router
 
@@ -123,7 +124,7 @@ with st.spinner(f"Tokenizing the top {n:,} words one by one (once per server, a 
 st.subheader(f"{single_share:.0%} of the top {n:,} words are a single token; rare words split into pieces")
 show_chart(tokens_per_word_chart, sample, bins)
 st.markdown(
-    f"Each word is measured with a space in front (·the, not the; · stands for a space), as it appears "
+    f"Each word is measured with a space in front (␣the, not the; ␣ stands for a space), as it appears "
     f"in a sentence: that is how the tokenizer learned them. At the very start of a text, without the "
     f"space, only {single_share_bare:.0%} are one token. Point at a dot to see the word and its pieces."
 )
@@ -152,21 +153,28 @@ def unknown_words_section(n: int) -> None:
     if table.empty:
         st.info("No words to check yet: type a few words above (punctuation alone is not a word).")
     else:
-        unknown = table.loc[~table["known"], "word"].tolist()
-        if unknown:
-            st.error(f"##### The word vocabulary (top {n:,}) knows {len(table) - len(unknown)} of these {len(table)} words. "
-                     f"It has no number for {len(unknown)}:")
-            st.code("   ".join(unknown), language=None)
-        else:
-            st.success(f"##### The top {n:,} words include all {len(table)} of these words. Try a typo or a made-up word.")
-        st.markdown(f"{ENCODING} wrote all {len(table)} words with {table['tokens'].sum():,} tokens. "
+        found = words.check_summary(table)
+        kinds = f"{display.count(found.words, 'word')}, {display.count(found.distinct, 'different one')}"
+        if found.unknown:
+            st.error(f"##### The word vocabulary (top {n:,}) knows {found.known} of the {kinds} here. "
+                     f"It has no number for {display.count(len(found.unknown), 'word')}:")
+            st.code("   ".join(found.unknown), language=None)
+        elif found.known == found.distinct:
+            st.success(f"##### The top {n:,} words include every word here ({kinds}). Try a typo or a made-up word.")
+        if found.numbers:
+            st.info(f"{display.count(len(found.numbers), 'number')} here, {', '.join(found.numbers)}: {words.NUMBERS_NOTE}",
+                    icon=":material/pin:")
+        st.markdown(f"{ENCODING} wrote all {display.count(found.words, 'word')} with {display.count(found.tokens, 'token')}. "
                     "A rank is the word's place in wordfreq's list: a word vocabulary knows it only if N reaches it.")
-        table["known"] = table["known"].map({True: "yes", False: "NO: unknown"})
+        render_legend(display.legend_lines(table["pieces"]))
+        table["known"] = [("a number: no" if number else "NO: unknown") if not known else "yes"
+                          for known, number in zip(table["known"], table.pop("number"))]
         st.dataframe(table, hide_index=True, width="stretch", placeholder="not in wordfreq", column_config={
             "known": st.column_config.TextColumn(f"in the top {n:,}?"),
             "rank": st.column_config.NumberColumn("wordfreq rank", format="localized"),
             "tokens": st.column_config.NumberColumn(f"{ENCODING} tokens"),
-            "pieces": st.column_config.TextColumn("pieces (· is a space)"),
+            "times": st.column_config.NumberColumn("times in the text", format="localized"),
+            "pieces": st.column_config.TextColumn("pieces (␣ is a space)"),
         })
 
 

@@ -144,7 +144,7 @@ def test_text_box_takes_any_input(enc):
             assert at.code[0].value.split() == unknown, name
         else:
             assert not at.code, name
-            assert any(f"include all {len(table)} of these words" in s.value for s in at.success), name
+            assert any("include every word here" in s.value for s in at.success), name
 
     # HTML arrives as words, never as markup
     at.text_area(key=TEXT_KEY).input("<img src=x onerror=alert(1)>").run()
@@ -161,6 +161,31 @@ def test_text_box_takes_any_input(enc):
     assert table["word"].tolist() == ["a" * 2_000]
     assert table["tokens"].tolist() == [len(enc.encode(" " + "a" * 2_000))]
     assert table["pieces"].iloc[0].endswith("more)")
+
+
+def test_repeated_words_and_numbers_are_counted_right(enc):
+    """ "the the the" is 3 words (1 different one) written with 3 tokens; one word is "1 word"
+    and "1 token"; a number is said to be a number, not listed with the unknown words."""
+    at = run_page()
+    at.text_area(key=TEXT_KEY).input("the the the").run()
+    assert not at.exception
+    assert [s.value for s in at.success][-1:] == [
+        "##### The top 100,000 words include every word here (3 words, 1 different one). "
+        "Try a typo or a made-up word."]
+    assert f"cl100k_base wrote all 3 words with {len(enc.encode(' the the the'))} tokens." in all_markdown(at)
+    assert check_table(at)["times"].tolist() == [3]
+    at.text_area(key=TEXT_KEY).input("the").run()
+    assert "cl100k_base wrote all 1 word with 1 token." in all_markdown(at)
+    assert "1 different one)" in at.success[-1].value
+    at.text_area(key=TEXT_KEY).input("I paid 42 pounds in 1999").run()
+    assert not at.exception
+    assert not at.code  # no unknown words: 42 and 1999 are numbers
+    assert any(i.value.startswith("2 numbers here, 42, 1999: wordfreq's word list holds no number")
+               for i in at.info)
+    table = check_table(at).set_index("word")
+    assert table.loc[["42", "1999"], "known"].tolist() == ["a number: no", "a number: no"]
+    legend = [c.value for c in at.caption if c.value.startswith("␣ a space")]
+    assert legend  # the pieces' symbols are explained where the pieces are
 
 
 def test_page_runs_inside_the_app():

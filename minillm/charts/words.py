@@ -60,7 +60,7 @@ def tokens_per_word_chart(points: pd.DataFrame, bins: pd.DataFrame, *, height: i
                 alt.Tooltip("word:N", title="word"),
                 alt.Tooltip("rank:Q", title="rank", format=","),
                 alt.Tooltip("tokens:Q", title="tokens"),
-                alt.Tooltip("pieces:N", title="pieces (· is a space)"),
+                alt.Tooltip("pieces:N", title="pieces (␣ is a space)"),
                 alt.Tooltip("zipf:Q", title="Zipf frequency"),
             ],
         )
