@@ -325,20 +325,3 @@ def test_trainer_rejects_bad_learning_rates():
     for lr in (0, -1, float("nan"), float("inf")):
         with pytest.raises(ValueError):
             Trainer(exp.model, exp.dataset, lr=lr)
-
-
-def _engine_modules() -> list[str]:
-    import pkgutil
-
-    import minillm
-
-    return sorted(m.name for m in pkgutil.walk_packages(minillm.__path__, "minillm."))
-
-
-@pytest.mark.parametrize("name", _engine_modules())
-def test_every_docstring_example_in_the_engine_runs(name):
-    """The examples in docstrings are how a notebook user learns the engine: they must work."""
-    import doctest
-    import importlib
-
-    assert doctest.testmod(importlib.import_module(name)).failed == 0

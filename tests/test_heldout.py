@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import doctest
 import math
 
 import pytest
 
-from minillm import heldout
 from minillm.heldout import MIN_LINES, bits_per_character, characters_in, split_lines
 
 LINES = [f"sentence number {i}" for i in range(100)]
@@ -115,7 +113,3 @@ def test_bits_per_character_by_hand():
 def test_bits_per_character_needs_characters():
     with pytest.raises(ValueError):
         bits_per_character(1.0, 1, 0)
-
-
-def test_docstring_examples():
-    assert doctest.testmod(heldout).failed == 0

@@ -5,7 +5,6 @@ Reference answers: torch's own head-averaged weights (what the notebook printed)
 the PCA map, and hand-worked copied runs on the notebook's corpus.
 """
 
-import doctest
 import json
 
 import numpy as np
@@ -334,17 +333,6 @@ def test_prompt_suggestions(notebook, causal):
     assert inspect.prompt_suggestions(notebook.dataset) == list(inspect.NOTEBOOK_PROMPTS)
     country = Experiment(TrainSettings(lines=("my old truck", "my dog sleeps", "the road home"), epochs=1))
     assert inspect.prompt_suggestions(country.dataset) == ["my old", "my dog", "the road"]
-
-
-def test_doctests():
-    import minillm.charts.attention
-    import minillm.charts.generate
-    import minillm.charts.specs
-
-    for module in (inspect, minillm.charts.attention, minillm.charts.generate, minillm.charts.specs):
-        result = doctest.testmod(module)
-        assert result.failed == 0, module.__name__
-    assert doctest.testmod(inspect).attempted >= 5
 
 
 # --------------------------------------------------------------------------------------------

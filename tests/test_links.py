@@ -9,21 +9,12 @@ What the pages then do with such links is tests/test_link_numbers.py.
 
 from __future__ import annotations
 
-import doctest
-
 import pytest
 
-import ui.links
-import ui.plain_text
 from ui.links import LINK_TEXT_MAX, LinkValue, fits_in_link, link_problem, read_link
 
 MERGES = dict(default=200, min_value=1, max_value=2_000)
 CORPUS = dict(options=["Cats and dogs", "Paste your own text"], default="Cats and dogs")
-
-
-@pytest.mark.parametrize("module", [ui.links, ui.plain_text])
-def test_docstring_examples(module):
-    assert doctest.testmod(module).failed == 0
 
 
 @pytest.mark.parametrize("raw", ["50", " 50", "+50", "5e1", "50.0", "１００", "1", "2000", "1_000"])

@@ -7,7 +7,6 @@ ambiguous-grammar test below shows it fails when it should).
 
 from __future__ import annotations
 
-import doctest
 import itertools
 import math
 
@@ -280,7 +279,3 @@ def test_wildcard_cast_reads_names_from_the_sentence():
     any_friends = StoryState(Cast("friends", ()), 1)
     assert grammar.parse_all("kito and bakimo went to the park .", any_friends)
     assert not grammar.parse_all("kito went to the park .", any_friends)
-
-
-def test_docstring_examples():
-    assert doctest.testmod(stories).failed == 0
