@@ -65,14 +65,45 @@ class TrainSettings:
     valid_share: float = 0.1  # share of the lines held out (none when too few to split)
 
     def label(self) -> str:
-        """A short description for a legend: what differs from the notebook."""
+        """A short description for a legend, in words: what differs from the notebook.
+
+        >>> TrainSettings().label()
+        'notebook settings'
+        >>> TrainSettings(corpus_name="your sentences", tokenizer="character", eos=True,
+        ...               loss_on="every").label()
+        'your sentences · characters · EOS · every position'
+        >>> TrainSettings(lr=0.01, batch_size=64, n_layers=2, causal=True).label()
+        'lr 0.01 · causal mask · 2 layers · batch 64'
+        """
         default = TrainSettings()
-        parts = [
-            f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
-            for name, value in asdict(self).items()
-            if name not in ("lines",) and value != getattr(default, name)
-        ]
-        return ", ".join(parts) or "notebook settings"
+        parts = [_plain_setting(name, value) for name, value in asdict(self).items()
+                 if name != "lines" and value != getattr(default, name)]
+        return " · ".join(part for part in parts if part) or "notebook settings"
+
+
+_TOKENIZER_WORDS = {"word": "words", "character": "characters", "bpe": "BPE", "bytes": "bytes",
+                    "cl100k_base": "cl100k_base"}
+
+
+def _plain_setting(name: str, value) -> str:
+    """One setting as a legend says it ("block 8", "every position", "no EOS")."""
+    if name == "corpus_name":
+        return str(value)
+    if name == "tokenizer":
+        return _TOKENIZER_WORDS.get(value, str(value))
+    if name == "loss_on":
+        return f"{value} position"
+    if name in ("eos", "causal"):
+        word = "EOS" if name == "eos" else "causal mask"
+        return word if value else f"no {word}"
+    if name == "valid_share":
+        return f"{value:.0%} held out"
+    if name == "lr":
+        return f"lr {value:g}"
+    short = {"block_size": "block {}", "d_model": "width {}", "n_heads": "{} heads",
+             "epochs": "{} epochs", "seed": "seed {}", "n_layers": "{} layers",
+             "batch_size": "batch {}"}
+    return short.get(name, name + " {}").format(value)
 
 
 def make_tokenizer(settings: TrainSettings, bpe: tiktoken.Encoding | None = None) -> Tokenizer:

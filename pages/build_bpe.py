@@ -8,15 +8,16 @@ The result is left in ``st.session_state["trained_bpe"]`` for the Compare and Tr
 
 from functools import partial
 
+import pandas as pd
 import streamlit as st
 
-from minillm import bpe, notebook
+from minillm import bpe, display, notebook
 from minillm.charts.bpe import vocabulary_chart
 from minillm.corpus import PRESETS, CorpusError, load_corpus, preset
-from minillm.tokenizers import TiktokenTokenizer
+from minillm.tokenizers import TiktokenTokenizer, token_pieces
 from minillm.words import top_words
 from ui.charts import show_chart
-from ui.chips import render_token_chips
+from ui.chips import legend_lines, pieces_table_html, render_legend, render_token_chips
 from ui.links import check_link, check_unknown_settings, left_out_note, reset_when_changed
 from ui.links import share_caption, text_binding
 from ui.notebook_button import notebook_button
@@ -30,6 +31,7 @@ WORDFREQ = "Most common English words (wordfreq)"
 MAX_MERGES = 2_000
 DEFAULT_MERGES = 200
 MAX_SENTENCE_CHARS = 300
+METRIC_CHARS = 12  # a longer piece is cut in a metric's box: the three are shown as a table
 EXAMPLE_SENTENCE = "the cat chased the bookkeepers' dog 🐕"
 WORDFREQ_RANGE, DEFAULT_WORDFREQ = (1_000, 20_000), 5_000
 LINK_KEYS = ("bpe_corpus", "bpe_text", "bpe_words", "bpe_merges", "bpe_split", "bpe_step",
@@ -111,7 +113,7 @@ with detail_col:
                f"{len(text.split()):,} words")
 
 st.header("2. Train")
-merges_col, split_col = st.columns([2, 1], gap="large")
+merges_col, split_col = st.columns([3, 2], gap="large")
 with merges_col:
     check_link("bpe_merges", "merges", default=DEFAULT_MERGES, min_value=1, max_value=MAX_MERGES)
     num_merges = st.slider(
@@ -121,9 +123,9 @@ with merges_col:
 with split_col:
     check_link("bpe_split", "split", default=True, show={True: "on", False: "off"}.get)
     regex_split = st.toggle(
-        "Split into words first (like GPT-4)", value=True, key="bpe_split", bind="query-params",
-        help="Cut the text into words, numbers and punctuation before counting pairs, so a "
-             "piece never glues the end of one word to the start of the next.",
+        "Split into words first", value=True, key="bpe_split", bind="query-params",
+        help="As GPT-4 does: cut the text into words, numbers and punctuation before counting "
+             "pairs, so a piece never glues the end of one word to the start of the next.",
     )
 result = trained_bpe(text, num_merges, regex_split)
 if not result.merges:
@@ -148,11 +150,13 @@ if step:
     times = "once" if latest.count == 1 else f"{latest.count:,} times"
     st.markdown(f"**Merge {step:,}** glued these two pieces, found side by side "
                 f"**{times}**, into piece number **{latest.rank:,}**:")
-    left_col, right_col, new_col = st.columns(3)
-    # a metric's value is Markdown: plain() shows pieces like ** or $ as they are
-    left_col.metric("Left piece", plain(bpe.readable_piece(latest.left_bytes)), border=True)
-    right_col.metric("Right piece", plain(bpe.readable_piece(latest.right_bytes)), border=True)
-    new_col.metric("New piece", plain(bpe.readable_piece(latest.new_bytes)), border=True)
+    shown = {name: bpe.readable_piece(piece) for name, piece in [("Left piece", latest.left_bytes),
+             ("Right piece", latest.right_bytes), ("New piece", latest.new_bytes)]}
+    if max(map(len, shown.values())) > METRIC_CHARS:  # whole and wrapped, never cut
+        st.html(pieces_table_html(pd.DataFrame([shown]), list(shown)))
+    else:  # a metric's value is Markdown: plain() shows pieces like ** or $ as they are
+        for column, (name, piece) in zip(st.columns(3), shown.items()):
+            column.metric(name, plain(piece), border=True)
 else:
     st.markdown("**No merges yet:** every byte is its own token.")
 
@@ -162,20 +166,19 @@ sentence = st.text_input("A sentence to cut into tokens", EXAMPLE_SENTENCE,
 tokenizer = TiktokenTokenizer(result.encoding(step), display_name=f"BPE after {step:,} merges")
 ids = tokenizer.encode(sentence)
 render_token_chips(tokenizer, ids, key="build_bpe_chips")
-st.caption(f"{len(ids):,} tokens for {len(sentence.encode('utf-8')):,} bytes, with a "
-           f"vocabulary of {result.vocab_size(step):,} pieces. **·** is a space. Words the "
-           "text taught it become single pieces; other words fall back to smaller pieces.")
+st.caption(f"{display.count(len(ids), 'token')} for {display.count(len(sentence.encode('utf-8')), 'byte')}, "
+           f"with a vocabulary of {result.vocab_size(step):,} pieces. Words the text taught it "
+           "become single pieces; other words fall back to smaller pieces.")
+render_legend(legend_lines(token_pieces(tokenizer, ids)))
 
 table_col, chart_col = st.columns([1, 1], gap="large")
 with table_col:
     st.subheader("The merges so far")
-    st.dataframe(
-        bpe.merges_table(result, step).sort_values("merge", ascending=False),
-        hide_index=True, width="stretch", height="auto" if step <= 10 else 380,
-        column_config={"count": st.column_config.NumberColumn("count", format="localized")},
-    )
-    st.caption("Newest first. **␣** is a space, **↵** a new line; hex like ⟨F0 9F⟩ is part "
-               "of a character (an emoji is 4 bytes). *count*: how often the pair was found.")
+    merges = bpe.merges_table(result, step).sort_values("merge", ascending=False)
+    with st.container(height="content" if step <= 10 else 380, key="bpe_merges_table"):
+        st.html(pieces_table_html(merges, ["left", "right", "new piece"]))
+    render_legend([*display.legend_lines(merges["new piece"]),
+                   "Newest first; every piece whole. count: how often the pair was found."])
 with chart_col:
     st.subheader("Bigger vocabulary, fewer tokens")
     curve = bpe.vocabulary_curve(result, also=[step])

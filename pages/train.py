@@ -20,7 +20,7 @@ from ui.notebook_button import notebook_button
 from ui.save_load import save_load_section
 from ui.links import check_unknown_settings, share_caption
 from ui.train_settings import LINK_KEYS, next_run
-from ui.train_widgets import chart_spec, fmt, preview, show_summary
+from ui.train_widgets import chart_spec, preview, progress_text, show_summary
 
 ensure_router()  # a deep link on a fresh server must still go through app.py
 
@@ -135,10 +135,12 @@ def live_run():
         # The page around this fragment still shows a running run: redraw it whole (buttons,
         # timer off). Asked on every tick, not only right after the last chunk.
         st.rerun()
-    loss_text = f" · loss {fmt(trainer.last_loss)}" if trainer.history else ""
-    st.progress(trainer.epoch / trainer.epochs,
-                text=f"Epoch {trainer.epoch} of {trainer.epochs}{loss_text}")
-    draw(chart_spec(exp))
+    # One copy of the losses for the line and the curve; the chart is sent first and the line
+    # fills its place above it after, so the counter never runs ahead of the curve drawn.
+    history = list(trainer.history)
+    progress = st.empty()
+    draw(chart_spec(exp, history))
+    progress.progress(len(history) / trainer.epochs, text=progress_text(exp, history))
     if trainer.done:
         # Drawn by the fragment itself, so the result shows with the last chunk's redraw even
         # when the full redraw above comes late (in load tests a starved browser sometimes

@@ -163,7 +163,7 @@ def test_a_batch_size_trains_on_batches_and_the_axis_says_so():
     assert exp.settings.batch_size == 16 and exp.trainer.batch_size == 16
     spec = at.get("vega_lite_chart")[0].proto.spec
     assert "Epoch (one step on 16 windows drawn at random)" in spec
-    assert "batch_size=16" in exp.settings.label()
+    assert "batch 16" in exp.settings.label()
 
 
 def test_the_block_size_label_names_the_tokens():

@@ -180,7 +180,8 @@ def test_changing_a_setting_keeps_the_trained_model_until_train(fast_chunks):
     assert experiment(at) is not trained
     assert experiment(at).settings.lr == 0.01 and experiment(at).settings.block_size == 3
     assert at.session_state["past_runs"][-1] == {
-        "label": "epochs=40", "history": history, "floor": trained.floor}
+        "label": "40 epochs", "history": history, "floor": trained.floor,
+        "start_loss": trained.start_loss}
     assert "Settings changed" not in texts(at.info)
 
 
@@ -323,10 +324,10 @@ def test_only_five_earlier_runs_are_kept(fast_chunks):
         train_to_the_end(run(at))
     past = at.session_state["past_runs"]
     assert len(past) == model_state.MAX_PAST_RUNS
-    assert [run["label"] for run in past] == [f"epochs=10, seed={s}" for s in range(1, 6)]
+    assert [run["label"] for run in past] == [f"10 epochs · seed {s}" for s in range(1, 6)]
     curve = next(d for d in chart_data(at) if "run" in d)
-    assert list(dict.fromkeys(curve["run"])) == ["this run: epochs=10, seed=6"] + [
-        f"{ago} run{'s' if ago > 1 else ''} ago: epochs=10, seed={6 - ago}" for ago in range(1, 6)]
+    assert list(dict.fromkeys(curve["run"])) == ["this run: 10 epochs · seed 6"] + [
+        f"{ago} run{'s' if ago > 1 else ''} ago: 10 epochs · seed {6 - ago}" for ago in range(1, 6)]
 
 
 def test_a_session_without_a_free_slot_waits_and_then_trains(monkeypatch):
@@ -368,3 +369,28 @@ def test_students_with_the_same_settings_share_the_loss_chart_frame(monkeypatch,
     assert after_one_student >= 1 and len(built) == after_one_student
     curve = next(d for d in chart_data(second) if "run" in d)
     assert len(curve) == len(experiment(second).trainer.history)  # its own points, not the first's
+
+
+def test_the_progress_line_and_the_summary_say_the_same_final_loss(fast_chunks):
+    """With mini-batches the curve's last point is one batch's loss before the last step; the
+    summary's is all the windows after it. Once done, the line says the summary's figure."""
+    at = page()
+    at.number_input(key="train_epochs").set_value(50)
+    at.selectbox(key="train_batch").set_value(16)
+    exp = train_to_the_end(run(at))
+    final = fmt(exp.summary()["loss"])
+    assert fmt(exp.trainer.history[-1]) != final  # the two figures the page used to show
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert metrics["Final training loss"] == final
+    line = at.progress[0].proto.text
+    assert line == f"Epoch 50 of 50 · final training loss {final}"
+
+
+def test_the_progress_line_says_the_epoch_the_curve_has_reached(fast_chunks, monkeypatch):
+    monkeypatch.setattr(model_state, "CHUNK_MAX_EPOCHS", 7)
+    at = page()
+    click(at, "train_go")
+    for _ in range(3):
+        curve = next(d for d in chart_data(run(at)) if "run" in d)
+        drawn = int(curve.loc[curve["run"].str.startswith("this run"), "epoch"].max())
+        assert at.progress[0].proto.text.startswith(f"Epoch {drawn} of 300 · loss ")

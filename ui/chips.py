@@ -25,6 +25,7 @@ HTML, so a text like ``<img src=x onerror=alert(1)>`` is shown, never rendered.
 from __future__ import annotations
 
 import html
+import numbers
 from typing import Sequence
 
 from minillm import display
@@ -199,3 +200,40 @@ def word_splits_html(splits: Sequence[Sequence[TokenPiece]], highlight: int) -> 
 
 
 _SEPARATOR = '<span style="color:#6B7280">|</span>'
+
+
+_TABLE_CSS = """<style>
+.mll-table { border-collapse: collapse; width: 100%; font-size: 1rem; }
+.mll-table th { text-align: left; font-weight: 600; border-bottom: 2px solid #9CA3AF;
+  padding: 4px 8px; position: sticky; top: 0; background: #FFFFFF; }
+.mll-table td { border-bottom: 1px solid #E5E7EB; padding: 4px 8px; vertical-align: top; }
+.mll-table td.mll-piece { font-family: ui-monospace, 'DejaVu Sans Mono', Menlo, Consolas, monospace;
+  white-space: pre-wrap; overflow-wrap: anywhere; word-break: break-all; }
+.mll-table td.mll-number { text-align: right; white-space: nowrap; }
+</style>"""
+
+
+def pieces_table_html(table, pieces: Sequence[str] = ()) -> str:
+    """A small table (a pandas DataFrame) as HTML whose `pieces` columns are shown whole and
+    wrapped: a data grid cuts a long cell ("Picture-per…"), and a BPE trained without the
+    pre-split makes pieces as long as a whole line. Every cell is escaped.
+
+    >>> import pandas as pd
+    >>> markup = pieces_table_html(pd.DataFrame({"piece": ["<b>"], "count": [1200]}), ["piece"])
+    >>> "&lt;b&gt;" in markup and "1,200" in markup and "<b>" not in markup
+    True
+    """
+    head = "".join(f"<th>{html.escape(str(column))}</th>" for column in table.columns)
+    rows = []
+    for values in table.itertuples(index=False):
+        cells = []
+        for column, value in zip(table.columns, values):
+            if column in pieces:
+                cells.append(f'<td class="mll-piece">{html.escape(str(value), quote=True)}</td>')
+            elif isinstance(value, numbers.Integral):
+                cells.append(f'<td class="mll-number">{int(value):,}</td>')
+            else:
+                cells.append(f"<td>{html.escape(str(value), quote=True)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return (f'{_TABLE_CSS}<table class="mll-table"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')

@@ -6,8 +6,9 @@ Session-state contract (one browser tab = one session = one model):
   dataset, trainer and its history), or absent / None before the first Train. Generate and
   Attention read it with `current_experiment()`; only the Train page replaces it.
 - ``st.session_state["past_runs"]``: at most `MAX_PAST_RUNS` earlier runs, oldest first, as
-  light dicts ``{"label": settings.label(), "history": [loss, ...], "floor": float}`` (no
-  weights), drawn as faint curves to compare.
+  light dicts ``{"label": settings.label(), "history": [loss, ...], "floor": float,
+  "start_loss": float}`` (no weights; ln|V| and the floor are that run's own), drawn as faint
+  curves to compare.
 
 A new run (`start_experiment`) or `reset()` puts the current run's curve into ``past_runs`` and
 drops its model; nothing else replaces the model, so changing a setting never loses it.
@@ -68,7 +69,7 @@ def _archive_current() -> None:
     if exp is not None and exp.trainer.history:
         runs = past_runs()
         runs.append({"label": exp.settings.label(), "history": list(exp.trainer.history),
-                     "floor": exp.floor})
+                     "floor": exp.floor, "start_loss": exp.start_loss})
         del runs[:-MAX_PAST_RUNS]
 
 

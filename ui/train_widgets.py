@@ -2,6 +2,7 @@
 
 - `preview(...)`: the dataset the *next* run learns from, with its loss floor and tables;
 - `chart_spec(exp)`: the live loss chart, its frame built once per server for the runs shown;
+- `progress_text(exp, history)`: the progress line, the same epoch and loss as the chart;
 - `fmt(loss)`: a loss as text;
 - `show_summary(exp)`: the finished run in words and numbers.
 
@@ -15,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from minillm import inspect
-from minillm.charts.training import FULL_BATCH_AXIS, loss_chart, runs_frame
+from minillm.charts.training import FULL_BATCH_AXIS, loss_chart, past_references, runs_frame
 from minillm.bpe import fingerprint
 from minillm.data import ambiguous_contexts, build_dataset, loss_floor
 from minillm.experiment import SPLIT_SEED, TrainSettings, make_tokenizer
@@ -68,12 +69,14 @@ def preview(lines, tokenizer, block_size, eos, loss_on, bpe=None, valid_share=0.
 @st.cache_data(max_entries=256, show_spinner=False)
 def _loss_chart_frame(floor: float, start_loss: float, epochs: int, names: tuple, right: int,
                       held_out: bool = False, heldout_floor: float | None = None,
-                      x_title: str = FULL_BATCH_AXIS) -> dict:
-    """The loss chart's spec for these runs, without their points (shared by every session)."""
+                      x_title: str = FULL_BATCH_AXIS, past: tuple = ()) -> dict:
+    """The loss chart's spec for these runs, without their points (shared by every session).
+    `past`: the earlier runs' (name, floor, start), `minillm.charts.training.past_references`."""
     skeleton = pd.DataFrame({"run": list(names), "epoch": right, "loss": floor,
                              "current": [name.startswith("this run") for name in names]})
     return loss_chart(skeleton, floor=floor, start_loss=start_loss, epochs=epochs,
-                      held_out=held_out, heldout_floor=heldout_floor, x_title=x_title).to_dict()
+                      held_out=held_out, heldout_floor=heldout_floor, x_title=x_title,
+                      past=past).to_dict()
 
 
 def x_title(exp) -> str:
@@ -82,17 +85,40 @@ def x_title(exp) -> str:
     return FULL_BATCH_AXIS if batch is None else f"Epoch (one step on {batch} windows drawn at random)"
 
 
-def chart_spec(exp):
+def chart_spec(exp, history=None):
     """The loss chart as a Vega-Lite spec. Altair's validation costs 0.1-0.3 s, so the chart's
     frame is built once per distinct (floor, runs shown, length) for the whole server: thirty
-    students training the notebook's run share one. Each rerun swaps in the curves' rows."""
-    runs = runs_frame(exp.trainer.history, exp.settings.label(), model_state.past_runs(),
-                      exp.trainer.valid_history)
+    students training the notebook's run share one. Each rerun swaps in the curves' rows.
+
+    `history`: the losses to draw (default: the trainer's now); the page passes the copy its
+    progress line reads, so both say the same epoch even if another tab trains meanwhile."""
+    past = model_state.past_runs()
+    history = list(exp.trainer.history) if history is None else history
+    valid = [(e, v) for e, v in exp.trainer.valid_history if e <= len(history)]
+    runs = runs_frame(history, exp.settings.label(), past, valid)
     names = tuple(dict.fromkeys(runs["run"]))
     right = max(exp.trainer.epochs, int(runs["epoch"].max()) if len(runs) else 1)
     spec = _loss_chart_frame(exp.floor, exp.start_loss, exp.trainer.epochs, names, right,
-                             exp.valid is not None, exp.heldout_floor_loss, x_title(exp))
+                             exp.valid is not None, exp.heldout_floor_loss, x_title(exp),
+                             past_references(past))
     return {**spec, "datasets": {**spec["datasets"], spec["data"]["name"]: runs}}
+
+
+def progress_text(exp, history) -> str:
+    """The line above the chart: the epoch the drawn curve has reached, and one loss.
+
+    While training, the loss is the curve's last point (the loss at the start of that epoch,
+    as the notebook prints it). Once the run is over it is the summary's "Final training
+    loss": all the training windows, after the last step. The same figure as the summary's,
+    never a second one beside it.
+    """
+    trainer = exp.trainer
+    text = f"Epoch {len(history)} of {trainer.epochs}"
+    if not history:
+        return text
+    if trainer.done and len(history) == trainer.epoch:
+        return f"{text} · final training loss {fmt(exp.summary()['loss'])}"
+    return f"{text} · loss {fmt(history[-1])}"
 
 
 def show_summary(exp) -> None:
@@ -106,7 +132,9 @@ def show_summary(exp) -> None:
         st.success(f"Training done: {result['epochs']} epochs in {result['seconds']:.1f} s.",
                    icon=":material/check_circle:")
     cols = st.columns(5 if "honest_loss" in result else 4)
-    cols[0].metric("Final training loss", fmt(result["loss"]))
+    cols[0].metric("Final training loss", fmt(result["loss"]),
+                   help="The loss on all the training windows after the last step (the line "
+                        "above the chart says the same)")
     cols[1].metric("Loss floor", f"{result['floor']:.4f}")
     cols[2].metric("Parameters", f"{result['parameters']:,}")
     cols[3].metric("Training time", f"{result['seconds']:.1f} s")
