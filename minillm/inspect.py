@@ -24,6 +24,7 @@ import codecs
 import copy
 import math
 import re
+import string
 import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping, Sequence
@@ -116,20 +117,50 @@ def clean_prompt(text: str | None, max_chars: int = MAX_PROMPT_CHARS) -> Prompt:
     return Prompt(text, tuple(notes))
 
 
-def describe_unknown(unknown: Sequence[str], unit: str = "word", shown: int = 8) -> str:
-    """Say which prompt parts the model has never seen, in one plain sentence.
+def near_misses(unknown: Sequence[str], tokenizer: Tokenizer) -> list[tuple[str, str]]:
+    """(typed, known) for each unknown word that a word-level model knows in another case or
+    without its punctuation: its words are split at spaces only (`WordTokenizer.rule`).
+
+    >>> near_misses(["THE", "cat,", "zebra"], WordTokenizer.fit(["the cat sat"]))
+    [('THE', 'the'), ('cat,', 'cat')]
+    """
+    if not isinstance(tokenizer, WordTokenizer):
+        return []
+    pairs = []
+    for word in unknown:
+        bare = word.strip(string.punctuation + "“”‘’")
+        match = next((w for w in (word.lower(), bare, bare.lower()) if w in tokenizer.stoi), None)
+        if match is not None:
+            pairs.append((word, match))
+    return pairs
+
+
+def describe_unknown(unknown: Sequence[str], unit: str = "word", shown: int = 8,
+                     tokenizer: Tokenizer | None = None) -> str:
+    """Say which prompt parts the model has never seen, in one plain sentence; with the
+    model's `tokenizer`, also why a word it knows in another form does not count.
 
     >>> describe_unknown(["zebra"])
     "The model has never seen the word 'zebra', so it was left out."
+    >>> describe_unknown(["cat,"], tokenizer=WordTokenizer.fit(["the cat sat"]))[-98:]
+    "punctuation stay part of a word, so 'cat,' is not 'cat'. Type the words as the corpus writes them."
     """
     if not unknown:
         return ""
     quoted = [repr(u) if len(u) <= 40 else repr(u[:40] + "…") for u in unknown[:shown]]
     more = f" and {len(unknown) - shown} more" if len(unknown) > shown else ""
     if len(unknown) == 1:
-        return f"The model has never seen the {unit} {quoted[0]}, so it was left out."
-    listed = ", ".join(quoted[:-1]) + f" and {quoted[-1]}" if not more else ", ".join(quoted) + more
-    return f"The model has never seen the {unit}s {listed}, so they were left out."
+        message = f"The model has never seen the {unit} {quoted[0]}, so it was left out."
+    else:
+        listed = ", ".join(quoted[:-1]) + f" and {quoted[-1]}" if not more else ", ".join(quoted) + more
+        message = f"The model has never seen the {unit}s {listed}, so they were left out."
+    misses = near_misses(unknown, tokenizer) if tokenizer is not None else []
+    if misses:
+        why = " and ".join(f"{typed!r} is not {known!r}" for typed, known in misses[:3])
+        message += (" Its words are split at spaces only, as in the notebook: capitals and "
+                    f"punctuation stay part of a word, so {why}. Type the words as the corpus "
+                    "writes them.")
+    return message
 
 
 def prompt_suggestions(dataset: Dataset, n: int = 6) -> list[str]:

@@ -70,6 +70,9 @@ st.text_input("Prompt", default_prompt, key="generate_prompt", max_chars=inspect
               on_change=lambda: st.session_state.update(generate_pick=None), **LINKED,
               help=f"Up to {inspect.MAX_PROMPT_CHARS} characters. The model only knows the {unit}s "
                    "of its corpus; others are left out, and we say which.")
+if getattr(dataset.tokenizer, "rule", None):  # the word tokenizer's, the notebook's
+    st.caption(f"Words, as this model reads them: {dataset.tokenizer.rule}. (Compare tokenizers' "
+               "word list lowercases instead.)")
 
 temp_col, topk_col, length_col = st.columns(3, gap="medium")
 greedy = st.session_state.get("generate_greedy", False)
@@ -112,7 +115,7 @@ generation = generate(experiment.model, dataset, prompt.text, max_new_tokens=max
                       temperature=temperature, top_k=None if top_k == "off" else top_k,
                       greedy=greedy, seed=int(st.session_state.generate_seed))
 if generation.unknown:
-    message = inspect.describe_unknown(generation.unknown, unit)
+    message = inspect.describe_unknown(generation.unknown, unit, tokenizer=dataset.tokenizer)
     if not inspect.typed_context(dataset, prompt.text)[0]:
         message += (" Nothing of the prompt is left, so the model started from an empty window "
                     "(all PAD), as at the start of a sentence.")

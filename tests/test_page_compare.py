@@ -214,3 +214,20 @@ def test_the_page_runs_inside_the_app():
     at = run_app(PAGE)
     assert not at.exception
     assert at.title[0].value == "Compare tokenizers"
+
+
+def test_the_word_rule_is_said_on_generate_too():
+    """Generate's word model keeps case and punctuation (the notebook's line.split(), kept so
+    the notebook's numbers stay): the page says the rule, and an unknown "THE" or "cat," is
+    said to be a known word in another form, not just "never seen"."""
+    from conftest import page_with, trained_experiment
+
+    from ui.plain_text import plain
+
+    at = page_with("pages/generate.py", trained_experiment(epochs=20))
+    assert any("line.split()" in c.value and "lowercases" in c.value for c in at.caption)
+    at.text_input(key="generate_prompt").set_value("THE CAT, sat").run()
+    assert not at.exception
+    warning = "\n".join(w.value for w in at.warning)
+    assert plain("'THE' is not 'the' and 'CAT,' is not 'cat'") in warning
+    assert plain("capitals and punctuation stay part of a word") in warning
