@@ -18,6 +18,13 @@ broken, so a file is held to the same limits as the Train page's own settings:
   server could not afford is refused before its model exists;
 - the weights, the optimizer's averages and the loss history: shapes first, then finite.
 
+Generated stories (`minillm.stories`) are saved as their recipe, not their text: the grammar's
+knobs and how many sentences. Loading makes the same text again, so the held-out floor (each
+line's nats under the grammar, `Experiment.line_nats`) and the grammar Generate parses with
+come back with the model, and a corpus of thousands of generated sentences is not held to the
+limits of a pasted one (it was made by the server from a few bounded numbers). A hash of the
+lines checks that the recipe still makes exactly the text the model trained on.
+
 Every refusal is a `CheckpointError` whose message is a plain sentence for the student.
 
     data = save_checkpoint(experiment)          # bytes, e.g. for a download button
@@ -29,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import io
 import math
 import types
@@ -43,6 +51,7 @@ from minillm.bpe import CL100K_PATTERN, WHOLE_TEXT_PATTERN
 from minillm.budget import BudgetError, Budgets, settings_problems
 from minillm.corpus import MAX_CHARS, MAX_LINES, CorpusError, load_corpus
 from minillm.experiment import TOKENIZER_KINDS, Experiment, TrainSettings
+from minillm.stories import StorySettings, generate_stories
 
 FORMAT = "minillm-checkpoint-1"
 MAX_CHECKPOINT_BYTES = 8_000_000  # what the uploader takes (maxUploadSize, .streamlit/config.toml):
@@ -66,6 +75,9 @@ MAX_PIECE_BYTES = 4 * MAX_CHARS
 #: The text-splitting rules minillm's BPE uses (minillm.bpe); any other is refused unrun.
 SPLIT_PATTERNS = (CL100K_PATTERN, WHOLE_TEXT_PATTERN)
 MAX_NAME_CHARS = 255  # a corpus is named after its file: most systems allow 255 characters
+#: The most sentences of generated stories a file may ask for: the Train page's slider
+#: (ui/train_settings.py SENTENCES). Making them again on load takes about 2 s at most.
+MAX_STORY_SENTENCES = 20_000
 
 # The settings in words, for refusals (the Train page's labels).
 SETTING_WORDS = {
@@ -91,10 +103,28 @@ def _bpe_payload(encoding: tiktoken.Encoding) -> dict:
     }
 
 
+def _lines_hash(lines) -> str:
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+
+
+def _story_recipe(experiment: Experiment) -> dict | None:
+    """How to make the experiment's lines again, when they are generated stories."""
+    story, nats, lines = experiment.story_settings, experiment.line_nats, experiment.settings.lines
+    if story is None or nats is None or len(nats) != len(lines):
+        return None
+    sentences = sum(line.split(" ").count(".") for line in lines)  # each ends in " ."
+    if not 1 <= sentences <= MAX_STORY_SENTENCES:
+        return None
+    knobs = {name: float(value) if typing.get_type_hints(StorySettings)[name] is float else value
+             for name, value in asdict(story).items()}  # a rate given as 0 is still a number
+    return {"settings": knobs, "sentences": sentences, "sha256": _lines_hash(lines)}
+
+
 def save_checkpoint(experiment: Experiment) -> bytes:
     """The experiment as bytes (a torch file of plain data only)."""
     settings = asdict(experiment.settings)
-    settings["lines"] = list(settings["lines"])
+    story = _story_recipe(experiment)
+    settings["lines"] = [] if story else list(settings["lines"])  # stories: made again on load
     payload = {
         "format": FORMAT,
         "settings": settings,
@@ -104,6 +134,7 @@ def save_checkpoint(experiment: Experiment) -> bytes:
         "state_dict": experiment.model.state_dict(),
         "optimizer": experiment.trainer.optimizer.state_dict(),
         "history": list(experiment.trainer.history),
+        "story": story,
     }
     buffer = io.BytesIO()
     torch.save(payload, buffer)
@@ -180,7 +211,32 @@ def _corpus(lines) -> tuple[str, ...]:
 ADDED_SETTINGS = {"n_layers": 1, "batch_size": 0, "valid_share": 0.0}
 
 
-def _settings(raw) -> TrainSettings:
+def _story(raw):
+    """The generated stories a file names: (lines, each line's nats, the grammar's knobs), made
+    again from the recipe and checked against its hash; None for a corpus saved as text."""
+    if raw is None:
+        return None
+    damaged = "The model's story settings are damaged."
+    _check(isinstance(raw, dict) and set(raw) == {"settings", "sentences", "sha256"}, damaged)
+    knobs, sentences = raw["settings"], raw["sentences"]
+    hints = typing.get_type_hints(StorySettings)
+    _check(isinstance(knobs, dict) and set(knobs) == set(hints)
+           and all(_fits(knobs[name], hint) for name, hint in hints.items()), damaged)
+    _check(type(sentences) is int and 1 <= sentences <= MAX_STORY_SENTENCES,
+           f"The model's stories should have from 1 to {MAX_STORY_SENTENCES:,} sentences.")
+    try:
+        story = StorySettings(**knobs)
+    except ValueError as error:
+        raise CheckpointError(f"The model's story settings are outside the grammar's: {error}.") from error
+    lines, nats = generate_stories(story, sentences).by_story()
+    _check(type(raw["sha256"]) is str and raw["sha256"] == _lines_hash(lines),
+           "The model's story settings do not make the corpus it was trained on.")
+    return lines, nats, story
+
+
+def _settings(raw, generated: tuple[str, ...] | None = None) -> TrainSettings:
+    """The file's settings, checked. `generated`: the lines of generated stories, made again
+    by the server (the file then holds no lines, and the pasted-corpus limits do not apply)."""
     _check(isinstance(raw, dict), "The model's settings are damaged.")
     raw = {**{k: v for k, v in ADDED_SETTINGS.items() if k not in raw}, **raw}
     hints = typing.get_type_hints(TrainSettings)
@@ -192,7 +248,11 @@ def _settings(raw) -> TrainSettings:
              f"{KINDS.get(hints[name], 'something else')}"
              for name in names if name != "lines" and not _fits(raw[name], hints[name])]
     _check(not wrong, f"The model's settings are damaged: {'; '.join(wrong)}.")
-    lines = _corpus(raw["lines"])
+    if generated is None:
+        lines = _corpus(raw["lines"])
+    else:
+        _check(raw["lines"] == [], "The model's corpus is both saved and generated.")
+        lines = generated
     settings = TrainSettings(**{**raw, "lines": lines})
     problems = settings_problems(settings)
     if settings.tokenizer not in TOKENIZER_KINDS:
@@ -237,9 +297,11 @@ def _bpe(raw, tokenizer: str) -> tiktoken.Encoding | None:
                              mergeable_ranks={piece: rank for rank, piece in enumerate(decoded)})
 
 
-def _build(settings: TrainSettings, bpe, budgets: Budgets | None) -> Experiment:
+def _build(settings: TrainSettings, bpe, budgets: Budgets | None, story=None) -> Experiment:
+    line_nats, story_settings = (story[1], story[2]) if story else (None, None)
     try:
-        return Experiment(settings, bpe=bpe, budgets=budgets, device="cpu")
+        return Experiment(settings, bpe=bpe, budgets=budgets, device="cpu", line_nats=line_nats,
+                          story_settings=story_settings)
     except BudgetError as error:  # already a plain sentence: what is too big, what to lower
         raise CheckpointError(str(error)) from error
     except ValueError as error:  # the engine's own sentences, e.g. a corpus with no pairs
@@ -309,9 +371,10 @@ def load_checkpoint(data: bytes, budgets: Budgets | None = None) -> Experiment:
         ) from exc
     _check(isinstance(payload, dict) and type(payload.get("format")) is str
            and payload["format"] == FORMAT, "That file is not a MiniLLM model.")
-    settings = _settings(_part(payload, "settings", "settings"))
+    story = _story(payload.get("story"))  # files saved before stories have none
+    settings = _settings(_part(payload, "settings", "settings"), story[0] if story else None)
     bpe = _bpe(_part(payload, "bpe", "BPE vocabulary"), settings.tokenizer)
-    experiment = _build(settings, bpe, budgets)
+    experiment = _build(settings, bpe, budgets, story)
 
     config = _part(payload, "config", "configuration")
     expected = experiment.model.config.to_dict()
