@@ -10,11 +10,12 @@ from functools import partial
 
 import streamlit as st
 
-from minillm import inspect, notebook
+from minillm import display, inspect, notebook
 from minillm.charts.generate import candidate_bars, marked_text_html
 from minillm.charts.specs import with_data
 from minillm.sample import generate
 from ui.charts import draw
+from ui.chips import render_legend
 from ui.links import check_link, check_unknown_settings, share_caption
 from ui.links_model import check_decimal_link
 from ui.need_model import trained_model
@@ -160,6 +161,8 @@ st.caption("For each new word: the most likely candidates and the probability th
            "each (after temperature and top-k). Orange is the one it wrote. Several long bars: the "
            "corpus had several ways to continue, and the model drew one at random.")
 table = inspect.candidates_table(generation, dataset)
+if unit != "word":  # characters and pieces: what ␣, ↵ and ⟨F0 9F⟩ on the bars mean
+    render_legend(display.legend_lines(table["label"]))
 template = bars_template(int(table.groupby("step").size().max()), table)
 draw(with_data(template, table), width="content")
 

@@ -90,6 +90,18 @@ def test_word_list_of_the_top_words(cl100k):
     assert compare.tokenize("words", tok, NOTEBOOK + "!").n_tokens == 12
 
 
+@pytest.mark.parametrize("n, marks", [(1_000, 32), (100_000, 31)])
+def test_the_word_vocabulary_says_what_its_ids_are(n, marks):
+    """The top 100,000 list holds '_' already: 100,032 ids are 100,000 words, 31 marks, [UNK]."""
+    tok = compare.word_list_tokenizer(n)
+    parts = compare.word_vocabulary_parts(tok, n)
+    assert tok.vocab_size == n + marks + 1
+    assert parts.startswith(f"{tok.vocab_size:,} ids: the top {n:,} words, {marks} punctuation marks")
+    assert ("'_', which wordfreq lists as a word" in parts) == (marks == 31)
+    about = compare.word_list_about(tok, n)
+    assert compare.WordListTokenizer.rule in about and "line.split()" in about
+
+
 def test_code_point_tokenizer():
     tok = compare.CodePointTokenizer()
     assert tok.encode("A é🦙") == [65, 32, 233, 129433]

@@ -231,3 +231,14 @@ def test_the_word_rule_is_said_on_generate_too():
     warning = "\n".join(w.value for w in at.warning)
     assert plain("'THE' is not 'the' and 'CAT,' is not 'cat'") in warning
     assert plain("capitals and punctuation stay part of a word") in warning
+
+
+def test_generate_explains_the_symbols_on_a_character_models_bars():
+    """The candidate bars of a character model show a space as ␣: the shared legend says so
+    (a word model's bars have no such symbols, and no legend)."""
+    from conftest import page_with, trained_experiment
+
+    at = page_with("pages/generate.py", trained_experiment(epochs=5, tokenizer="character"))
+    assert any(c.value.startswith("␣ a space") for c in at.caption)
+    words = page_with("pages/generate.py", trained_experiment(epochs=5))
+    assert not any(c.value.startswith("␣ a space") for c in words.caption)
