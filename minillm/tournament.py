@@ -157,6 +157,8 @@ class TournamentCorpus:
     valid: tuple[str, ...]
     floor_bits: float | None = None
     floor_exact: bool = True
+    #: Every line in its first order (what a Train run on the same text splits the same way).
+    lines: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def digest(self) -> str:
@@ -185,7 +187,8 @@ def story_corpus(stories: StorySettings = StorySettings(), n_sentences: int = ST
     floor = math.fsum(nats[i] for i in split.valid_positions) / characters_in(split.valid) / LN2
     name = (f"{n_sentences:,} generated sentences (new names {stories.new_name_rate:.0%}, "
             f"typos {stories.typo_rate:.0%}, seed {stories.seed})")
-    return TournamentCorpus(name, split.train, split.valid, floor, not generated.upper_bound)
+    return TournamentCorpus(name, split.train, split.valid, floor, not generated.upper_bound,
+                            tuple(lines))
 
 
 def text_corpus(lines: Sequence[str], name: str = "your text",
@@ -199,7 +202,7 @@ def text_corpus(lines: Sequence[str], name: str = "your text",
     if split.reason:
         raise TournamentError(f"{split.reason} A tournament scores every model on lines it "
                               "never trained on: use generated stories, or at least 10 lines.")
-    return TournamentCorpus(name, split.train, split.valid)
+    return TournamentCorpus(name, split.train, split.valid, lines=lines)
 
 
 # --------------------------------------------------------------------------------------------
@@ -726,6 +729,48 @@ def entrant_bpe(train_lines: Sequence[str], merges: int):
     """The `minillm.bpe.BPEResult` behind a tournament's BPE entrant with `merges` merges
     (the same training on the same lines), e.g. to train a model with it on the Train page."""
     return train_bpe("\n".join(train_lines), merges)
+
+
+#: An entrant's kind, as `minillm.experiment.TrainSettings.tokenizer` names it.
+TRAIN_TOKENIZERS = {"words": "word", "characters": "character", "bytes": "bytes", "bpe": "bpe",
+                    "cl100k_base": "cl100k_base"}
+MAX_TRAIN_BLOCK = 16  # the Train page's longest context
+
+
+def train_run(kind: str, corpus: TournamentCorpus, settings: TournamentSettings,
+              budgets=None, bpe=None):
+    """The Train page's run closest to this experiment's for one entrant: its tokenizer, model
+    size, steps of seeded batches, every position scored under the causal mask, an end-of-line
+    token, the same lines and share held out, with the context as long as Train allows and
+    `budgets` (a `minillm.budget.Budgets`) fit. `bpe`: the BPE entrant's encoding.
+
+    Train's word and character models know every unit of the text (no unknown token), so their
+    numbers differ a little from the experiment's. Raises `minillm.budget.BudgetError` when
+    even a one-token context does not fit.
+    """
+    from minillm.budget import check_run
+    from minillm.experiment import TrainSettings, make_tokenizer
+
+    run = TrainSettings(corpus.lines or corpus.train + corpus.valid, corpus.name,
+                        TRAIN_TOKENIZERS[kind],
+                        block_size=min(settings.block_size, MAX_TRAIN_BLOCK),
+                        d_model=settings.d_model, n_heads=settings.n_heads,
+                        n_layers=settings.n_layers, lr=settings.lr, epochs=settings.steps,
+                        batch_size=settings.batch_size, seed=settings.seed, eos=True,
+                        loss_on="every", causal=True, valid_share=VALID_SHARE)
+    tokenizer = make_tokenizer(run, bpe)
+    # a window per token of the training lines (EOS included, the first token excluded)
+    windows = sum(len(tokenizer.encode(line)) for line in corpus.train)
+    vocab = tokenizer.vocab_size + 2  # PAD and EOS
+    for block in range(run.block_size, 1, -1):
+        fitting = replace(run, block_size=block)
+        try:
+            check_run(fitting, windows, vocab, budgets)
+            return fitting
+        except ValueError:
+            continue
+    check_run(replace(run, block_size=1), windows, vocab, budgets)
+    return replace(run, block_size=1)
 
 
 def with_budget(settings: TournamentSettings, budget: str, size: str) -> TournamentSettings:

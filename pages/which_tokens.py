@@ -97,7 +97,7 @@ def live_progress():
 
 
 if isinstance(found, T.TournamentResult):
-    if widgets.hand_to_train(corpus):  # "Train with BPE-n" was pressed
+    if widgets.hand_to_train(corpus, settings):  # "Train with BPE-n" was pressed
         st.switch_page("pages/train.py", query_params={})  # Train from its own settings:
         # (a bare switch_page refuses to clear the address while its settings are bound to it)
     widgets.show_results(found, corpus)

@@ -58,3 +58,16 @@ def test_the_default_experiment_runs_to_its_done_marker(browser_page):
         app.screenshot("which-tokens-done-phone")
     finally:
         page.set_viewport_size(viewport)
+
+    # Any entrant to Train: the Train page opens with that tokenizer and this text.
+    page.locator(".st-key-tok_train_bytes button").click()
+    page.get_by_role("heading", name=re.compile("Can a tiny model learn")).wait_for(timeout=60_000)
+    app.wait_until_idle()
+    app.assert_no_exception()
+    assert page.url.split("?")[0].endswith("/train"), page.url
+    page.get_by_text(re.compile("Settings for the next run")).first.click()
+    page.wait_for_timeout(SETTLE_MS)
+    assert page.get_by_role("radio", name=re.compile(r"^bytes")).is_checked()
+    errors = page.locator("[data-testid='stAlertContentError']").all_inner_texts()
+    assert not errors, errors  # the experiment's model and steps fit the server, as there
+    app.screenshot("which-tokens-to-train-bytes")

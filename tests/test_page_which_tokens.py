@@ -103,11 +103,15 @@ def test_a_tiny_corpus_runs_to_its_result_with_table_chart_and_verdict():
     assert not at.exception, at.exception
     assert at.radio(key="train_tokenizer").value == "bytes"
     at.switch_page("pages/train.py")  # AppTest's next runs stay on the page switched to
-    at.number_input(key="train_epochs").set_value(10).run()
+    at.run()
+    assert not at.error, [e.value for e in at.error]  # the experiment's model fits, as there
     at.button(key="train_go").click().run()
     assert not at.exception, at.exception
     exp = at.session_state["experiment"]
-    assert exp.settings.tokenizer == "bytes"
+    quick = T.with_budget(T.TournamentSettings(), "quick", "small")
+    assert (exp.settings.tokenizer, exp.settings.loss_on, exp.settings.batch_size,
+            exp.settings.epochs, exp.settings.d_model, exp.settings.eos) == (
+        "bytes", "every", quick.batch_size, quick.steps, quick.d_model, True)
     corpus = jobs.text(tuple(TINY.splitlines()), "your sentences")
     assert exp.split.train == corpus.train and exp.split.valid == corpus.valid
 

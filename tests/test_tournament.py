@@ -262,3 +262,29 @@ def test_with_new_names_the_best_pieces_beat_words(default_experiment):
     assert result.verdict().startswith(f"On text it never saw, {pieces.name} did best")
     cl100k = result.entrant("cl100k_base")
     assert cl100k.vocab_size < 2_000  # renumbered: a row per token used, not 100,277
+
+
+def test_train_run_is_the_experiments_run_with_the_longest_context_that_fits():
+    """Train with bytes on the default stories: the experiment's model and steps, every
+    position, EOS, the same held-out share; the block as long as the budget allows."""
+    from dataclasses import replace
+
+    from minillm.budget import BudgetError, Budgets, check_run
+    from minillm.experiment import Experiment
+
+    corpus = T.story_corpus(T.DEFAULT_STORIES, 600)
+    quick = T.with_budget(T.TournamentSettings(), "quick", "small")
+    tight = Budgets(kept_mb=4)
+    run = T.train_run("bytes", corpus, quick, tight)
+    assert (run.tokenizer, run.d_model, run.epochs, run.batch_size, run.loss_on, run.eos,
+            run.valid_share) == ("bytes", quick.d_model, quick.steps, quick.batch_size,
+                                 "every", True, T.VALID_SHARE)
+    assert 1 <= run.block_size < T.MAX_TRAIN_BLOCK  # 16 does not fit in 4 MB kept
+    exp = Experiment(run, budgets=tight, device="cpu")  # fits: not refused
+    assert exp.split.train == corpus.train
+    with pytest.raises(BudgetError):
+        Experiment(replace(run, block_size=run.block_size + 1), budgets=tight, device="cpu")
+    roomy = T.train_run("bytes", corpus, quick, Budgets())
+    assert roomy.block_size == T.MAX_TRAIN_BLOCK
+    with pytest.raises(BudgetError):  # not even a one-token context fits: said, not hidden
+        T.train_run("bytes", corpus, quick, Budgets(kept_mb=1))

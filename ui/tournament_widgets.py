@@ -167,11 +167,6 @@ def show_results(result: T.TournamentResult, corpus: T.TournamentCorpus) -> None
             st.caption(f"**{plain(e.name)}**: {plain(e.note)}.")
 
 
-#: An entrant's kind here, as the Train page's tokenizer choice names it.
-TRAIN_KINDS = {"words": "word", "characters": "character", "bytes": "bytes", "bpe": "bpe",
-               "cl100k_base": "cl100k_base"}
-
-
 def _ask_train(kind: str, merges: int | None) -> None:  # a button's callback: `hand_to_train`
     st.session_state.tok_train_with = (kind, merges)
 
@@ -179,10 +174,11 @@ def _ask_train(kind: str, merges: int | None) -> None:  # a button's callback: `
 def offer_training(result: T.TournamentResult) -> None:
     """A button per entrant: Train opens with its tokenizer and this experiment's text."""
     st.subheader("Train a model with one of these tokenizers")
-    st.markdown("**Train** opens with that tokenizer and this text (the same held-out "
-                "stories or lines), so you can watch it learn and then generate with it. "
+    st.markdown("**Train** opens with that tokenizer, this text (the same held-out stories "
+                "or lines) and this experiment's model and steps, so you can watch it learn "
+                "and then generate with it. "
                 "A BPE from here goes there as *your BPE*, in place of one from Build a BPE.")
-    entrants = [e for e in result.entrants if e.kind in TRAIN_KINDS]
+    entrants = [e for e in result.entrants if e.kind in T.TRAIN_TOKENIZERS]
     for start in range(0, len(entrants), 4):  # four to a row: the labels stay whole
         row = entrants[start:start + 4]
         for column, e in zip(st.columns(4), row):
@@ -216,19 +212,41 @@ def _train_corpus(corpus: T.TournamentCorpus) -> dict:
             "train_valid": round(100 * T.VALID_SHARE)}
 
 
-def hand_to_train(corpus: T.TournamentCorpus) -> bool:
-    """After a Train with button: Train's tokenizer and corpus set to that entrant's and this
-    text (a BPE as ``trained_bpe``, the same merges on the same lines); True: go to Train."""
+def _train_model(kind: str, corpus: T.TournamentCorpus, settings: T.TournamentSettings,
+                 bpe=None) -> dict:
+    """The Train page's model and run widgets set to this experiment's run for `kind`, its
+    context as long as this server's budgets allow (`minillm.tournament.train_run`)."""
+    from minillm.budget import BudgetError
+    from ui.model_state import budgets
+
+    try:
+        run = T.train_run(kind, corpus, settings, budgets(), bpe)
+    except BudgetError:
+        return {}  # Train says what to lower, with its own settings
+    return {"train_block": run.block_size, "train_d_model": run.d_model,
+            "train_heads": run.n_heads, "train_layers": run.n_layers, "train_lr": run.lr,
+            "train_epochs": run.epochs, "train_batch": run.batch_size, "train_seed": run.seed,
+            "train_eos": run.eos, "train_loss_on": run.loss_on, "train_causal": run.causal,
+            "train_valid": round(100 * run.valid_share)}
+
+
+def hand_to_train(corpus: T.TournamentCorpus, settings: T.TournamentSettings) -> bool:
+    """After a Train with button: Train's tokenizer, corpus and model set to that entrant's,
+    this text and this experiment's (a BPE as ``trained_bpe``, the same merges on the same
+    lines); True: go to Train."""
     asked = st.session_state.pop("tok_train_with", None)
     if asked is None:
         return False
     kind, merges = asked
+    bpe = None
     if kind == "bpe":
         result = T.entrant_bpe(corpus.train, int(merges))
         st.session_state["trained_bpe"] = {"result": result, "merges": len(result.merges),
                                            "name": "BPE from Which tokens?"}
-    st.session_state["train_tokenizer"] = TRAIN_KINDS[kind]
-    for key, value in _train_corpus(corpus).items():
+        bpe = result.encoding()
+    st.session_state["train_tokenizer"] = T.TRAIN_TOKENIZERS[kind]
+    handed = {**_train_corpus(corpus), **_train_model(kind, corpus, settings, bpe)}
+    for key, value in handed.items():
         st.session_state[key] = value
     return True
 
