@@ -16,7 +16,8 @@ from minillm.corpus import PRESETS
 from minillm.tokenizers import FETCH_COMMAND, ByteTokenizer, TiktokenTokenizer, is_available
 from minillm.words import NUMBERS_NOTE, is_number
 from ui.charts import show_chart
-from ui.chips import legend_lines, render_chips_html, render_legend, word_splits_html
+from ui.chips import hex_legend_lines, legend_lines, render_chips_html, render_legend
+from ui.chips import word_splits_html
 from ui.compare_resources import WORDFREQ_CORPUS, default_bpe, encoding, piece_index, sharing
 from ui.compare_resources import tokenized, word_tokenizer
 from ui.compare_resources import BPE_MERGES
@@ -152,6 +153,7 @@ for key, (name, about, row, chips) in results.items():
                     f"per token · vocabulary of {row.vocab_size:,}")
         st.caption(about)
         render_chips_html(chips, key=f"compare_chips_{key}")
+        render_legend(hex_legend_lines(row.pieces))  # beside the hex chips it explains
         if row.unknown:
             st.caption(f"Not in the word list, so each became [UNK] ({len(row.unknown):,}):")
             st.text(", ".join(row.unknown[:200]))

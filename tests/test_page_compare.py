@@ -1,6 +1,7 @@
 """AppTest of the Compare tokenizers page: presets, typed text, limits, shared pieces."""
 
 import json
+import re
 
 import pytest
 
@@ -167,6 +168,11 @@ def test_emoji_and_cjk_pieces_are_explained_and_written_one_way(at):
     assert not at.exception
     legend = next(c for c in captions(at) if c.startswith("␣ a space"))
     assert "⟨F0 9F⟩ bytes of a character that was cut between tokens" in legend.replace("\\", "")
+    hex_lines = [c for c in captions(at) if c.replace("\\", "").startswith("⟨F0 9F⟩ bytes")]
+    with_hex = [body for body in chips_html(at) if re.search(r"class=\"[^\"]*mll-partial", body)]
+    assert len(with_hex) == 3  # bytes, the small BPE and cl100k_base cut the emoji
+    assert len(hex_lines) == len(with_hex)  # the legend's line beside each of them
+    assert [c for c in captions(at) if c.startswith("⟨")] == hex_lines
     labels = at.selectbox(key="cmp_piece").options
     hex_labels = [label for label in labels if "⟨" in label]
     assert hex_labels and not [label for label in hex_labels if "·" in label or "␣9F" in label]

@@ -157,6 +157,16 @@ def legend_lines(pieces: Sequence[TokenPiece] | None = None) -> list[str]:
     return [*display.legend_lines(shown), CHIPS_NOTE]
 
 
+def hex_legend_lines(pieces: Sequence[TokenPiece]) -> list[str]:
+    """The legend's line for hex chips if `pieces` hold one (else none): said again beside
+    the chips it explains.
+
+    >>> hex_legend_lines([TokenPiece(0, b"a", "a")])
+    []
+    """
+    return [line for line in legend_lines(pieces) if line.startswith(display.HEX_EXAMPLE)]
+
+
 #: How chips are told apart without their colours.
 CHIPS_NOTE = ("Each chip is one token, its id under it; neighbouring chips take turns with a "
               "single and a double border.")
@@ -168,7 +178,8 @@ def render_legend(lines: Sequence[str]) -> None:
 
     from ui.plain_text import plain
 
-    st.caption("  \n".join(plain(line) for line in lines))
+    if lines:
+        st.caption("  \n".join(plain(line) for line in lines))
 
 
 def word_splits_html(splits: Sequence[Sequence[TokenPiece]], highlight: int) -> str:
