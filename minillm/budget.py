@@ -14,6 +14,11 @@ from the settings and the size of the data, and compare them with the server's b
   the forward's) and the element-wise work, at rates measured on a class server.
 - **memory kept** afterwards: the weights with their AdamW averages, the best weights and the
   snapshots kept for replaying attention, plus the dataset's windows.
+- **the held-out checks**: the trainer scores the held-out windows (`TrainSettings.valid_share`)
+  at the start and about every 50th of the run (`evaluations`), a forward pass over all of
+  them with no gradients. On a mini-batch run that one pass can cost more than hundreds of
+  steps, so it is counted in the run's CPU, in the epoch that does it (a chunk cannot stop
+  in the middle of it), and in the memory of a step: it scores `EVAL_ROWS` windows at a time.
 
 What costs is counted, not words: a corpus of 20,000 different Chinese characters is small in
 words but has a vocabulary of 20,000 for the character tokenizer.
@@ -59,6 +64,16 @@ ACTIVATIONS_LAST, ACTIVATIONS_EVERY = 12, 28
 #: The scores are kept about three times: logits, their softmax, and the softmax's gradient.
 LOGIT_COPIES = 3
 STEP_OVERHEAD_BYTES = 16e6  # what the first step allocates whatever the size
+#: A held-out check is a forward pass with no gradients: it costs at most about this share of
+#: a full-batch training epoch on the same windows (bench/budget_check.py measures it).
+EVAL_SHARE = 0.5
+#: The held-out check scores this many windows at a time (minillm.train.EVAL_ROWS) and keeps
+#: only the forward pass's numbers: the scores and their log-softmax, and fewer activations.
+EVAL_ROWS = 4096
+EVAL_LOGIT_COPIES = 2
+#: Held-out checks per run: one at the start, then every ``epochs // EVALUATIONS`` epochs and
+#: at the end (minillm.train.Trainer's ``eval_every``).
+EVALUATIONS = 50
 
 # The ranges the Train page offers: also the limits a loaded model file must respect.
 BLOCK_SIZES = range(1, 17)
@@ -108,15 +123,19 @@ class RunCost:
 
     parameters: int
     step_bytes: float  # memory for one training step
-    epoch_seconds: float  # CPU for one epoch
-    run_seconds: float  # CPU for all epochs
+    epoch_seconds: float  # CPU for one epoch (the longest: one that also checks the held-out text)
+    run_seconds: float  # CPU for all epochs and all held-out checks
     kept_bytes: float  # memory kept while the run is the session's model
+    eval_seconds: float = 0.0  # CPU for one held-out check (0: no held-out text)
+    evaluations: int = 0  # held-out checks in the run
 
     def describe(self) -> str:
         """In words, for a caption under the settings."""
+        checks = (f" ({self.evaluations} checks on the held-out text, about "
+                  f"{_seconds(self.eval_seconds)} each)" if self.evaluations else "")
         return (f"{self.parameters:,} parameters; one step needs about {_size(self.step_bytes)}, "
                 f"an epoch about {_seconds(self.epoch_seconds)} of CPU, the whole run about "
-                f"{_seconds(self.run_seconds)}; the model keeps {_size(self.kept_bytes)}.")
+                f"{_seconds(self.run_seconds)}{checks}; the model keeps {_size(self.kept_bytes)}.")
 
 
 def parameter_count(vocab_size: int, block_size: int, d_model: int, n_layers: int = 1) -> int:
@@ -134,16 +153,29 @@ def parameter_count(vocab_size: int, block_size: int, d_model: int, n_layers: in
     return embeddings + n_layers * (attention + feed_forward + norms) + head
 
 
-def run_cost(settings: "TrainSettings", windows: int, vocab_size: int) -> RunCost:
-    """The cost of training `settings` on `windows` (context -> next) pairs over `vocab_size` ids."""
+def evaluations(epochs: int) -> int:
+    """Held-out checks in a run of `epochs` (as minillm.train.Trainer schedules them).
+
+    >>> evaluations(300), evaluations(10), evaluations(2000)
+    (51, 11, 51)
+    """
+    every = max(1, epochs // EVALUATIONS)
+    return 1 + epochs // every + (1 if epochs % every else 0)
+
+
+def estimated_valid_windows(settings: "TrainSettings", windows: int) -> int:
+    """The held-out windows a run will have, from its training windows and held-out share
+    (the lines are split by share, so the windows split about the same way)."""
+    share = getattr(settings, "valid_share", 0.0)
+    if not share or share >= 1:
+        return 0
+    return math.ceil(windows * share / (1 - share))
+
+
+def _pass_cost(settings: "TrainSettings", N: int, V: int, P: int) -> tuple[float, float, int]:
+    """(multiply-adds, element-wise seconds, positions scored) of one training pass over N windows."""
     L = getattr(settings, "n_layers", 1)
-    if getattr(settings, "batch_size", 0):  # a step reads a batch, not all the windows
-        N = min(windows, settings.batch_size)
-    else:
-        N = windows
-    V, T, d = vocab_size, settings.block_size, settings.d_model
-    H = settings.n_heads
-    P = parameter_count(V, T, d, L)
+    T, d, H = settings.block_size, settings.d_model, settings.n_heads
     every = settings.loss_on == "every" or L > 1  # lower layers run on every position
     scored = N * T if settings.loss_on == "every" else N  # positions whose next token is scored
     # Multiply-adds of the matrix products, forward and backward (about 3x the forward):
@@ -156,17 +188,55 @@ def run_cost(settings: "TrainSettings", windows: int, vocab_size: int) -> RunCos
                    + SECONDS_PER_ATTENTION_EVERY * L * N * H * T * T)
     else:  # the scores' softmax, log and gradient are element-wise work too (a large V)
         seconds = SECONDS_PER_ACTIVATION_LAST * N * T * d + SECONDS_PER_SCORE_EVERY * scored * V
-    epoch_seconds = SAFETY * (SECONDS_PER_FLOP * flops + seconds + SECONDS_PER_EPOCH)
-    activations = ACTIVATIONS_EVERY if every else ACTIVATIONS_LAST
-    step_bytes = STEP_OVERHEAD_BYTES + FLOAT_BYTES * (
-        LOGIT_COPIES * scored * V
+    return flops, seconds, scored
+
+
+def _step_bytes(settings, N: int, V: int, P: int, logit_copies: int, activations: int,
+                weight_copies: int) -> float:
+    L = getattr(settings, "n_layers", 1)
+    T, d, H = settings.block_size, settings.d_model, settings.n_heads
+    every = settings.loss_on == "every" or L > 1
+    scored = N * T if settings.loss_on == "every" else N
+    return STEP_OVERHEAD_BYTES + FLOAT_BYTES * (
+        logit_copies * scored * V
         + activations * L * N * T * d
         + 3 * L * N * H * T * (T if every else 1)
-        + 5 * P
+        + weight_copies * P
     )
-    data_bytes = ID_BYTES * windows * (T + 1) * (2 if every else 1)
+
+
+def run_cost(settings: "TrainSettings", windows: int, vocab_size: int,
+             valid_windows: int | None = None) -> RunCost:
+    """The cost of training `settings` on `windows` (context -> next) pairs over `vocab_size`
+    ids, with `valid_windows` held-out windows checked during the run (by default, what the
+    settings' held-out share will hold out: `estimated_valid_windows`)."""
+    L = getattr(settings, "n_layers", 1)
+    if getattr(settings, "batch_size", 0):  # a step reads a batch, not all the windows
+        N = min(windows, settings.batch_size)
+    else:
+        N = windows
+    V, T, d = vocab_size, settings.block_size, settings.d_model
+    P = parameter_count(V, T, d, L)
+    every = settings.loss_on == "every" or L > 1
+    flops, seconds, _ = _pass_cost(settings, N, V, P)
+    train_seconds = SAFETY * (SECONDS_PER_FLOP * flops + seconds + SECONDS_PER_EPOCH)
+    activations = ACTIVATIONS_EVERY if every else ACTIVATIONS_LAST
+    step_bytes = _step_bytes(settings, N, V, P, LOGIT_COPIES, activations, 5)
+    if valid_windows is None:
+        valid_windows = estimated_valid_windows(settings, windows)
+    checks, eval_seconds = 0, 0.0
+    if valid_windows:
+        checks = evaluations(settings.epochs)
+        flops, seconds, _ = _pass_cost(settings, valid_windows, V, P)
+        eval_seconds = SAFETY * EVAL_SHARE * (SECONDS_PER_FLOP * flops + seconds + SECONDS_PER_EPOCH)
+        rows = min(valid_windows, EVAL_ROWS)  # scored a chunk at a time, without gradients
+        step_bytes = max(step_bytes, _step_bytes(settings, rows, V, P, EVAL_LOGIT_COPIES,
+                                                 ACTIVATIONS_LAST, 1))
+    data_bytes = ID_BYTES * (windows + valid_windows) * (T + 1) * (2 if every else 1)
     kept_bytes = FLOAT_BYTES * KEPT_WEIGHT_COPIES * P + data_bytes
-    return RunCost(P, step_bytes, epoch_seconds, epoch_seconds * settings.epochs, kept_bytes)
+    return RunCost(P, step_bytes, train_seconds + eval_seconds,
+                   train_seconds * settings.epochs + eval_seconds * checks, kept_bytes,
+                   eval_seconds, checks)
 
 
 def _size(n_bytes: float) -> str:
@@ -206,8 +276,8 @@ def _over(cost: RunCost, budgets: Budgets) -> list[str]:
     return over
 
 
-def _fits(settings, windows, vocab_size, budgets) -> bool:
-    return not _over(run_cost(settings, windows, vocab_size), budgets)
+def _fits(settings, windows, vocab_size, budgets, valid_windows=None) -> bool:
+    return not _over(run_cost(settings, windows, vocab_size, valid_windows), budgets)
 
 
 def _moves(settings):
@@ -230,12 +300,12 @@ def _value(name: str, settings) -> str:
 
 
 def suggestions(settings: "TrainSettings", windows: int, vocab_size: int,
-                budgets: Budgets) -> str | None:
+                budgets: Budgets, valid_windows: int | None = None) -> str | None:
     """What to change so that the run fits, in words: one setting if one is enough (each such
     choice, at its largest value that fits), else several, changed in turn."""
     single = []
     for name, options in _moves(settings):
-        fitting = [o for o in options if _fits(o, windows, vocab_size, budgets)]
+        fitting = [o for o in options if _fits(o, windows, vocab_size, budgets, valid_windows)]
         if fitting:
             value = _value(name, fitting[0])
             single.append(f"lower {name} to {value}" if value else name)
@@ -246,7 +316,7 @@ def suggestions(settings: "TrainSettings", windows: int, vocab_size: int,
         options = dict(_moves(current))[name]
         if not options:
             continue
-        fitting = [o for o in options if _fits(o, windows, vocab_size, budgets)]
+        fitting = [o for o in options if _fits(o, windows, vocab_size, budgets, valid_windows)]
         current = fitting[0] if fitting else options[-1]
         value = _value(name, current)
         steps.append(f"{name} {value}" if value else name)
@@ -256,7 +326,8 @@ def suggestions(settings: "TrainSettings", windows: int, vocab_size: int,
 
 
 def budget_problem(cost: RunCost, settings: "TrainSettings", windows: int | None = None,
-                   vocab_size: int | None = None, budgets: Budgets | None = None) -> str | None:
+                   vocab_size: int | None = None, budgets: Budgets | None = None,
+                   valid_windows: int | None = None) -> str | None:
     """A plain sentence when the run costs more than the server allows, else None.
 
     With `windows` and `vocab_size` (the data's size) it also says which setting to lower.
@@ -266,7 +337,7 @@ def budget_problem(cost: RunCost, settings: "TrainSettings", windows: int | None
     if not over:
         return None
     sentence = "This run is too big for this server: " + "; ".join(over) + "."
-    idea = suggestions(settings, windows, vocab_size, budgets) if windows else None
+    idea = suggestions(settings, windows, vocab_size, budgets, valid_windows) if windows else None
     if idea:
         return f"{sentence} {idea} A shorter corpus, or one with fewer different tokens, also helps."
     return (f"{sentence} Even the smallest model is too big for this corpus: use a shorter one, "
@@ -274,10 +345,11 @@ def budget_problem(cost: RunCost, settings: "TrainSettings", windows: int | None
 
 
 def check_run(settings: "TrainSettings", windows: int, vocab_size: int,
-              budgets: Budgets | None = None) -> RunCost:
-    """The run's cost; raises `BudgetError` with the plain sentence when it does not fit."""
-    cost = run_cost(settings, windows, vocab_size)
-    problem = budget_problem(cost, settings, windows, vocab_size, budgets)
+              budgets: Budgets | None = None, valid_windows: int | None = None) -> RunCost:
+    """The run's cost; raises `BudgetError` with the plain sentence when it does not fit.
+    `valid_windows`: the held-out windows, when known (else estimated from the settings)."""
+    cost = run_cost(settings, windows, vocab_size, valid_windows)
+    problem = budget_problem(cost, settings, windows, vocab_size, budgets, valid_windows)
     if problem:
         raise BudgetError(problem)
     return cost

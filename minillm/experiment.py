@@ -163,7 +163,8 @@ class Experiment:
             except ValueError:  # every held-out line is a single token: nothing to predict
                 self.valid_reason = "The held-out lines have nothing to predict (one token each)."
         if self.budgets is not None:  # before the model exists: refusing must cost nothing
-            self.cost = check_run(s, len(self.dataset), self.dataset.vocab_size, self.budgets)
+            self.cost = check_run(s, len(self.dataset), self.dataset.vocab_size, self.budgets,
+                                  valid_windows=len(self.valid) if self.valid is not None else 0)
         config = ModelConfig(
             vocab_size=self.dataset.vocab_size,
             block_size=s.block_size,
