@@ -11,7 +11,8 @@ from functools import partial
 import streamlit as st
 
 from minillm import inspect, notebook
-from minillm.charts.attention import attention_heatmap, embedding_scatter
+from minillm.charts.attention import (attention_heatmap, embedding_scatter, readable_labels,
+                                     variance_sentence)
 from minillm.charts.specs import with_data
 from ui.charts import draw
 from ui.links import check_link, check_unknown_settings, share_caption
@@ -170,12 +171,22 @@ st.markdown(
     "the same slot in a sentence drift together while it trains."
 )
 points = inspect.embedding_map(model, dataset, inspect.map_ids(dataset, MAX_MAP_TOKENS))
+first, second = points.attrs["explained"]
+names = dict(zip(points["id"], points["token"]))
+if any(i not in names for i in st.session_state.get("attention_map_tokens", [])):
+    del st.session_state["attention_map_tokens"]  # a new model: other tokens on its map
+picked = st.multiselect("Tokens to name on the map", list(names), format_func=names.get,
+                        key="attention_map_tokens", placeholder="the most frequent that can be read",
+                        help="None picked: the most frequent tokens whose names do not cover one "
+                             "another. Every dot names its token on hover.")
+frequent_first = [*inspect.map_ids(dataset, 10), *inspect.map_ids(dataset, 40), *names]
+points = points.assign(labelled=points["id"].isin(picked or readable_labels(points, frequent_first)))
 kinds = tuple(sorted(points["kind"].unique()))
 draw(with_data(embedding_template(kinds, points), points))
 shown = f"the {MAX_MAP_TOKENS} most frequent tokens, " if dataset.vocab_size > MAX_MAP_TOKENS else ""
-first, second = points.attrs["explained"]
-st.caption(f"Weights after epoch {epoch}; {shown}axis 1 keeps {first:.0%} of the spread, axis 2 "
-           f"{second:.0%}. The axes are recomputed for each epoch, so compare groups, not positions.")
+st.caption(f"Weights after epoch {epoch}; {shown}{int(points['labelled'].sum())} of them named. "
+           + variance_sentence((first, second), len(points))
+           + " The axes are recomputed for each epoch, so compare groups, not positions.")
 
 notebook_button("attention", partial(  # the model retrained (same settings), then this context
     notebook.attention_notebook, experiment.settings, bpe=experiment.bpe,

@@ -128,7 +128,26 @@ def test_embedding_map_has_every_token(trained):
     at = page_with(trained)
     spec, data = charts(at)["embedding"]
     assert sorted(data["token"]) == sorted(trained.dataset.label(i) for i in range(trained.dataset.vocab_size))
-    assert "axis 1 keeps" in text(at) and "of the spread" in text(at)
+    assert "Axis 1 shows" in text(at) and "a flat map cannot show" in text(at)
+
+
+def test_the_country_lines_map_names_what_can_be_read_and_what_the_student_picks():
+    """87 tokens: the old map wrote all their names over one another."""
+    from minillm.corpus import COUNTRY_STYLE
+
+    exp = trained_experiment(lines=COUNTRY_STYLE, epochs=5)
+    at = page_with(exp)
+    _, data = charts(at)["embedding"]
+    named = data[data["labelled"]]
+    assert len(data) > 50 and 0 < len(named) < len(data) / 2
+    first, second = (float(v) for v in inspect.embedding_map(
+        exp.model, exp.dataset, inspect.map_ids(exp.dataset, 150)).attrs["explained"])
+    assert f"together {first + second:.0%}" in text(at)
+    assert f"{len(named)} of them named" in text(at)
+    picks = [int(i) for i in data["id"][:3]]
+    at.multiselect(key="attention_map_tokens").set_value(picks).run()
+    _, data = charts(at)["embedding"]
+    assert sorted(data.loc[data["labelled"], "id"]) == sorted(picks)
 
 
 def test_a_typed_context(trained):
