@@ -231,6 +231,14 @@ class Experiment:
         self._summary = (key, out)
         return dict(out)
 
+    def verdicts(self) -> list[str]:
+        """What the run's numbers say, in sentences (the Train page shows the same ones):
+
+            for sentence in exp.verdicts():
+                print(sentence)
+        """
+        return list(self.summary()["verdict_sentences"].values())
+
     def _summary_now(self) -> dict:
         loss = final_loss(self.model, self.dataset) if self.trainer.history else self.start_loss
         out = {
@@ -258,6 +266,7 @@ class Experiment:
                                    default=(0, valid_loss))
             out["valid_best"], out["valid_best_epoch"] = best, best_epoch
         out["verdicts"] = verdicts(out, self.trainer.history)
+        out["verdict_sentences"] = verdict_sentences(out, self.trainer.history, self.settings.lr)
         return out
 
 
@@ -278,4 +287,31 @@ def verdicts(summary: dict, history: list[float]) -> list[str]:
     if "valid_loss" in summary and summary["valid_loss"] > summary["valid_best"] + 0.02 \
             and summary["loss"] <= min(history, default=summary["loss"]) + 0.02:
         out.append("overfitting")
+    return out
+
+
+def verdict_sentences(summary: dict, history: list[float], lr: float) -> dict[str, str]:
+    """Each verdict of `verdicts` said in a sentence, with the run's own numbers: what the
+    Train page shows, and what a notebook prints (`Experiment.verdicts()`).
+
+    >>> verdict_sentences({"verdicts": ["lr_too_high"]}, [2.7, 9.1, 0.5], 0.1)["lr_too_high"]
+    'The learning rate 0.1 is too high: on the way the loss shot up to 9.1 (cut off at the top of the chart). Try 1e-3.'
+    """
+    out = {}
+    for name in summary["verdicts"]:
+        if name == "peeking":
+            out[name] = (f"The training loss {summary['loss']:.4f} is below the floor "
+                         f"{summary['floor']:.4f}, which no honest model can do: the model was "
+                         "peeking at the answer. Without the causal mask each position sees the "
+                         "next word. With the future hidden, as when it writes new text, its loss "
+                         f"is {summary['honest_loss']:.4f}.")
+        elif name == "lr_too_high":
+            out[name] = (f"The learning rate {lr:g} is too high: on the way the loss shot up to "
+                         f"{max(history):.3g} (cut off at the top of the chart). Try 1e-3.")
+        elif name == "overfitting":
+            out[name] = (f"The held-out loss was lowest at epoch {summary['valid_best_epoch']} "
+                         f"({summary['valid_best']:.4f}) and has risen since (now "
+                         f"{summary['valid_loss']:.4f}), while the training loss kept falling: "
+                         "the model is memorising its lines, not learning the language. Fewer "
+                         "epochs, a smaller model or more text would help.")
     return out

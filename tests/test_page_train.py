@@ -204,8 +204,11 @@ def test_a_too_high_learning_rate_that_never_gives_nan_is_still_called_out(fast_
     at = page()
     at.select_slider(key="train_lr").set_value(1.0)
     at.number_input(key="train_epochs").set_value(60)
-    train_to_the_end(run(at))
+    exp = train_to_the_end(run(at))
     assert "The learning rate 1 is too high: on the way the loss shot up" in texts(at.warning)
+    # the engine's sentence, word for word: a notebook gets it from Experiment.verdicts()
+    assert exp.verdicts() == [exp.summary()["verdict_sentences"]["lr_too_high"]]
+    assert exp.verdicts()[0] in texts(at.warning)
 
 
 @pytest.mark.parametrize("text, message", [
@@ -276,6 +279,7 @@ def test_every_position_without_the_mask_peeks_and_the_page_says_so(fast_chunks)
     result = exp.summary()
     assert result["loss"] < result["floor"] - 0.1 < result["honest_loss"]
     assert "the model was peeking at the answer" in texts(at.error)
+    assert at.error[0].value == result["verdict_sentences"]["peeking"] == exp.verdicts()[0]
     metrics = {metric.label: metric.value for metric in at.metric}
     assert metrics["Honest loss"] == f"{result['honest_loss']:.4f}"
 

@@ -142,12 +142,9 @@ def show_summary(exp) -> None:
         cols[4].metric("Honest loss", fmt(result["honest_loss"]),
                        help="The loss with later words hidden, as when the model writes")
     _bits_metrics(result)
+    said = result["verdict_sentences"]  # the engine's sentences: a notebook prints the same
     if "peeking" in verdicts:
-        st.error(f"The training loss {result['loss']:.4f} is below the floor "
-                 f"{result['floor']:.4f}, which no honest model can do: **the model was peeking "
-                 f"at the answer.** Without the causal mask each position sees the next word. "
-                 f"With the future hidden, as when it writes new text, its loss is "
-                 f"{result['honest_loss']:.4f}.", icon=":material/visibility:")
+        st.error(said["peeking"], icon=":material/visibility:")
     else:
         learned = math.floor(result["learned"] * 1000) / 10
         on = " from its training lines" if held_out else ""
@@ -160,9 +157,7 @@ def show_summary(exp) -> None:
         f"It started at ln|V| = {result['start_loss']:.3f} (a blind guess among "
         f"{result['vocab_size']} ids). **The floor, {result['floor']:.4f}, is {floor_means}.")
     if "lr_too_high" in verdicts:
-        st.warning(f"The learning rate {exp.settings.lr:g} is too high: on the way the loss shot "
-                   f"up to {max(exp.trainer.history):.3g} (cut off at the top of the chart). "
-                   "Try 1e-3.", icon=":material/trending_up:")
+        st.warning(said["lr_too_high"], icon=":material/trending_up:")
     if held_out:
         _held_out_sentences(exp, result)
     else:
@@ -196,11 +191,7 @@ def _held_out_sentences(exp, result: dict) -> None:
     """What the held-out numbers say: overfitting, or how close to the language's floor."""
     lines = len(exp.split.valid)
     if "overfitting" in result["verdicts"]:
-        st.warning(f"The held-out loss was lowest at epoch {result['valid_best_epoch']} "
-                   f"({result['valid_best']:.4f}) and has risen since (now "
-                   f"{result['valid_loss']:.4f}), while the training loss kept falling: the "
-                   "model is memorising its lines, not learning the language. Fewer epochs, a "
-                   "smaller model or more text would help.", icon=":material/trending_up:")
+        st.warning(result["verdict_sentences"]["overfitting"], icon=":material/trending_up:")
     else:
         gap = result["valid_loss"] - result["loss"]
         closeness = ("about as well as" if abs(gap) < 0.05 else
