@@ -10,7 +10,7 @@ the figure from `minillm.charts.tournament`, the shared jobs from `ui.tournament
   entrant's tokenizer on this text (a BPE left as ``st.session_state["trained_bpe"]``, as
   Build a BPE leaves its own).
 
-Every setting lives in the address bar (``tok_`` keys, read by `ui.links.check_link` first).
+Every setting lives in the address bar (``tok_`` keys), each declared once (`ui.linked`).
 """
 
 from __future__ import annotations
@@ -26,43 +26,44 @@ from minillm.corpus import COUNTRY_STYLE, PRESETS, CorpusError, load_corpus, loa
 from minillm.stories import StorySettings
 from ui import tournament_jobs as jobs
 from ui.charts import show_chart
-from ui.links import check_link
+from ui import linked
 from ui.notebook_button import notebook_button
 from ui.plain_text import plain
 
 STORIES = "Generated stories (their floor is known)"
 PASTE, UPLOAD = "Paste your own sentences", "Upload a text file (.txt)"
 CORPORA = [STORIES, *PRESETS, PASTE, UPLOAD]
-LINKED = {"persist_state": "session", "bind": "query-params"}
-LINK_KEYS = ("tok_corpus", "tok_new_names", "tok_typos", "tok_seed", "tok_budget", "tok_size")
 NEW_NAMES_PERCENT = round(100 * T.DEFAULT_STORIES.new_name_rate)  # enough to matter
 BUDGET_LABELS = {"quick": f"quick: {T.BUDGETS['quick']} steps (about 20 s)",
                  "full": f"full: {T.BUDGETS['full']} steps (about 60 s)"}
 SIZE_LABELS = {"tiny": "tiny: 16 numbers per token", "small": "small: 32 numbers per token",
                "bigger": "bigger: 64 numbers per token, 4 heads"}
 
+# The settings in the address bar, each declared once (`ui.linked`).
+KEPT = {"persist": True}
+CORPUS = linked.Choice("tok_corpus", "corpus", STORIES, CORPORA, **KEPT)
+NEW_NAMES = linked.Number("tok_new_names", "new names", NEW_NAMES_PERCENT, 0, 50, step=5, **KEPT)
+TYPOS = linked.Number("tok_typos", "typos", 0, 0, 20, **KEPT)
+SEED = linked.Number("tok_seed", "seed", 0, 0, 1000, **KEPT)
+BUDGET = linked.Choice("tok_budget", "budget", "quick", BUDGET_LABELS,
+                       format_func=BUDGET_LABELS.get, **KEPT)
+SIZE = linked.Choice("tok_size", "model size", "small", SIZE_LABELS,
+                     format_func=SIZE_LABELS.get, **KEPT)
+LINK_KEYS = linked.keys("tok_")
+
 
 def choose_corpus() -> T.TournamentCorpus:
     """The text the experiment learns from and is scored on (shared: one per setting)."""
-    check_link("tok_corpus", "corpus", options=CORPORA, default=STORIES)
-    choice = st.selectbox("Corpus", CORPORA, key="tok_corpus", **LINKED)
+    choice = CORPUS.selectbox("Corpus")
     if choice == STORIES:
         left, middle, right = st.columns(3)
-        with left:
-            check_link("tok_new_names", "new names", default=NEW_NAMES_PERCENT, min_value=0,
-                       max_value=50, step=5)
-            names = st.slider("New names (%)", 0, 50, NEW_NAMES_PERCENT, step=5,
-                              key="tok_new_names", **LINKED,
-                              help="The share of names that are brand new, made of three "
-                                   "random syllables: words the training text never had.")
-        with middle:
-            check_link("tok_typos", "typos", default=0, min_value=0, max_value=20)
-            typos = st.slider("Typos (%)", 0, 20, 0, key="tok_typos", **LINKED,
-                              help="The share of longer words with a letter swapped, dropped "
-                                   "or doubled.")
-        with right:
-            check_link("tok_seed", "seed", default=0, min_value=0, max_value=1000)
-            seed = st.number_input("Seed (which stories)", 0, 1000, 0, key="tok_seed", **LINKED)
+        names = NEW_NAMES.slider("New names (%)", container=left,
+                                 help="The share of names that are brand new, made of three "
+                                      "random syllables: words the training text never had.")
+        typos = TYPOS.slider("Typos (%)", container=middle,
+                             help="The share of longer words with a letter swapped, dropped "
+                                  "or doubled.")
+        seed = SEED.number_input("Seed (which stories)", container=right)
         st.caption(f"{T.STORY_SENTENCES:,} sentences from the story grammar, one story a line; "
                    f"{T.VALID_SHARE:.0%} of the stories are held out.")
         return jobs.stories(StorySettings(seed=int(seed), new_name_rate=names / 100,
@@ -86,15 +87,8 @@ def choose_corpus() -> T.TournamentCorpus:
 
 def choose_settings() -> T.TournamentSettings:
     """The training budget and model size, the same for every entrant."""
-    check_link("tok_budget", "budget", options=list(BUDGET_LABELS.values()),
-               default=BUDGET_LABELS["quick"])
-    budget = st.radio("Training budget (optimizer steps, the same for every model)",
-                      list(BUDGET_LABELS), format_func=BUDGET_LABELS.get, key="tok_budget",
-                      **LINKED)
-    check_link("tok_size", "model size", options=list(SIZE_LABELS.values()),
-               default=SIZE_LABELS["small"])
-    size = st.select_slider("Model size (the same for every model)", list(SIZE_LABELS),
-                            "small", format_func=SIZE_LABELS.get, key="tok_size", **LINKED)
+    budget = BUDGET.radio("Training budget (optimizer steps, the same for every model)")
+    size = SIZE.select_slider("Model size (the same for every model)")
     settings = T.with_budget(T.TournamentSettings(), budget, size)
     st.caption(f"Every model: {settings.block_size} tokens of context, {settings.d_model} "
                f"numbers per token, {settings.n_heads} heads, {settings.steps} steps of "

@@ -2,8 +2,9 @@
 
 `next_run()` draws the expander (corpus, tokenizer, held-out share; model size and depth;
 epochs, batch, seed and the objective) and returns a `NextRun`: what the next Train builds.
-Every widget lives in the address bar (`LINKED`), each read by `ui.links.check_link` first,
-so a bad link value gets a notice above the folded expander (`link_notices`).
+Every setting lives in the address bar, declared once below (`ui.linked`: key, name, default
+and range; the link is read first, so a bad link value gets a notice above the folded
+expander, `link_notices`).
 
 The "Stories (generated)" preset is text from the story grammar (`minillm.stories`): as many
 sentences as the slider asks, one line per story (so a window can reach back to the name a
@@ -21,20 +22,15 @@ from minillm.corpus import CATS_AND_DOGS, PRESETS, CorpusError, load_corpus, loa
 from minillm.experiment import TrainSettings
 from minillm.model import head_choices
 from minillm.stories import NOUNS, VERBS, StorySettings, generate_stories
-from ui.links import check_link, link_notices
+from ui import linked
+from ui.links import link_notices
 
 PASTE, UPLOAD = "Paste your own sentences", "Upload a text file (.txt)"
 STORIES = "Stories (generated)"
 CORPORA = [*PRESETS, STORIES, PASTE, UPLOAD]
 KEEP = {"persist_state": "session"}  # settings survive a visit to Generate or Attention
-# ... and live in the URL (ui.links): a teacher shares the address bar. The binding takes
+# ... and live in the URL (ui.linked): a teacher shares the address bar. The binding takes
 # precedence over persist_state; a visit to another page still keeps them (tested).
-LINKED = {**KEEP, "bind": "query-params"}
-STORY_KEYS = ("train_story_sentences", "train_story_seed", "train_story_new_names",
-              "train_story_typos", "train_story_nouns", "train_story_verbs")
-LINK_KEYS = ("train_corpus", "train_tokenizer", "train_block", "train_d_model", "train_heads",
-             "train_lr", "train_epochs", "train_seed", "train_eos", "train_loss_on",
-             "train_causal", "train_valid", "train_layers", "train_batch", *STORY_KEYS)
 
 NOTEBOOK = TrainSettings()
 STORY = StorySettings()  # the grammar's own defaults
@@ -42,7 +38,6 @@ SENTENCES = {"min_value": 100, "max_value": 20_000, "step": 100}
 DEFAULT_SENTENCES = 2_000
 STORY_CACHE_ENTRIES = 8  # a 20,000-sentence text is about 0.7 MB: a few MB in all
 LOSS_ON = {"last": "the last position (the notebook)", "every": "every position (GPT style)"}
-ON_OFF = {True: "on", False: "off"}
 BATCHES = [0, *BATCH_SIZES]
 ALL_WINDOWS = "all windows (the notebook)"
 UNITS = {"word": "words", "character": "characters", "bytes": "bytes", "cl100k_base": "pieces",
@@ -55,6 +50,39 @@ TOKENIZERS = {"word": "words (the notebook)", "character": "characters",
 
 def batch_label(size: int) -> str:
     return ALL_WINDOWS if size == 0 else str(size)
+
+
+# The settings in the address bar, each declared once (key, name in a link, default, range).
+KEPT = {"persist": True}
+CORPUS = linked.Choice("train_corpus", "corpus", next(iter(PRESETS)), CORPORA, **KEPT)
+STORY_SENTENCES = linked.Number("train_story_sentences", "sentences", DEFAULT_SENTENCES,
+                                SENTENCES["min_value"], SENTENCES["max_value"], **KEPT)
+STORY_SEED = linked.Number("train_story_seed", "story seed", STORY.seed, 0, 1_000_000, **KEPT)
+NEW_NAMES = linked.Number("train_story_new_names", "new names",
+                          round(STORY.new_name_rate * 100), 0, 100, **KEPT)
+TYPOS = linked.Number("train_story_typos", "typos", 0, 0, 20, **KEPT)
+NOUN_COUNT = linked.Number("train_story_nouns", "nouns", STORY.n_nouns, 1, len(NOUNS), **KEPT)
+VERB_COUNT = linked.Number("train_story_verbs", "verbs", STORY.n_verbs, 1, len(VERBS), **KEPT)
+TOKENIZER = linked.Choice("train_tokenizer", "tokenizer", "word", list(TOKENIZERS), **KEPT)
+VALID = linked.Number("train_valid", "held-out share", round(NOTEBOOK.valid_share * 100), 0,
+                      round(MAX_VALID_SHARE * 100), **KEPT)
+BLOCK = linked.Number("train_block", "block size", NOTEBOOK.block_size, 1, 16, **KEPT)
+D_MODEL = linked.Choice("train_d_model", "d_model", NOTEBOOK.d_model, D_MODELS, **KEPT)
+HEADS = linked.Choice("train_heads", "heads", NOTEBOOK.n_heads, **KEPT)  # they divide d_model
+LAYERS_SETTING = linked.Number("train_layers", "layers", NOTEBOOK.n_layers, LAYERS[0],
+                               LAYERS[-1], **KEPT)
+LR = linked.Choice("train_lr", "learning rate", NOTEBOOK.lr, LEARNING_RATES,
+                   format_func=lambda v: f"{v:g}", **KEPT)
+EPOCHS = linked.Number("train_epochs", "epochs", NOTEBOOK.epochs, 10, 2000, **KEPT)
+BATCH = linked.Choice("train_batch", "batch size", 0, BATCHES, format_func=batch_label, **KEPT)
+SEED = linked.Number("train_seed", "seed", NOTEBOOK.seed, 0, 1_000_000, **KEPT)
+EOS = linked.Flag("train_eos", "EOS token", NOTEBOOK.eos, **KEPT)
+LOSS = linked.Choice("train_loss_on", "loss on", "last", list(LOSS_ON), format_func=LOSS_ON.get,
+                     **KEPT)
+CAUSAL = linked.Flag("train_causal", "causal mask", NOTEBOOK.causal, **KEPT)
+STORY_KEYS = (STORY_SENTENCES.key, STORY_SEED.key, NEW_NAMES.key, TYPOS.key, NOUN_COUNT.key,
+              VERB_COUNT.key)
+LINK_KEYS = linked.keys("train_")
 
 
 @dataclass(frozen=True)
@@ -98,34 +126,17 @@ def story_corpus_name(story: StorySettings, n_sentences: int) -> str:
 
 def _story_knobs() -> tuple[StorySettings, int]:
     """The stories' size and seed, and the grammar's knobs (folded)."""
-    check_link("train_story_sentences", "sentences", default=DEFAULT_SENTENCES,
-               min_value=SENTENCES["min_value"], max_value=SENTENCES["max_value"])
-    n = st.slider("Sentences to generate", value=DEFAULT_SENTENCES, key="train_story_sentences",
-                  **SENTENCES, **LINKED,
-                  help="About 5 sentences make a story; each story is one line of the corpus.")
-    check_link("train_story_seed", "story seed", default=STORY.seed, min_value=0,
-               max_value=1_000_000)
-    seed = st.number_input("Story seed (which stories)", 0, 1_000_000, STORY.seed,
-                           key="train_story_seed", **LINKED)
+    n = STORY_SENTENCES.slider("Sentences to generate", widget_step=SENTENCES["step"],
+                               help="About 5 sentences make a story; each story is one line "
+                                    "of the corpus.")
+    seed = STORY_SEED.number_input("Story seed (which stories)")
     with st.expander("The grammar's knobs: new names, typos, nouns, verbs"):
-        default_names = round(STORY.new_name_rate * 100)
-        check_link("train_story_new_names", "new names", default=default_names, min_value=0,
-                   max_value=100)
-        names = st.slider("New names (% of names made up on the spot)", 0, 100, default_names,
-                          format="%d%%", key="train_story_new_names", **LINKED,
-                          help="Brand-new names are built from syllables: held-out stories "
-                               "then have names the training text never had.")
-        check_link("train_story_typos", "typos", default=0, min_value=0, max_value=20)
-        typos = st.slider("Typos (% of words of 3+ letters)", 0, 20, 0, format="%d%%",
-                          key="train_story_typos", **LINKED)
-        check_link("train_story_nouns", "nouns", default=STORY.n_nouns, min_value=1,
-                   max_value=len(NOUNS))
-        nouns = st.slider("Nouns (things the characters handle)", 1, len(NOUNS), STORY.n_nouns,
-                          key="train_story_nouns", **LINKED)
-        check_link("train_story_verbs", "verbs", default=STORY.n_verbs, min_value=1,
-                   max_value=len(VERBS))
-        verbs = st.slider("Verbs (what they do)", 1, len(VERBS), STORY.n_verbs,
-                          key="train_story_verbs", **LINKED)
+        names = NEW_NAMES.slider("New names (% of names made up on the spot)", format="%d%%",
+                                 help="Brand-new names are built from syllables: held-out "
+                                      "stories then have names the training text never had.")
+        typos = TYPOS.slider("Typos (% of words of 3+ letters)", format="%d%%")
+        nouns = NOUN_COUNT.slider("Nouns (things the characters handle)")
+        verbs = VERB_COUNT.slider("Verbs (what they do)")
     story = StorySettings(n_nouns=int(nouns), n_verbs=int(verbs), new_name_rate=names / 100,
                           typo_rate=typos / 100, seed=int(seed))
     return story, int(n)
@@ -134,8 +145,7 @@ def _story_knobs() -> tuple[StorySettings, int]:
 def choose_corpus():
     """(name, lines, line_nats, story settings) for the next run; the last two only for
     generated stories. Raises CorpusError with a message for the student."""
-    check_link("train_corpus", "corpus", options=CORPORA, default=next(iter(PRESETS)))
-    choice = st.selectbox("Corpus", CORPORA, key="train_corpus", **LINKED)
+    choice = CORPUS.selectbox("Corpus")
     if choice in PRESETS:
         return choice, PRESETS[choice], None, None
     if choice == STORIES:
@@ -175,14 +185,10 @@ def next_run(trained_bpe: dict | None) -> NextRun:
                 problem = str(error)
                 st.error(problem, icon=":material/error:")
             tokenizer = _tokenizer(trained_bpe)
-            check_link("train_valid", "held-out share", default=round(NOTEBOOK.valid_share * 100),
-                       min_value=0, max_value=round(MAX_VALID_SHARE * 100))
-            valid = st.slider("Held out (% of the lines, never trained on)", 0,
-                              round(MAX_VALID_SHARE * 100), round(NOTEBOOK.valid_share * 100),
-                              format="%d%%", key="train_valid", **LINKED,
-                              help="The model is also scored on lines it never saw: that tells "
-                                   "learning the language from memorising the lines. Always "
-                                   "the same lines, whatever the seed.")
+            valid = VALID.slider("Held out (% of the lines, never trained on)", format="%d%%",
+                                 help="The model is also scored on lines it never saw: that "
+                                      "tells learning the language from memorising the lines. "
+                                      "Always the same lines, whatever the seed.")
         with middle:
             model = _model_size(tokenizer)
         with right:
@@ -195,10 +201,8 @@ def _tokenizer(trained_bpe: dict | None) -> str:
     kinds = dict(TOKENIZERS)
     if trained_bpe:
         kinds["bpe"] = f"your BPE: {trained_bpe['name']} ({trained_bpe['merges']:,} merges)"
-    check_link("train_tokenizer", "tokenizer", options=[kinds[k] for k in kinds],
-               default=kinds["word"])
-    tokenizer = st.radio("Tokenizer for the model", list(kinds), format_func=kinds.get,
-                         key="train_tokenizer", **LINKED)
+    tokenizer = TOKENIZER.radio("Tokenizer for the model", options=list(kinds),
+                                format_func=kinds.get)
     if tokenizer == "cl100k_base":
         st.caption("cl100k_base knows 100,256 pieces; the model gets a row only for the pieces "
                    "these lines use, so its embedding table stays small.")
@@ -209,28 +213,14 @@ def _tokenizer(trained_bpe: dict | None) -> str:
 
 
 def _model_size(tokenizer: str) -> dict:
-    check_link("train_block", "block size", default=NOTEBOOK.block_size, min_value=1,
-               max_value=16)
-    block_size = st.slider(f"Block size (tokens of context: {UNITS[tokenizer]})", 1, 16,
-                           NOTEBOOK.block_size, key="train_block", **LINKED)
-    check_link("train_d_model", "d_model", options=[str(d) for d in D_MODELS],
-               default=NOTEBOOK.d_model)
-    d_model = st.select_slider("d_model (numbers per token)", D_MODELS, NOTEBOOK.d_model,
-                               key="train_d_model", **LINKED)
-    heads = head_choices(d_model)
-    check_link("train_heads", "heads", options=[str(h) for h in heads], default=NOTEBOOK.n_heads)
-    n_heads = st.selectbox("Attention heads (each gets d_model / heads numbers)", heads,
-                           heads.index(NOTEBOOK.n_heads), key="train_heads", **LINKED)
-    check_link("train_layers", "layers", default=NOTEBOOK.n_layers, min_value=LAYERS[0],
-               max_value=LAYERS[-1])
-    n_layers = st.slider("Layers (attention + feed-forward, stacked)", LAYERS[0], LAYERS[-1],
-                         NOTEBOOK.n_layers, key="train_layers", **LINKED,
-                         help="The notebook has one. A second layer can combine what the "
-                              "first one gathered.")
-    check_link("train_lr", "learning rate", options=[f"{v:g}" for v in LEARNING_RATES],
-               default=f"{NOTEBOOK.lr:g}")
-    lr = st.select_slider("Learning rate (step size)", LEARNING_RATES, NOTEBOOK.lr,
-                          format_func=lambda v: f"{v:g}", key="train_lr", **LINKED,
+    block_size = BLOCK.slider(f"Block size (tokens of context: {UNITS[tokenizer]})")
+    d_model = D_MODEL.select_slider("d_model (numbers per token)")
+    n_heads = HEADS.selectbox("Attention heads (each gets d_model / heads numbers)",
+                              options=head_choices(d_model))
+    n_layers = LAYERS_SETTING.slider("Layers (attention + feed-forward, stacked)",
+                                     help="The notebook has one. A second layer can combine "
+                                          "what the first one gathered.")
+    lr = LR.select_slider("Learning rate (step size)",
                           help="1e-3 is the notebook's. Try 1 or 10: too big a step "
                                "overshoots; 1000 blows up.")
     return {"block_size": block_size, "d_model": d_model, "n_heads": n_heads,
@@ -238,29 +228,16 @@ def _model_size(tokenizer: str) -> dict:
 
 
 def _run_length() -> dict:
-    check_link("train_epochs", "epochs", default=NOTEBOOK.epochs, min_value=10, max_value=2000)
-    epochs = st.number_input("Epochs (passes over the data)", 10, 2000, NOTEBOOK.epochs,
-                             step=50, key="train_epochs", **LINKED)
-    check_link("train_batch", "batch size", options=[batch_label(b) for b in BATCHES],
-               default=ALL_WINDOWS)
-    batch_size = st.selectbox("Batch size (windows per step)", BATCHES, format_func=batch_label,
-                              key="train_batch", **LINKED,
-                              help="All windows: one step per pass over the data, as the "
-                                   "notebook. A batch: each epoch is one step on that many "
-                                   "windows drawn at random; far cheaper on a big corpus.")
-    check_link("train_seed", "seed", default=NOTEBOOK.seed, min_value=0, max_value=1_000_000)
-    seed = st.number_input("Seed (the random start)", 0, 1_000_000, NOTEBOOK.seed,
-                           key="train_seed", **LINKED)
-    check_link("train_eos", "EOS token", default=NOTEBOOK.eos, show=ON_OFF.get)
-    eos = st.toggle("EOS token", NOTEBOOK.eos, key="train_eos", **LINKED,
-                    help="An end-of-sentence token after every sentence: the model "
-                         "learns where a sentence ends.")
-    check_link("train_loss_on", "loss on", options=list(LOSS_ON.values()), default=LOSS_ON["last"])
-    loss_on = st.radio("Loss on", ["last", "every"], key="train_loss_on", **LINKED,
-                       format_func=LOSS_ON.get)
-    check_link("train_causal", "causal mask", default=NOTEBOOK.causal, show=ON_OFF.get)
-    causal = st.toggle("Causal mask", NOTEBOOK.causal, key="train_causal", **LINKED,
-                       help="Hide later words: each position may only look at itself and "
-                            "earlier ones.")
+    epochs = EPOCHS.number_input("Epochs (passes over the data)", step=50)
+    batch_size = BATCH.selectbox("Batch size (windows per step)",
+                                 help="All windows: one step per pass over the data, as the "
+                                      "notebook. A batch: each epoch is one step on that many "
+                                      "windows drawn at random; far cheaper on a big corpus.")
+    seed = SEED.number_input("Seed (the random start)")
+    eos = EOS.toggle("EOS token", help="An end-of-sentence token after every sentence: the "
+                                       "model learns where a sentence ends.")
+    loss_on = LOSS.radio("Loss on")
+    causal = CAUSAL.toggle("Causal mask", help="Hide later words: each position may only look "
+                                               "at itself and earlier ones.")
     return {"epochs": int(epochs), "batch_size": int(batch_size), "seed": int(seed), "eos": eos,
             "loss_on": loss_on, "causal": causal}

@@ -6,7 +6,7 @@
 - `fmt(loss)`: a loss as text;
 - `show_summary(exp)`: the finished run in words and numbers.
 
-The settings' widgets are in `ui.train_settings` (`PASTE`, `UPLOAD`, `LINKED` and `LINK_KEYS`
+The settings' widgets are in `ui.train_settings` (`PASTE`, `UPLOAD` and `LINK_KEYS`
 are re-exported from there).
 """
 
@@ -23,7 +23,7 @@ from minillm.experiment import SPLIT_SEED, TrainSettings, make_tokenizer
 from minillm.heldout import split_lines
 from ui import class_mode, model_state
 from ui.bounded_cache import BoundedCache
-from ui.train_settings import KEEP, LINK_KEYS, LINKED, PASTE, UPLOAD  # noqa: F401 (re-exported)
+from ui.train_settings import KEEP, LINK_KEYS, PASTE, UPLOAD  # noqa: F401 (re-exported)
 
 
 def fmt(loss: float) -> str:
