@@ -1,7 +1,7 @@
 """The real app in a real browser, as a teacher on a projector and a student on a phone see it.
 
-Every page of `ui.pages_list` at 1280x800 and at 390x844, in one session each (Train is
-trained first, so Generate and Attention have a model): no "Page not found", no exception, a
+Every page of `ui.pages_list` at 390x844 and at 1280x800, as one student (Train is trained
+first, on the phone, so Generate and Attention have a model): no "Page not found", no exception, a
 screenshot (``$MINILLM_ARTIFACTS/screenshots/<page>-desktop.png`` / ``-phone.png``), and every
 chart with a drawn mark in its plot area at a readable size. Presentation mode
 (``?present=true``) is shot on Train, Compare and Attention. The browser's console must stay
@@ -15,6 +15,7 @@ import re
 import pytest
 
 from conftest import SCRIPT_RUN_TIMEOUT, SETTLE_MS, AppPage, artifacts_dir
+from ui import presentation
 from ui.pages_list import HOME_ALIAS, PAGES
 
 pytestmark = pytest.mark.browser
@@ -206,54 +207,57 @@ def test_home_has_its_own_address_too(browser_page):
     assert page.url.rstrip("/") == browser_page.base_url  # sent to the root, Home's address
 
 
-@pytest.mark.parametrize("size", ["desktop", "phone"])
-def test_every_page_draws_at_this_size(walk, size):
-    """Each page at 1280x800 and 390x844: drawn, charts with marks, a screenshot, no errors."""
-    one = walk(size)
-    one.open("")
-    # A first visit: the sidebar open on a wide screen, closed on a phone (there it would
-    # cover most of the page).
-    sidebar = one.sidebar_width()
-    if size == "phone":
-        assert sidebar < 0.2 * VIEWPORTS["phone"]["width"], f"sidebar {sidebar} px wide"
-    else:
-        assert sidebar > 200, f"sidebar {sidebar} px wide"
-        hrefs = one.page.eval_on_selector_all(NAV_LINKS, "links => links.map(l => l.href)")
-        paths = [re.sub(r"^https?://[^/]+/?", "", href) for href in hrefs]
-        assert paths == [page.url_path for page in PAGES], "the sidebar is not ui.pages_list"
+def test_a_first_visit_opens_the_sidebar_on_a_desktop_and_not_on_a_phone(walk):
+    """On a phone the open sidebar would cover most of the page; on a desktop it is the map."""
+    phone = walk("phone")
+    phone.open("")
+    assert phone.sidebar_width() < 0.2 * VIEWPORTS["phone"]["width"], phone.sidebar_width()
+    desktop = walk("desktop")
+    desktop.open("")
+    assert desktop.sidebar_width() > 200, desktop.sidebar_width()
+    hrefs = desktop.page.eval_on_selector_all(NAV_LINKS, "links => links.map(l => l.href)")
+    assert [re.sub(r"^https?://[^/]+/?", "", href) for href in hrefs] == \
+        [page.url_path for page in PAGES], "the sidebar is not ui.pages_list"
 
+
+def test_every_page_draws_on_a_phone_and_on_a_projector(walk):
+    """One student: every page at 390x844 (Train trained there, the phone loss chart being a
+    regression case), then the same pages at 1280x800, then presentation mode: each drawn, its
+    charts with marks at a readable size, a screenshot, and no console error of the app's."""
+    one = walk("phone")
     problems = []
-    min_font = 14
-    for page_info in PAGES:  # in lesson order: Train comes before Generate and Attention
-        where = f"{page_name(page_info.url_path)} ({size})"
-        one.open(page_info.url_path)
-        if page_info.url_path == "train":
-            one.train()
-        if "Page not found" in one.page.inner_text("body"):
-            problems.append(f"{where}: Streamlit says 'Page not found'")
-        try:
-            one.app.assert_no_exception()
-        except AssertionError as error:
-            problems.append(f"{where}: {error}")
-        if page_info.url_path in ("train", "generate", "attention") \
-                and not one.page.locator(CHART).count():
-            problems.append(f"{where}: no chart after training")
-        problems += one.chart_problems(where, min_font)
-        one.app.screenshot(f"{page_name(page_info.url_path)}-{size}")
-    if size == "desktop":
-        for url_path in PRESENTED:  # the model trained above is this browser's (its seat)
-            where = f"{url_path} (presentation mode)"
-            one.open(f"{url_path}?present=true")
-            assert one.page.get_by_role("switch", name="Presentation mode").is_checked() or \
-                one.page.locator("[data-testid='stSidebar'] input[type='checkbox']").first.is_checked()
-            problems += one.chart_problems(where, 20)
-            one.app.screenshot(f"{url_path}-present")
+    for size in ("phone", "desktop"):
+        one.page.set_viewport_size(VIEWPORTS[size])
+        for page_info in PAGES:  # in lesson order: Train comes before Generate and Attention
+            where = f"{page_name(page_info.url_path)} ({size})"
+            one.open(page_info.url_path)
+            if page_info.url_path == "train" and size == "phone":
+                one.train()  # the model then stays this browser's (its seat) for every page
+            if "Page not found" in one.page.inner_text("body"):
+                problems.append(f"{where}: Streamlit says 'Page not found'")
+            try:
+                one.app.assert_no_exception()
+            except AssertionError as error:
+                problems.append(f"{where}: {error}")
+            if page_info.url_path in ("train", "generate", "attention") \
+                    and not one.page.locator(CHART).count():
+                problems.append(f"{where}: no chart after training")
+            problems += one.chart_problems(where, presentation.NORMAL_MIN_PX)
+            one.app.screenshot(f"{page_name(page_info.url_path)}-{size}")
+    for url_path in PRESENTED:
+        one.open(f"{url_path}?present=true")
+        toggle = one.page.locator("[data-testid='stSidebar'] [data-testid='stCheckbox'] input")
+        if not toggle.first.is_checked():
+            problems.append(f"{url_path}?present=true: the presentation toggle is off")
+        problems += one.chart_problems(f"{url_path} (presentation mode)",
+                                       presentation.PRESENT_MIN_PX)
+        one.app.screenshot(f"{url_path}-present")
     assert not problems, "\n".join(problems)
     assert not one.app.page_errors, "\n".join(one.app.page_errors)
     # School networks block things: nothing may be fetched from outside the app's server.
     assert not one.app.external_requests, "\n".join(one.app.external_requests)
     unexpected = one.unexpected_errors()
-    log = artifacts_dir() / f"browser-console-errors-{size}.log"
+    log = artifacts_dir() / "browser-console-errors-walk.log"
     log.write_text("\n".join(one.errors) + "\n")
     print(f"{len(one.errors) - len(unexpected)} console errors of Streamlit's own (listed), "
           f"{len(unexpected)} others; all in {log}")
