@@ -85,6 +85,8 @@ import random
 import re
 import sys
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -117,6 +119,37 @@ TEXT_FIELDS = ("body", "text", "label", "code_text", "message")  # first one an 
 TAG = re.compile(r"<style.*?</style>|<[^>]+>", re.S)
 ID_PREFIX = "$$ID-"  # streamlit/runtime/state/common.py: GENERATED_ELEMENT_ID_PREFIX + "-"
 FINAL_LOSS = "Final training loss"  # ui/train_widgets.py: show_summary's first metric
+UPSTREAM_HEADER = "X-MiniLLM-Upstream"  # deploy/nginx.conf.template: the server that answered
+
+
+def cookie_header(cookies: dict[str, str]) -> str:
+    """The Cookie header a browser sends for this jar: ``a=1; b=2``."""
+    return "; ".join(f"{name}={value}" for name, value in cookies.items())
+
+
+def set_cookies(headers: list[str]) -> dict[str, str]:
+    """name -> value of each Set-Cookie header (attributes dropped; a Max-Age=0 cookie is
+    set to "", as good as gone for this client).
+
+    >>> set_cookies(["minillm_route=minillm_r2; Path=/; Max-Age=43200; HttpOnly"])
+    {'minillm_route': 'minillm_r2'}
+    """
+    jar = {}
+    for header in headers:
+        pair = header.split(";", 1)[0]
+        name, sep, value = pair.partition("=")
+        if sep and name.strip():
+            jar[name.strip()] = value.strip()
+    return jar
+
+
+def last_upstream(value: str) -> str:
+    """The server that answered, from nginx's $upstream_addr (``A, B`` when it tried A first).
+
+    >>> last_upstream("127.0.0.1:4001, 127.0.0.1:4002")
+    '127.0.0.1:4002'
+    """
+    return value.split(",")[-1].strip()
 
 
 class StudentError(RuntimeError):
@@ -250,7 +283,7 @@ class WsStudent:
     send requests and wait, always with a timeout, on conditions of that model.
     """
 
-    def __init__(self, base_url: str, name: str = "student"):
+    def __init__(self, base_url: str, name: str = "student", cookies: dict | None = None):
         parts = urlsplit(base_url)
         self.base_url = base_url.rstrip("/")
         self.host = parts.netloc
@@ -261,6 +294,15 @@ class WsStudent:
         self.reader: asyncio.Task | None = None
         self.changed = asyncio.Condition()  # notified after every ForwardMsg
         self.closed_reason = ""
+        # The browser's cookie jar for this site (shared by the tabs of one browser: pass the
+        # same dict to a reloaded student): what nginx's Set-Cookie sets (minillm_route, its
+        # sticky route) goes with the page load and the websocket handshake, as a browser's.
+        self.cookies: dict[str, str] = {} if cookies is None else cookies
+        self.page_upstream = ""  # X-MiniLLM-Upstream of the page load (behind nginx), or ""
+        self.ws_upstream = ""  # ... and of the websocket handshake: must be the same server
+        self.dropped_at: float | None = None  # monotonic: the server or proxy closed on us
+        self.reruns_for_sidebar = 0  # see join_class
+        self._closing = False
 
         # The page model (what the frontend's state holds).
         self.elements: dict[tuple[int, ...], Element] = {}  # delta path -> element
@@ -288,17 +330,30 @@ class WsStudent:
 
     # -- connection ---------------------------------------------------------------------
 
-    async def open(self, page_url_path: str = "", timeout: float = RUN_TIMEOUT) -> float:
-        """Connect, ask for `page_url_path` (as a browser loading /<path>), wait for the run.
+    async def open(self, page_url_path: str = "", timeout: float = RUN_TIMEOUT,
+                   query: str = "", load_page: bool = False) -> float:
+        """Connect, ask for `page_url_path` (as a browser loading /<path>?<query>), wait for
+        the run.
+
+        `load_page`: first GET the page's address over HTTP, as a browser does before its
+        JavaScript opens the websocket. Behind nginx that request is where the sticky route
+        cookie is drawn (`cookies` keeps it); the websocket then carries it, and
+        `page_upstream` / `ws_upstream` say which server answered each.
 
         Returns the seconds from the connect to the finished run.
         """
         start = time.monotonic()
+        self.query_string = query
+        if load_page:
+            url = f"{self.base_url}/{page_url_path.strip('/')}" + (f"?{query}" if query else "")
+            self.page_upstream = await asyncio.to_thread(self._load_page, url)
+        headers = {"Cookie": cookie_header(self.cookies)} if self.cookies else None
         try:
             self.ws = await connect(
                 self.ws_url,
                 origin=Origin(f"http://{self.host}"),
                 subprotocols=[Subprotocol("streamlit")],
+                additional_headers=headers,
                 open_timeout=CONNECT_TIMEOUT,
                 max_size=MAX_MESSAGE_BYTES,
                 max_queue=None,  # never make the server wait on us
@@ -307,12 +362,40 @@ class WsStudent:
             )
         except (OSError, InvalidStatus, asyncio.TimeoutError) as error:
             raise StudentError(f"{self.name}: no websocket to {self.ws_url}: {error}") from error
+        response = getattr(self.ws, "response", None)
+        if response is not None:
+            self.ws_upstream = last_upstream(response.headers.get(UPSTREAM_HEADER, ""))
         self.reader = asyncio.create_task(self._read(), name=f"{self.name}-reader")
         self.page_name = page_url_path.strip("/")
         await self._rerun_and_wait(timeout)
         return time.monotonic() - start
 
+    def _load_page(self, url: str) -> str:
+        """GET `url` with this browser's cookies, keep what Set-Cookie sets; the answering
+        server (X-MiniLLM-Upstream), "" when no proxy says."""
+        request = urllib.request.Request(url, headers={"Cookie": cookie_header(self.cookies)}
+                                         if self.cookies else {})
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback
+        try:
+            with opener.open(request, timeout=CONNECT_TIMEOUT) as answer:
+                answer.read()
+                headers = answer.headers
+        except urllib.error.HTTPError as error:
+            raise StudentError(f"{self.name}: loading {url}: HTTP {error.code} "
+                               f"{error.reason}") from None
+        except OSError as error:
+            raise StudentError(f"{self.name}: loading {url}: {error}") from None
+        self.cookies.update(set_cookies(headers.get_all("Set-Cookie") or []))
+        return last_upstream(headers.get(UPSTREAM_HEADER, ""))
+
+    @property
+    def dropped(self) -> bool:
+        """The connection was closed by the server's side (the server died, the proxy cut
+        it), not by this client: a browser shows "Connection error" and the student reloads."""
+        return self.dropped_at is not None
+
     async def close(self) -> None:
+        self._closing = True
         self._cancel_timers()
         if self.ws is not None:
             try:
@@ -569,6 +652,8 @@ class WsStudent:
         except Exception as error:  # noqa: BLE001 - a bad message ends this student, visibly
             self.closed_reason = f"reader failed: {type(error).__name__}: {error}"
         finally:
+            if not self._closing:
+                self.dropped_at = time.monotonic()
             self._cancel_timers()
             async with self.changed:
                 self.changed.notify_all()
@@ -793,6 +878,211 @@ async def student_flow(base_url: str, result: Result, ready: Barrier,
         result.megabytes_in = student.counters.bytes_in / 2**20
         result.cache_hits = student.counters.cache_hits
         await student.close()
+
+
+# ---------------------------------------------------------------------------
+# A class on the board: join with a nickname, train, post; a replica that dies
+# ---------------------------------------------------------------------------
+
+JOIN_BUTTON = "Join the class"  # ui/class_mode.py: join_form
+NICK_KEY = "class_join_sidebar_nick"  # ui/class_mode.py: join_form("class_join_sidebar")
+JOINED_MARKER = "· you are **"  # ui/class_mode.py: sidebar, "Class **CODE** · you are **NICK**"
+NICK_TAKEN = "already uses the nickname"  # minillm/store/board.py: join
+POST_PREFIX = "Post this run to the board of"  # ui/class_mode.py: post_button
+POSTED = re.compile(r"Posted to the board of (\S+) as run #(\d+)\.")  # ui/class_mode.py: _post
+CLASS_TRAIN_TIMEOUT = 900.0  # s from the Train click to the done marker (90 on 2 cores)
+
+
+@dataclass
+class ClassResult(Result):
+    nickname: str = ""  # the nickname it joined with (last: a reload may need another one)
+    upstream: str = ""  # the server (host:port) its page and websocket went to, through nginx
+    run_ids: list = field(default_factory=list)  # run ids the page said were posted
+    go_at: float | None = None  # monotonic: its (first) Train click
+    posted_at: float | None = None  # monotonic: the "Posted ..." message
+    dropped: bool = False  # its websocket was closed by the server's side
+    dropped_while: str = ""  # what it was doing then: "training", "posting", "done", ...
+    reloaded: bool = False  # it reloaded and did it again
+    upstream_after: str = ""  # the server it landed on after the reload
+    attempts: int = 0  # trainings started (2 after a reload mid-run)
+    sidebar_reruns: int = 0  # page runs asked again for a missing class box (join_class)
+
+    @property
+    def posted(self) -> bool:
+        return bool(self.run_ids)
+
+    @property
+    def settled(self) -> bool:
+        """Posted, or failed: nothing more will happen until the lesson ends."""
+        return self.posted or self.status == "failed"
+
+
+async def join_class(student: WsStudent, nickname: str, tries: int = 3) -> str:
+    """Type `nickname` into the sidebar's form and press Join; the nickname the board took.
+
+    A nickname already on the board (this student's own, from a session that died with its
+    replica: the new replica gives the browser a new seat) gets a number: "Ada 2", "Ada 3".
+    """
+    for attempt in range(1, tries + 1):
+        name = nickname if attempt == 1 else f"{nickname} {attempt}"
+        if attempt == 1 and not any(e.key == NICK_KEY for e in student.elements.values()):
+            # Seen on a replica's first sessions: a first run drawn without the sidebar's
+            # class box. A student would press R: run the page once more.
+            student.reruns_for_sidebar += 1
+            await student._rerun_and_wait(RUN_TIMEOUT)
+        try:
+            box = student.widget(NICK_KEY)
+        except StudentError:
+            raise StudentError(f"{student.name}: no nickname box on the page; it says: "
+                               f"{student.alerts() or student.texts()[-6:]}") from None
+        state = widget_state(box, name)  # in a form: sent with the submit
+        student.widget_values[state.id] = state
+        await student.click(JOIN_BUTTON)
+        alerts = student.alerts()
+        if any(JOINED_MARKER in text for text in student.texts("markdown")):
+            return name
+        if not any(NICK_TAKEN in a for a in alerts):
+            raise StudentError(f"{student.name}: joining as {name!r}: "
+                               f"{'; '.join(alerts) or 'no message'}")
+    raise StudentError(f"{student.name}: every nickname tried was taken")
+
+
+def post_button_label(student: WsStudent) -> str | None:
+    return next((e.text for e in student.elements.values()
+                 if e.kind == "button" and e.text.startswith(POST_PREFIX)), None)
+
+
+async def train_and_post(student: WsStudent, result: ClassResult, code: str,
+                         train_timeout: float) -> None:
+    """Click Train, wait for the done marker, press "Post this run ...", read its run id."""
+    result.attempts += 1
+    await student.click("Train", wait=False)
+    result.go_at = result.go_at or time.monotonic()
+    await student.wait_for_text(DONE_MARKER, train_timeout)
+    result.train_seconds = time.monotonic() - result.go_at  # from its first click
+    await student._wait(lambda: not student.script_running or bool(student.closed_reason),
+                        RUN_TIMEOUT)
+    result.final_loss = await student.wait_for_metric(FINAL_LOSS, METRIC_TIMEOUT)
+    await student._wait(lambda: post_button_label(student) is not None
+                        or bool(student.closed_reason), RUN_TIMEOUT)
+    label = post_button_label(student)
+    if label is None:
+        raise StudentError(f"{student.name}: no post button after training "
+                           f"({student.closed_reason or student.alerts()})")
+    await student.click(label)
+    posted = next((m for m in map(POSTED.search, student.alerts()) if m), None)
+    if posted is None or posted.group(1) != code:
+        raise StudentError(f"{student.name}: posting said {student.alerts() or 'nothing'}")
+    result.run_ids.append(int(posted.group(2)))
+    result.posted_at = time.monotonic()
+
+
+def doing(result: ClassResult) -> str:
+    if result.posted:
+        return "done (posted)"
+    if result.train_seconds is not None:
+        return "posting"
+    return "training" if result.go_at is not None else "opening"
+
+
+async def class_flow(base_url: str, result: ClassResult, ready: Barrier,
+                     opening: asyncio.Semaphore, code: str, lesson_over: asyncio.Event,
+                     cookies: dict | None = None, train_timeout: float = CLASS_TRAIN_TIMEOUT,
+                     reload: bool = True) -> None:
+    """A student of class `code` behind nginx: load /train?class=CODE (nginx draws a replica
+    and sets its cookie; the websocket carries it), join with `result.nickname`, then (all
+    together) train the default model and post it; stay on the page until `lesson_over`.
+
+    When the websocket drops (its replica died) the student is "told to reload", as the
+    browser's "Connection error" says: it loads the page again with the same cookies (nginx
+    sends it to the dead replica's backup), joins again and, if its run was not posted yet,
+    trains and posts again. A run already posted is not redone (it is on the board).
+    """
+    cookies = {} if cookies is None else cookies
+    student = WsStudent(base_url, name=f"student {result.index}", cookies=cookies)
+    nickname, arrived = result.nickname, False
+    try:
+        try:
+            async with opening:
+                result.open_seconds = await student.open("train", query=f"class={code}",
+                                                         load_page=True)
+                if student.page_upstream and student.ws_upstream != student.page_upstream:
+                    raise StudentError(f"not sticky: page from {student.page_upstream}, "
+                                       f"websocket to {student.ws_upstream or 'unknown'}")
+                result.upstream = student.ws_upstream
+                student.button("Train")
+                result.nickname = await join_class(student, nickname)
+        except (StudentError, TimeoutError, asyncio.TimeoutError) as error:
+            result.fail(f"did not join: {error}")
+        finally:
+            arrived = True
+            ready.arrive()
+        if result.status == "failed":
+            return
+        if not await ready.wait():
+            result.fail("the other sessions were not ready in time")
+            return
+        try:
+            await train_and_post(student, result, code, train_timeout)
+            await stay_until(student, lesson_over)
+        except (StudentError, TimeoutError, asyncio.TimeoutError):
+            if not student.dropped:
+                raise
+        if student.dropped:
+            result.dropped, result.dropped_while = True, doing(result)
+            if result.posted or not reload:
+                if result.posted and not student.exceptions:
+                    result.status = "completed"
+                else:
+                    result.fail(f"websocket dropped while {result.dropped_while}")
+                return
+            # "Connection error: reload": a new page load, same cookies, then again.
+            await student.close()
+            absorb(result, student)
+            result.reloaded = True
+            student = WsStudent(base_url, name=f"student {result.index} (reloaded)",
+                                cookies=cookies)
+            await student.open("train", query=f"class={code}", load_page=True)
+            if student.page_upstream and student.ws_upstream != student.page_upstream:
+                raise StudentError(f"not sticky after the reload: page from "
+                                   f"{student.page_upstream}, websocket to {student.ws_upstream}")
+            result.upstream_after = student.ws_upstream
+            result.nickname = await join_class(student, nickname)
+            await train_and_post(student, result, code, train_timeout)
+        if student.exceptions:
+            raise StudentError(f"{len(student.exceptions)} exception(s): {student.exceptions[0]}")
+        result.status = "completed"
+    except (StudentError, TimeoutError, asyncio.TimeoutError) as error:
+        result.fail(str(error) or type(error).__name__)
+    except Exception as error:  # noqa: BLE001 - the result says what broke
+        result.fail(f"harness error: {type(error).__name__}: {error}")
+    finally:
+        if not arrived:
+            ready.arrive()
+        await student.close()
+        absorb(result, student)
+
+
+async def stay_until(student: WsStudent, lesson_over: asyncio.Event) -> None:
+    """Keep the page open (as a tab does) until the lesson is over or the connection drops."""
+    lesson = asyncio.ensure_future(lesson_over.wait())
+    try:
+        await asyncio.wait([lesson, student.reader], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        lesson.cancel()
+
+
+def absorb(result: Result, student: WsStudent) -> None:
+    """Add what `student` (one page load) saw to `result` (a student's whole lesson)."""
+    result.waited_for_slot = result.waited_for_slot or student.saw_waiting
+    result.exceptions += len(student.exceptions)
+    result.fragment_requests += student.counters.fragment_requests
+    result.messages += student.counters.messages
+    result.megabytes_in += student.counters.bytes_in / 2**20
+    result.cache_hits += student.counters.cache_hits
+    if isinstance(result, ClassResult):
+        result.sidebar_reruns += student.reruns_for_sidebar
+    student.exceptions, student.counters, student.reruns_for_sidebar = [], Counters(), 0
 
 
 # ---------------------------------------------------------------------------

@@ -198,6 +198,29 @@ class LocalCluster:
     def replica_pids(self) -> list[int]:
         return [p.pid for p in self.processes[: self.replicas]]
 
+    def replica_address(self, number: int) -> str:
+        """Replica `number`'s (1..N) host:port, as nginx's X-MiniLLM-Upstream names it."""
+        return self.replica_urls[number - 1].removeprefix("http://")
+
+    def replica_of_address(self, address: str) -> int | None:
+        """Which replica (1..N) answers at `address` (host:port; nginx's $upstream_addr lists
+        every server it tried, so the last one), or None."""
+        last = address.split(",")[-1].strip()
+        for number in range(1, self.replicas + 1):
+            if self.replica_address(number) == last:
+                return number
+        return None
+
+    def kill_replica(self, number: int) -> None:
+        """Crash replica `number` (1..N): SIGKILL to its whole process group (the server and
+        its training workers), no clean shutdown, as a machine that dies."""
+        process = self.processes[number - 1]
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=30)
+
     def stop(self) -> None:
         for process in reversed(self.processes):
             if process.poll() is None:

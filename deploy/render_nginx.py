@@ -20,8 +20,12 @@ def render(replicas: list[str], listen: str, prefix: str, access_log: str = "off
     if not replicas:
         raise ValueError("at least one replica (host:port)")
     names = [f"minillm_r{i}" for i in range(1, len(replicas) + 1)]
-    upstreams = "\n".join(f"    upstream {name} {{ server {address}; }}"
-                          for name, address in zip(names, replicas))
+    # each replica's backup is the next one (see the template: one backup, so that a down
+    # replica's students all land on the same other one)
+    backups = [f" server {replicas[(i + 1) % len(replicas)]} backup;" if len(replicas) > 1
+               else "" for i in range(len(replicas))]
+    upstreams = "\n".join(f"    upstream {name} {{ server {address};{backup} }}"
+                          for name, address, backup in zip(names, replicas, backups))
     share = 100 / len(names)
     split = "\n".join(f"        {share:.2f}% {name};" for name in names[:-1])
     split += ("\n" if split else "") + f"        * {names[-1]};"
