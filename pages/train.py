@@ -13,7 +13,7 @@ import streamlit as st
 
 from minillm import notebook
 from minillm.budget import budget_problem, run_cost
-from ui import model_state
+from ui import model_state, train_run
 from ui.charts import draw
 from ui.router import ensure_router
 from ui.notebook_button import notebook_button
@@ -25,10 +25,6 @@ from ui.train_widgets import chart_spec, preview, progress_text, show_summary
 ensure_router()  # a deep link on a fresh server must still go through app.py
 
 TICK_SECONDS = 0.3  # while a run is active the fragment reruns this often, one chunk each
-
-
-def ask(action):  # a button's callback: Train, Pause (Resume), Step or Reset, done below
-    st.session_state.train_request = action
 
 
 st.title("Train")
@@ -72,9 +68,9 @@ if settings is not None:
 
 if problem:
     st.caption(f"Train is off until the corpus in the settings above is fixed: {problem}")
-# A click only leaves a request (its callback runs before this script); the request is
-# carried out here, with the settings as they are now, even if the router reruns first.
-request = st.session_state.pop("train_request", None)
+# A click only leaves a request (its callback runs before this script): carried out here,
+# with the settings as they are now (ui.train_run).
+request = train_run.take_request()
 exp = model_state.current_experiment()
 if (request == "train" or request == "step" and exp is None) and settings is not None:
     try:
@@ -85,32 +81,29 @@ if (request == "train" or request == "step" and exp is None) and settings is not
 if request == "reset":
     model_state.reset()
     exp = None
-if request:
-    was_paused = st.session_state.get("train_paused", False)
-    st.session_state.train_paused = {"pause": not was_paused, "step": True}.get(request, False)
-    st.session_state.train_step_pending = request == "step"
-paused = st.session_state.setdefault("train_paused", False)
+state = train_run.load().after(request)
+train_run.save(state)
+paused = state.paused
 done = exp is not None and exp.trainer.done
 train_col, pause_col, step_col, reset_col = st.columns(4)
 train_col.button("Train", key="train_go", type="primary", icon=":material/play_arrow:",
                  width="stretch", disabled=settings is None, help="A new run, these settings",
-                 on_click=ask, args=("train",))
+                 on_click=train_run.ask, args=("train",))
 pause_col.button("Resume" if paused else "Pause", key="train_pause", width="stretch",
                  icon=":material/resume:" if paused else ":material/pause:",
-                 disabled=exp is None or done, on_click=ask, args=("pause",))
+                 disabled=exp is None or done, on_click=train_run.ask, args=("pause",))
 step_col.button("Step", key="train_step", icon=":material/skip_next:", width="stretch",
                 disabled=done or (exp is None and settings is None), help="Train one chunk",
-                on_click=ask, args=("step",))
+                on_click=train_run.ask, args=("step",))
 reset_col.button("Reset", key="train_reset", icon=":material/restart_alt:", width="stretch",
                  disabled=exp is None, help="Drop the model (its curve stays as a faint line)",
-                 on_click=ask, args=("reset",))
+                 on_click=train_run.ask, args=("reset",))
 
 if exp is not None and settings is not None and (settings != exp.settings or bpe is not exp.bpe):
     st.info("Settings changed — press Train to start a new run with them. Until then the model "
             "you trained stays (here, on Generate and on Attention).", icon=":material/tune:")
 
-stepping = st.session_state.get("train_step_pending", False)
-ticking = exp is not None and not done and (stepping or not paused)
+ticking = exp is not None and state.trains(done)
 
 
 @st.fragment(run_every=TICK_SECONDS if ticking else None)
@@ -120,21 +113,18 @@ def live_run():
     if exp is None:
         st.info("No model yet: press **Train**, or **Step** to train one chunk at a time.")
         return
-    trainer, stepping = exp.trainer, st.session_state.get("train_step_pending", False)
-    if not trainer.done and (stepping or not st.session_state.train_paused):
-        # A full page run does not wait for a slot (the rest of the page would wait with it);
-        # the fragment's own runs sleep until one comes free.
-        if model_state.train_chunk(exp, wait=0 if full_page_run else None):
-            st.session_state.train_step_pending = False
-            if stepping:
-                st.rerun()  # full redraw: the buttons show a paused run again
+    trainer, before, trained = exp.trainer, train_run.load(), False
+    if before.trains(trainer.done):
+        # A full page run does not wait for a slot; the fragment's own runs sleep until one
+        # comes free.
+        trained = model_state.train_chunk(exp, wait=0 if train_run.full_page_run() else None)
+        if trained:
+            train_run.save(before.chunk_trained())
         else:
             st.info("Waiting for a free slot: other students are training right now. "
                     "This run goes on by itself in a moment.", icon=":material/hourglass_top:")
-    if trainer.done and ticking:
-        # The page around this fragment still shows a running run: redraw it whole (buttons,
-        # timer off). Asked on every tick, not only right after the last chunk.
-        st.rerun()
+    if train_run.redraw_whole_page(before, trained, trainer.done, ticking):
+        st.rerun()  # buttons and timer as the run is now: paused after a Step, or done
     # One copy of the losses for the line and the curve; the chart is sent first and the line
     # fills its place above it after, so the counter never runs ahead of the curve drawn.
     history = list(trainer.history)
@@ -148,9 +138,9 @@ def live_run():
         show_summary(exp)
 
 
-full_page_run = True  # read by live_run: False in its own (timer or Step) reruns
+train_run.full_page_run(True)  # read by live_run: False in its own (timer or Step) reruns
 live_run()
-full_page_run = False
+train_run.full_page_run(False)
 
 if exp is not None and paused and not done:
     st.caption("Paused. **Resume**, or **Step** one chunk at a time.")
