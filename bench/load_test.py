@@ -257,7 +257,8 @@ class Sampler(threading.Thread):
         return [s for s in self.samples if s.phase in phases]
 
 
-def start_server(port: int, log_path: Path, options: list[str] = ()) -> subprocess.Popen:
+def start_server(port: int, log_path: Path, options: list[str] = (),
+                 env: dict[str, str] | None = None) -> subprocess.Popen:
     """The README's command, on loopback, from the repo root, in its own process group.
 
     `options` ("section.name=value") are extra ``--section.name value`` flags, for comparing
@@ -274,7 +275,8 @@ def start_server(port: int, log_path: Path, options: list[str] = ()) -> subproce
         command += [f"--{name.strip()}", value.strip()]
     with open(log_path, "wb") as log:
         return subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                env={**os.environ, **(env or {})})
 
 
 # ---------------------------------------------------------------------------
@@ -893,6 +895,389 @@ def report_abuser(args, warm: Session, phases: list[Phase], text: str, baseline:
         print(line)
 
 
+# ---------------------------------------------------------------------------
+# --slots N: the old way (N training slots in the server's process) against the worker pool
+# ---------------------------------------------------------------------------
+
+GOAL_POOL_RATIO = 0.5  # pool p95 at most half the single-slot p95 (issue 13)
+
+
+def slot_servers(slots: int) -> list[tuple[str, str, dict]]:
+    """(name, title, environment) of the two servers `--slots` compares."""
+    return [("slots", f"{slots} slot{'s' if slots != 1 else ''} in the server's process "
+                      f"(MINILLM_WORKERS=0, MINILLM_TRAINING_SLOTS={slots})",
+             {"MINILLM_WORKERS": "0", "MINILLM_TRAINING_SLOTS": str(slots)}),
+            ("pool", "the worker pool (the app's defaults)",
+             {"MINILLM_WORKERS": "", "MINILLM_TRAINING_SLOTS": ""})]
+
+
+def compare_slots(args) -> int:
+    """Each server in turn (`--rounds 2`: A B B A), one warm-up student, then `--students`
+    default students at once; the p95 of each and whether the pool's is at most half."""
+    servers = slot_servers(args.slots)
+    order = servers if args.rounds == 1 else servers + servers[::-1]
+    phases: list[tuple[str, Phase]] = []
+    load_before = loadavg()
+    print(f"load average before: {load_before}  ({os.cpu_count()} cores)", flush=True)
+    for number, (name, title, env) in enumerate(order, start=1):
+        port = free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        log_path = artifacts_dir() / f"load-test-server-{name}-{number}.log"
+        clean = {k: v for k, v in env.items() if v}
+        server = start_server(port, log_path, args.option,
+                              env={**{k: v for k, v in os.environ.items()
+                                      if k not in env}, **clean})
+        sampler = None
+        try:
+            wait_for_health(base_url, server, log_path)
+            print(f"[{number}/{len(order)}] {title}: server up at {base_url} "
+                  f"(pid {server.pid}, log {log_path})", flush=True)
+            sampler = Sampler(server.pid, READY_TIMEOUT + SESSIONS_DEADLINE + 600)
+            sampler.start()
+            phase = asyncio.run(slots_phase(base_url, name, title, args.students, sampler,
+                                            server.pid))
+            phases.append((name, phase))
+        finally:
+            if sampler is not None:
+                sampler.stop_event.set()
+            stop_process_group(server)
+    report_slots(args, phases, load_before, loadavg())
+    return 0
+
+
+async def slots_phase(base_url: str, name: str, title: str, students: int, sampler: Sampler,
+                      server_pid: int) -> Phase:
+    import ws_driver
+
+    sampler.phase = "warmup"
+    warm = ws_driver.Result(index=0)
+    await ws_driver.student_flow(base_url, warm, Barrier(1, READY_TIMEOUT), asyncio.Semaphore(1))
+    if warm.status != "completed":
+        raise RuntimeError(f"the warm-up student failed on {title}: {warm.reason}")
+    return await ws_phase(base_url, name, title, students, sampler, server_pid)
+
+
+def report_slots(args, phases: list[tuple[str, Phase]], load_before: str,
+                 load_after: str) -> None:
+    print()
+    print(f"=== MiniLLM Lab load test --slots {args.slots}: {args.students} students on one "
+          f"server, {args.slots} in-process slot(s) against the worker pool, same run ===")
+    print(f"machine: {os.cpu_count()} cores; load average before {load_before}, after {load_after}")
+    for name, phase in phases:
+        n = len(phase.results)
+        exact, others = exact_losses(phase.results)
+        rest = max(0.0, phase.cpu["machine_busy"] - phase.cpu["server"] - phase.cpu["driver"])
+        print(f"--- {phase.title} ---")
+        print(f"  {phase.completed}/{n} completed, "
+              f"{sum(s.exceptions for s in phase.results)} exceptions, exactly {NOTEBOOK_LOSS}: "
+              f"{exact}/{n}{' (others: ' + others + ')' if others else ''}")
+        print(f"  time to a trained model: p50 {fmt_s(percentile(phase.times, 50))}, p95 "
+              f"{fmt_s(phase.p95)}; server CPU-s to each: p95 {fmt_s(phase.cpu_p95)}; server "
+              f"{phase.cpu['server']:.1f} CPU-s in all, everything else on the machine "
+              f"{rest:.1f} CPU-s; peak RSS {phase.peak_rss:.0f} MB (PSS {phase.peak_pss:.0f} MB)")
+        for s in phase.results:
+            if s.status != "completed":
+                print(f"  session {s.index:2d} failed: {s.reason}")
+
+    def worst(kind: str) -> float | None:  # the larger p95 of a kind's rounds: no luck asked
+        values = [p.p95 for name, p in phases if name == kind and p.p95 is not None]
+        return max(values) if values else None
+
+    single, pool = worst("slots"), worst("pool")
+    n = args.students
+    all_done = all(p.completed == len(p.results) for _, p in phases)
+    ok = single is not None and pool is not None and pool <= GOAL_POOL_RATIO * single
+    ratio = f"{pool / single:.2f}x" if single and pool else "n/a"
+    cpu = {k: [p.cpu_p95 for name, p in phases if name == k and p.cpu_p95] for k in
+           ("slots", "pool")}
+    cpu_ratio = (f"{max(cpu['pool']) / max(cpu['slots']):.2f}x" if cpu["slots"] and cpu["pool"]
+                 else "n/a")
+    print("goals:")
+    print(f"  [{'PASS' if all_done else 'FAIL'}] {n}/{n} completed on every server")
+    print(f"  [{'PASS' if ok else 'FAIL'}] pool p95 at most {GOAL_POOL_RATIO:g}x the "
+          f"single-slot p95: {fmt_s(pool)} vs {fmt_s(single)} ({ratio}; in server "
+          f"CPU-seconds {cpu_ratio})")
+    print(f"SUMMARY slots: {n} students, pool p95 {fmt_s(pool)} vs {args.slots} slot "
+          f"p95 {fmt_s(single)} ({ratio}) -> "
+          f"{'goal met' if ok and all_done else 'GOAL NOT MET'} (pool at most "
+          f"{GOAL_POOL_RATIO:g}x)")
+
+
+# ---------------------------------------------------------------------------
+# --replicas N: a class over N replicas behind nginx with PostgreSQL; one replica killed
+# ---------------------------------------------------------------------------
+
+CLASS_CODE = "bench-class"
+CLASS_OPENING_AT_ONCE = 6  # pages loading at once over all replicas (untimed)
+KILL_SETTLE = 2.0  # s after the kill before the board is counted (its connections are gone)
+
+
+def board_run_ids(database_url: str, code: str) -> set[int]:
+    """Every run on `code`'s board, hidden ones too, read from the database itself."""
+    sys.path.insert(0, str(ROOT))
+    from minillm.store import TeacherBoard, open_store
+
+    board = open_store(database_url)
+    try:
+        return {run.id for run in TeacherBoard(board).list_runs(code, include_hidden=True)}
+    finally:
+        board.close()
+
+
+def run_replicas(args) -> int:
+    sys.path.insert(0, str(ROOT / "deploy"))
+    import local_cluster
+
+    problem = local_cluster.missing()
+    if problem:
+        print(f"harness broken: no local cluster on this machine: {problem}")
+        return 2
+    env = {"MINILLM_WORKERS": str(args.workers)} if args.workers is not None else {}
+    load_before = loadavg()
+    print(f"load average before: {load_before}  ({os.cpu_count()} cores); starting PostgreSQL, "
+          f"{args.replicas} replicas and nginx ...", flush=True)
+    cluster = local_cluster.LocalCluster(args.replicas, env=env)
+    samplers: list[Sampler] = []
+    try:
+        try:
+            cluster.start()
+        except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+            print(f"harness broken: the local cluster did not start: {first_line(error)} "
+                  f"(logs in {cluster.folder})")
+            return 2
+        sys.path.insert(0, str(ROOT))
+        from minillm.store import TeacherBoard, open_store
+
+        board = open_store(cluster.database_url)
+        TeacherBoard(board).create_class(CLASS_CODE)
+        board.close()
+        print(f"nginx at {cluster.url}; replicas {', '.join(cluster.replica_urls)}; class "
+              f"{CLASS_CODE} on {cluster.database_url}", flush=True)
+        samplers = [Sampler(pid, 2 * (READY_TIMEOUT + SESSIONS_DEADLINE) + 600)
+                    for pid in cluster.replica_pids()]
+        for sampler in samplers:
+            sampler.start()
+        outcome = asyncio.run(drive_replicas(cluster, args, samplers))
+        for sampler in samplers:
+            sampler.stop_event.set()
+        report_replicas(args, cluster, outcome, samplers, load_before, loadavg())
+        return 0
+    finally:
+        for sampler in samplers:
+            sampler.stop_event.set()
+        cluster.stop()
+        if not args.keep_logs:
+            cluster.cleanup()
+        else:
+            print(f"logs kept in {cluster.folder}")
+
+
+async def drive_replicas(cluster, args, samplers: list[Sampler]) -> dict:
+    import ws_driver
+
+    # Warm-up: one default student on each replica (its cookie chooses it), not in the class.
+    for sampler in samplers:
+        sampler.phase = "warmup"
+    warm = [ws_driver.Result(index=-n) for n in range(1, args.replicas + 1)]
+    await asyncio.gather(*[ws_driver.student_flow(
+        cluster.url, r, Barrier(1, READY_TIMEOUT), asyncio.Semaphore(1),
+        cookies={"minillm_route": f"minillm_r{n}"}) for n, r in enumerate(warm, start=1)])
+    broken = [f"replica {n}: {r.reason}" for n, r in enumerate(warm, start=1)
+              if r.status != "completed"]
+    if broken:
+        raise RuntimeError(f"a warm-up student failed: {'; '.join(broken)}")
+    for sampler in samplers:
+        sampler.phase = "load"
+
+    results = [ws_driver.ClassResult(index=i + 1, nickname=f"student {i + 1:02d}")
+               for i in range(args.students)]
+    lesson_over = asyncio.Event()
+    outcome: dict = {"warm": warm, "results": results, "kill": None}
+
+    def go():
+        outcome["go"] = time.monotonic()
+        print(f"all {args.students} students joined {CLASS_CODE}: Train ...", flush=True)
+
+    barrier = Barrier(len(results), READY_TIMEOUT, on_release=go)
+    opening = asyncio.Semaphore(CLASS_OPENING_AT_ONCE)
+    tasks = [asyncio.ensure_future(ws_driver.class_flow(
+        cluster.url, r, barrier, opening, CLASS_CODE, lesson_over,
+        train_timeout=ws_driver.CLASS_TRAIN_TIMEOUT)) for r in results]
+
+    async def killer():
+        """When `--kill-after` of the students have posted: crash replica `--kill`."""
+        want = max(1, round(args.kill_after * args.students))
+        while sum(r.posted for r in results) < want:
+            if all(r.settled for r in results):
+                return
+            await asyncio.sleep(0.2)
+        number = args.kill
+        address = cluster.replica_address(number)
+        on_it = [r for r in results if r.upstream == address]
+        before = {"posted": sum(r.posted for r in on_it),
+                  "training": sum(not r.posted and r.status != "failed" for r in on_it)}
+        told = {i for r in results for i in r.run_ids}  # runs the pages said were posted
+        await asyncio.to_thread(cluster.kill_replica, number)
+        kill_at = time.monotonic()
+        print(f"killed replica {number} ({address}) with {len(on_it)} students on it "
+              f"({before['posted']} posted, {before['training']} not yet), "
+              f"{len(told)} runs posted in all", flush=True)
+        await asyncio.sleep(KILL_SETTLE)
+        rows = await asyncio.to_thread(board_run_ids, cluster.database_url, CLASS_CODE)
+        outcome["kill"] = {"replica": number, "address": address, "at": kill_at,
+                           "students": len(on_it), **before, "told_before": told,
+                           "rows_after_kill": rows}
+
+    kill_task = asyncio.ensure_future(killer()) if args.kill else None
+    deadline = time.monotonic() + READY_TIMEOUT + 2 * SESSIONS_DEADLINE
+    while not all(r.settled for r in results) and time.monotonic() < deadline:
+        if all(t.done() for t in tasks):
+            break
+        await asyncio.sleep(0.5)
+    if kill_task is not None and not kill_task.done():
+        kill_task.cancel()
+    lesson_over.set()
+    done, pending = await asyncio.wait(tasks, timeout=120)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    if kill_task is not None:
+        await asyncio.gather(kill_task, return_exceptions=True)
+    for r in results:
+        if r.status not in ("completed", "failed"):
+            r.fail("still running at the deadline")
+    outcome["end"] = time.monotonic()
+    outcome["rows_end"] = await asyncio.to_thread(board_run_ids, cluster.database_url,
+                                                  CLASS_CODE)
+    return outcome
+
+
+def report_replicas(args, cluster, outcome: dict, samplers: list[Sampler], load_before: str,
+                    load_after: str) -> None:
+    results, kill = outcome["results"], outcome["kill"]
+    n = len(results)
+    number_of = {cluster.replica_address(i): i for i in range(1, args.replicas + 1)}
+    trained = sum(r.train_seconds is not None for r in results)
+    posted = sum(r.posted for r in results)
+    exceptions = sum(r.exceptions for r in results)
+    times = [r.train_seconds for r in results if r.train_seconds is not None]
+    p95 = percentile(times, 95)
+    rows_end = outcome["rows_end"]
+    told = {i for r in results for i in r.run_ids}
+    print()
+    print(f"=== MiniLLM Lab load test --replicas {args.replicas}: {n} students as websocket "
+          f"clients through nginx ({cluster.url}), one PostgreSQL ===")
+    print(f"machine: {os.cpu_count()} cores; load average before {load_before}, after "
+          f"{load_after}; replica workers: "
+          f"{args.workers if args.workers is not None else 'the default (one per core)'}")
+    spread = Counter(number_of.get(r.upstream, 0) for r in results)
+    print("students per replica (nginx's draw, kept by its cookie; page and websocket on the "
+          "same server for every one): " + ", ".join(
+              f"replica {k}: {v}" for k, v in sorted(spread.items()) if k) +
+          (f", unknown: {spread[0]}" if spread.get(0) else ""))
+    for number, sampler in enumerate(samplers, start=1):
+        load = [s for s in sampler.samples if s.phase == "load"]
+        peak = max((s.rss_mb for s in load), default=float("nan"))
+        pss = max((s.pss_mb for s in load), default=float("nan"))
+        print(f"  replica {number}: peak RSS {peak:.0f} MB (PSS {pss:.0f} MB) with "
+              f"{spread.get(number, 0)} students" + (" (until it was killed)"
+                                                      if kill and kill["replica"] == number
+                                                      else ""))
+    print(f"time to a trained model (first Train click -> done marker of the model it posted, "
+          f"{len(times)} students): p50 {fmt_s(percentile(times, 50))}, p95 {fmt_s(p95)}, "
+          f"max {fmt_s(max(times, default=None))}")
+    sidebar = sum(r.sidebar_reruns for r in results)
+    if sidebar:
+        print(f"note: {sidebar} page(s) drew no class box on their first run and were run "
+              f"again before joining (ws_driver.join_class)")
+    lost = set()
+    if kill:
+        dead = kill["address"]
+        victims = [r for r in results if r.upstream == dead]
+        others = [r for r in results if r.upstream != dead]
+        dropped = [r for r in victims if r.dropped]
+        reloaded = [r for r in victims if r.reloaded]
+        back = [r for r in reloaded if r.status == "completed" and r.posted]
+        where = Counter(number_of.get(r.upstream_after, 0) for r in reloaded)
+        lost = (kill["rows_after_kill"] | kill["told_before"]) - rows_end
+        others_ok = [r for r in others if not r.dropped and r.status == "completed" and r.posted]
+        other_times = [r.train_seconds for r in others if r.train_seconds is not None]
+        print(f"kill: replica {kill['replica']} ({dead}) got SIGKILL (server and workers) with "
+              f"{kill['students']} students on it, {kill['posted']} posted and "
+              f"{kill['training']} not yet")
+        print(f"  its students told to reload (websocket dropped): {len(dropped)}/{len(victims)}"
+              f" (while: {dict(Counter(r.dropped_while for r in dropped))}); reloaded and "
+              f"trained and posted again: {len(back)}/{len(reloaded)}, landing on "
+              + (", ".join(f"replica {k}" for k in sorted(where) if k) or "nowhere"))
+        print(f"  board rows in PostgreSQL: {len(kill['rows_after_kill'])} {KILL_SETTLE:.0f} s "
+              f"after the kill ({len(kill['told_before'])} posts the pages had confirmed before "
+              f"it), {len(rows_end)} at the end; lost: {len(lost)}"
+              + (f" (ids {sorted(lost)})" if lost else ""))
+        print(f"  the other replicas' students: {len(others_ok)}/{len(others)} unaffected (no "
+              f"drop, trained, posted); their p95 {fmt_s(percentile(other_times, 95))}")
+    for r in results:
+        if r.status != "completed":
+            print(f"  student {r.index:2d} failed: {r.reason}")
+    missing = told - rows_end
+    goals = [(f"{n}/{n} trained", trained == n), (f"{n}/{n} posted", posted == n),
+             ("0 exceptions", exceptions == 0),
+             ("every confirmed post is on the board at the end", not missing)]
+    if kill:
+        goals += [("the killed replica's students told to reload",
+                   len(dropped) == len(victims) > 0),
+                  ("nothing posted before the kill lost", not lost),
+                  ("the other replicas' students unaffected", len(others_ok) == len(others))]
+    print("goals:")
+    for name, ok in goals:
+        print(f"  [{'PASS' if ok else 'FAIL'}] {name}")
+    if kill:
+        tail = (f"replica {kill['replica']} killed mid-run: its {len(victims)} students told "
+                f"to reload ({len(dropped)}/{len(victims)} websockets dropped, {len(back)} "
+                f"reloaded onto replica "
+                f"{'/'.join(str(k) for k in sorted(where) if k) or '-'} and posted again), the "
+                f"other {len(others_ok)}/{len(others)} unaffected")
+    else:
+        tail = "no replica killed"
+    verdict = "ALL GOALS MET" if all(ok for _, ok in goals) else "GOALS NOT MET: " + ", ".join(
+        name for name, ok in goals if not ok)
+    print(f"SUMMARY replicas={args.replicas} students={n}: {trained}/{n} trained, "
+          f"{posted}/{n} posted, {exceptions} exceptions, p95 {fmt_s(p95)}, lost after kill "
+          f"{len(lost) if kill else 'n/a'} -> {tail}; {verdict}")
+
+
+def measured_modes(args) -> int:
+    """--slots and --replicas (issue 13); a broken harness says why in one line, exit 2."""
+    if args.slots is not None and args.replicas is not None:
+        print("harness broken: --slots and --replicas are two runs: give one of them")
+        return 2
+    try:
+        import ws_driver  # noqa: F401
+    except ImportError as error:
+        print(f"harness broken: the websocket driver is not importable: {error}")
+        return 2
+    try:
+        if args.slots is not None:
+            args.slots = max(1, min(args.slots, 16))
+            args.students = max(1, min(args.students or 30, 200))
+            return compare_slots(args)
+        args.replicas = max(1, min(args.replicas, 8))
+        args.students = max(1, min(args.students or 30 * args.replicas, 300))
+        if args.kill and not 1 <= args.kill <= args.replicas:
+            print(f"harness broken: --kill {args.kill}: there are replicas 1 to {args.replicas}")
+            return 2
+        if args.kill and args.replicas < 2:
+            print("harness broken: killing the only replica leaves nowhere to reload: --kill 0")
+            return 2
+        args.kill_after = max(0.0, min(args.kill_after, 1.0))
+        return run_replicas(args)
+    except KeyboardInterrupt:
+        print("interrupted")
+        return 2
+    except Exception as error:  # noqa: BLE001 - the harness broke: say why, no traceback
+        print(f"harness broken: {type(error).__name__}: {first_line(error)}")
+        return 2
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--driver", choices=["ws", "browser"], default="ws",
@@ -915,7 +1300,32 @@ def main() -> int:
     parser.add_argument("--abuser-wait", type=float, default=180.0,
                         help="seconds from the abuser's Train click until the bench stops "
                              "waiting for its run (180)")
+    parser.add_argument("--slots", type=int, default=None, metavar="N",
+                        help="the old way against the pool, in one run: one server with N "
+                             "training slots in its own process (MINILLM_WORKERS=0), then one "
+                             "with the worker pool, --students each; p95 of both and whether "
+                             "the pool's is at most half")
+    parser.add_argument("--rounds", type=int, choices=[1, 2], default=1,
+                        help="with --slots: 2 runs the servers A B B A (the larger p95 of "
+                             "each counts)")
+    parser.add_argument("--replicas", type=int, default=None, metavar="N",
+                        help="N replicas behind nginx with PostgreSQL (deploy/local_cluster.py):"
+                             " --students join a class, train and post; one replica is killed "
+                             "mid-run (--kill)")
+    parser.add_argument("--students", type=int, default=None,
+                        help="students for --slots (30) and --replicas (30 per replica)")
+    parser.add_argument("--kill", type=int, default=2, metavar="R",
+                        help="with --replicas: the replica (1..N) to kill mid-run, 0 for none (2)")
+    parser.add_argument("--kill-after", type=float, default=0.33, metavar="SHARE",
+                        help="with --replicas: kill once this share of the students posted (0.33)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="with --replicas: MINILLM_WORKERS of each replica (default: the "
+                             "app's, one per core)")
+    parser.add_argument("--keep-logs", action="store_true",
+                        help="with --replicas: keep the cluster's folder (logs) afterwards")
     args = parser.parse_args()
+    if args.slots is not None or args.replicas is not None:
+        return measured_modes(args)
     args.sessions = max(2 if args.abuser else 1, min(args.sessions, 200))
     args.browsers = max(1, min(args.browsers, args.sessions))
     args.settle = 0.0 if args.settle is None and args.abuser else (

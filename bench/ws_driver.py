@@ -817,14 +817,16 @@ class Barrier:
 
 
 async def student_flow(base_url: str, result: Result, ready: Barrier,
-                       opening: asyncio.Semaphore) -> None:
-    """Open Train, (all together) click Train, wait for the done marker, Generate once."""
-    student = WsStudent(base_url, name=f"student {result.index}")
+                       opening: asyncio.Semaphore, cookies: dict | None = None) -> None:
+    """Open Train, (all together) click Train, wait for the done marker, Generate once.
+    With `cookies` (behind nginx, e.g. a chosen ``minillm_route``) the page is loaded over
+    HTTP first, as a browser does, and the websocket carries them."""
+    student = WsStudent(base_url, name=f"student {result.index}", cookies=cookies)
     opened = False
     try:
         try:
             async with opening:
-                result.open_seconds = await student.open("train")
+                result.open_seconds = await student.open("train", load_page=cookies is not None)
             student.button("Train")
             opened = not student.exceptions
             if not opened:
