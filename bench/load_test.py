@@ -3,6 +3,9 @@
     python bench/load_test.py [--driver ws|browser] [--sessions 30] [--port N] [--settle 180]
                               [--browsers 1] [--option runner.postScriptGC=false ...]
     python bench/load_test.py --abuser [--sessions 30] [--abuser-wait 180]
+    python bench/load_test.py --slots 1 [--students 30] [--rounds 2]
+    python bench/load_test.py --replicas 3 [--students 90] [--kill 2] [--kill-after 0.33]
+                              [--workers N] [--keep-logs]
 
 Two drivers play the students. ``--driver ws`` (the default) speaks Streamlit's own
 websocket protocol (``bench/ws_driver.py``: what the browser's JavaScript sends and keeps,
@@ -62,6 +65,29 @@ completed, p95 at most 2x the p95 of (a), server RSS under 2 GB, the abuser gets
 message or a run that finishes. The last line: ``SUMMARY abuser: 29/29 completed, p95 N.N s
 vs N.N s without, peak RSS N MB, abuser: <what its page showed>`` for (b), after the same
 line for (c).
+
+``--slots N`` (issue 13): the old way against the worker pool in one run. One server with
+N training slots in its own process (``MINILLM_WORKERS=0 MINILLM_TRAINING_SLOTS=N``), then one
+with the app's defaults (a worker pool, one process per core); on each a warm-up student,
+then ``--students`` default students at once (train, generate). Prints both p95 times to a
+trained model (and in server CPU-seconds) and whether the pool's p95 is at most half the
+single-slot one. ``--rounds 2`` runs A B B A and counts each kind's larger p95.
+
+``--replicas N`` (issue 13): the school setup of deploy/ on this machine
+(``deploy/local_cluster.py``: Debian's PostgreSQL, N ``streamlit run`` replicas, nginx with
+sticky sessions). After a warm-up student on each replica (its route cookie chooses it),
+``--students`` students (30 per replica by default) each load ``/train?class=bench-class``
+through nginx (nginx draws their replica and sets its cookie; the websocket carries it, and
+page and websocket must reach the same server), join the class with a nickname, then all
+train the default model together and post it to the board. Once ``--kill-after`` of them have
+posted, replica ``--kill`` gets SIGKILL (server and workers): its students' websockets drop
+(recorded as "told to reload"), they load the page again with the same cookie (nginx sends
+them to that replica's backup), join again (the board keeps their old nickname under the dead
+session, so they take "NAME 2") and, if their run was not posted yet, train and post again.
+The board's rows are read from PostgreSQL 2 s after the kill and at the end: "lost after kill"
+counts rows of then, or posts a page had confirmed, missing at the end. Every student stays on
+its page until all have posted (a class keeps its tabs open). Prints each replica's peak
+memory, the figures and goals, and ends with ``SUMMARY replicas=N students=M: ...``.
 
 ``--option section.name=value`` (repeatable) adds a streamlit flag to the server command, to
 compare a setting against .streamlit/config.toml without editing it.
