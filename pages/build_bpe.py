@@ -18,7 +18,8 @@ from minillm.tokenizers import TiktokenTokenizer, token_pieces
 from minillm.words import top_words
 from ui.charts import show_chart
 from ui.chips import legend_lines, pieces_table_html, render_legend, render_token_chips
-from ui.links import check_link, check_unknown_settings, left_out_note, reset_when_changed
+from ui import linked
+from ui.links import check_unknown_settings, left_out_note, reset_when_changed
 from ui.links import share_caption, text_binding
 from ui.notebook_button import notebook_button
 from ui.plain_text import plain
@@ -34,8 +35,17 @@ MAX_SENTENCE_CHARS = 300
 METRIC_CHARS = 12  # a longer piece is cut in a metric's box: the three are shown as a table
 EXAMPLE_SENTENCE = "the cat chased the bookkeepers' dog 🐕"
 WORDFREQ_RANGE, DEFAULT_WORDFREQ = (1_000, 20_000), 5_000
-LINK_KEYS = ("bpe_corpus", "bpe_text", "bpe_words", "bpe_merges", "bpe_split", "bpe_step",
-             "bpe_sentence")  # the settings a shared link carries (ui.links)
+# The settings a shared link carries, each declared once (ui.linked).
+CORPUS = linked.Choice("bpe_corpus", "text to learn from", next(iter(PRESETS)),
+                       [*PRESETS, PASTE, WORDFREQ])
+TEXT = linked.Text("bpe_text", "text", "")
+WORDS = linked.Number("bpe_words", "how many words", DEFAULT_WORDFREQ, *WORDFREQ_RANGE,
+                      show="{:,}".format)
+MERGES = linked.Number("bpe_merges", "merges", DEFAULT_MERGES, 1, MAX_MERGES)
+SPLIT = linked.Flag("bpe_split", "split", True)
+STEP = linked.Choice("bpe_step", "merges applied", 0)  # its range: the merges made
+SENTENCE = linked.Text("bpe_sentence", "sentence", EXAMPLE_SENTENCE, max_chars=MAX_SENTENCE_CHARS)
+LINK_KEYS = linked.keys("bpe_")
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -76,18 +86,12 @@ check_unknown_settings("bpe_", LINK_KEYS)
 
 st.header("1. Pick a text to learn from")
 choice_col, detail_col = st.columns([1, 2], gap="large")
-with choice_col:
-    check_link("bpe_corpus", "text to learn from", options=[*PRESETS, PASTE, WORDFREQ],
-               default=next(iter(PRESETS)))
-    corpus_choice = st.radio("Text", [*PRESETS, PASTE, WORDFREQ], key="bpe_corpus",
-                             bind="query-params")
+corpus_choice = CORPUS.radio("Text", container=choice_col)
 with detail_col:
     if corpus_choice == PASTE:
         pasted_bind = text_binding("bpe_text", "text")  # a long paste stays out of links
-        pasted = st.text_area(
-            "Your text", key="bpe_text", height=160, bind=pasted_bind,
-            placeholder="Paste a few sentences, a poem, a page of a book…",
-        )
+        pasted = TEXT.text_area("Your text", height=160, bind=pasted_bind,
+                                placeholder="Paste a few sentences, a poem, a page of a book…")
         if pasted_bind is None:
             left_out_note("text", pasted)
         try:
@@ -99,10 +103,7 @@ with detail_col:
             st.caption(note)
         text, corpus_name = corpus.text, "your text"
     elif corpus_choice == WORDFREQ:
-        check_link("bpe_words", "how many words", default=DEFAULT_WORDFREQ,
-                   min_value=WORDFREQ_RANGE[0], max_value=WORDFREQ_RANGE[1], show="{:,}".format)
-        n_words = st.slider("How many words", *WORDFREQ_RANGE, DEFAULT_WORDFREQ, step=1_000,
-                            key="bpe_words", bind="query-params")
+        n_words = WORDS.slider("How many words", widget_step=1_000)
         text, corpus_name = " ".join(top_words(n_words)), f"top {n_words:,} English words"
         st.caption(f"The {n_words:,} most common English words, joined by spaces into one long "
                    "line (the notebook's experiment). Each word counts once, common or rare.")
@@ -114,19 +115,13 @@ with detail_col:
 
 st.header("2. Train")
 merges_col, split_col = st.columns([3, 2], gap="large")
-with merges_col:
-    check_link("bpe_merges", "merges", default=DEFAULT_MERGES, min_value=1, max_value=MAX_MERGES)
-    num_merges = st.slider(
-        "Number of merges", 1, MAX_MERGES, DEFAULT_MERGES, key="bpe_merges", bind="query-params",
-        help="Each merge adds one piece to the vocabulary: 256 bytes + the merges.",
-    )
-with split_col:
-    check_link("bpe_split", "split", default=True, show={True: "on", False: "off"}.get)
-    regex_split = st.toggle(
-        "Split into words first", value=True, key="bpe_split", bind="query-params",
-        help="As GPT-4 does: cut the text into words, numbers and punctuation before counting "
-             "pairs, so a piece never glues the end of one word to the start of the next.",
-    )
+num_merges = MERGES.slider(
+    "Number of merges", container=merges_col,
+    help="Each merge adds one piece to the vocabulary: 256 bytes + the merges.")
+regex_split = SPLIT.toggle(
+    "Split into words first", container=split_col,
+    help="As GPT-4 does: cut the text into words, numbers and punctuation before counting "
+         "pairs, so a piece never glues the end of one word to the start of the next.")
 result = trained_bpe(text, num_merges, regex_split)
 if not result.merges:
     st.warning("There is nothing to merge in this text: every piece of it is a single byte.")
@@ -140,11 +135,9 @@ st.header("3. Step through the merges")
 n_done = len(result.merges)
 # A select slider keeps one identity whatever its range; a new training starts at all merges.
 reset_when_changed("bpe_step", n_done, because=(hash(text), num_merges, regex_split))
-check_link("bpe_step", "merges applied", options=[str(i) for i in range(n_done + 1)],
-           default=n_done, expected=f"a whole number from 0 to {n_done:,}")
-step = st.select_slider("Merges applied", range(n_done + 1), n_done, key="bpe_step",
-                        bind="query-params",
-                        help="Slide to the left to undo merges, to the right to redo them.")
+step = STEP.select_slider("Merges applied", options=range(n_done + 1), default=n_done,
+                          expected=f"a whole number from 0 to {n_done:,}",
+                          help="Slide to the left to undo merges, to the right to redo them.")
 if step:
     latest = result.merges[step - 1]
     times = "once" if latest.count == 1 else f"{latest.count:,} times"
@@ -160,9 +153,7 @@ if step:
 else:
     st.markdown("**No merges yet:** every byte is its own token.")
 
-check_link("bpe_sentence", "sentence", default=EXAMPLE_SENTENCE, max_chars=MAX_SENTENCE_CHARS)
-sentence = st.text_input("A sentence to cut into tokens", EXAMPLE_SENTENCE,
-                         max_chars=MAX_SENTENCE_CHARS, key="bpe_sentence", bind="query-params")
+sentence = SENTENCE.text_input("A sentence to cut into tokens")
 tokenizer = TiktokenTokenizer(result.encoding(step), display_name=f"BPE after {step:,} merges")
 ids = tokenizer.encode(sentence)
 render_token_chips(tokenizer, ids, key="build_bpe_chips")

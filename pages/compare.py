@@ -21,7 +21,8 @@ from ui.chips import word_splits_html
 from ui.compare_resources import WORDFREQ_CORPUS, default_bpe, encoding, piece_index, sharing
 from ui.compare_resources import tokenized, word_tokenizer
 from ui.compare_resources import BPE_MERGES
-from ui.links import check_link, check_unknown_settings, left_out_note, share_caption, text_binding
+from ui import linked
+from ui.links import check_unknown_settings, left_out_note, share_caption, text_binding
 from ui.notebook_button import notebook_button
 from ui.router import ensure_router
 
@@ -30,7 +31,6 @@ ensure_router()  # a deep link on a fresh server must still go through app.py
 OPTIONAL_ENCODINGS = {"gpt2": "GPT-2's byte-level BPE", "o200k_base": "GPT-4o's byte-level BPE"}
 MAX_PIECE_OPTIONS = 300
 WORDS_SHOWN = 60
-LINK_KEYS = ("cmp_preset", "cmp_text", "cmp_words", "cmp_corpus", "cmp_piece")  # see ui.links
 
 
 def use_preset():  # a preset fills the text box; typing in it unselects the preset
@@ -47,6 +47,14 @@ def word_list_label(n):
 
 
 first_preset = next(iter(compare.PRESET_TEXTS))
+# The settings a shared link carries, each declared once (ui.linked).
+PRESET = linked.Choice("cmp_preset", "sentence", first_preset, compare.PRESET_TEXTS, empty_ok=True)
+TEXT = linked.Text("cmp_text", "text", compare.PRESET_TEXTS[first_preset])
+WORD_LIST = linked.Choice("cmp_words", "word list", compare.DEFAULT_WORD_LIST_SIZE,
+                          compare.WORD_LIST_SIZES, format_func=word_list_label)
+CORPUS = linked.Choice("cmp_corpus", "corpus", next(iter(PRESETS)), [*PRESETS, WORDFREQ_CORPUS])
+PIECE = linked.Choice("cmp_piece", "piece", None)  # its options: the pieces of the text
+LINK_KEYS = linked.keys("cmp_")
 
 st.title("Compare tokenizers")
 st.header("How do different tokenizers cut the same sentence into pieces?")
@@ -60,18 +68,14 @@ share_caption("" if trained is None else "Your own BPE from Build a BPE is not i
               "whoever opens it sees the small BPE instead.")
 check_unknown_settings("cmp_", LINK_KEYS)
 
-check_link("cmp_preset", "sentence", options=list(compare.PRESET_TEXTS), empty_ok=True,
-           default=first_preset)
+PRESET.check(PRESET.options, first_preset)
 if "cmp_preset" not in st.session_state and "cmp_text" in st.query_params:
     st.session_state.cmp_preset = None  # a link with its own text (a preset's would be in the link)
-st.pills("Try a sentence", list(compare.PRESET_TEXTS), default=first_preset, key="cmp_preset",
-         on_change=use_preset, bind="query-params")
+PRESET.pills("Try a sentence", checked=True, on_change=use_preset)
 text_bind = text_binding("cmp_text", "text", compare.PRESET_TEXTS[first_preset])
-text = st.text_area(
-    "Your text", compare.PRESET_TEXTS[first_preset], key="cmp_text", height=110, on_change=typed,
-    help=f"Up to {compare.MAX_TEXT_CHARS:,} characters. Emoji, accents and any script welcome.",
-    bind=text_bind,
-)
+text = TEXT.text_area(
+    "Your text", height=110, on_change=typed, bind=text_bind,
+    help=f"Up to {compare.MAX_TEXT_CHARS:,} characters. Emoji, accents and any script welcome.")
 if text_bind is None:
     left_out_note("text", text)
 text, cut_message = compare.check_text(text or "")
@@ -82,21 +86,11 @@ if not text:
     st.stop()
 
 size_col, corpus_col = st.columns(2)
-with size_col:
-    check_link("cmp_words", "word list", default=word_list_label(compare.DEFAULT_WORD_LIST_SIZE),
-               options=[word_list_label(n) for n in compare.WORD_LIST_SIZES])
-    n_words = st.selectbox(
-        "Word list for the word-level tokenizer", compare.WORD_LIST_SIZES,
-        index=compare.WORD_LIST_SIZES.index(compare.DEFAULT_WORD_LIST_SIZE),
-        format_func=word_list_label, key="cmp_words", bind="query-params")
+n_words = WORD_LIST.selectbox("Word list for the word-level tokenizer", container=size_col)
 if trained is None:
-    with corpus_col:
-        check_link("cmp_corpus", "corpus", options=[*PRESETS, WORDFREQ_CORPUS],
-                   default=next(iter(PRESETS)))
-        corpus = st.selectbox(
-            "Corpus for the small BPE", [*PRESETS, WORDFREQ_CORPUS], key="cmp_corpus",
-            help="Train your own, step by step, on the Build a BPE page: it then appears here.",
-            bind="query-params")
+    corpus = CORPUS.selectbox(
+        "Corpus for the small BPE", container=corpus_col,
+        help="Train your own, step by step, on the Build a BPE page: it then appears here.")
 
 # The tokenizers, the fixed-unit ones first, then the BPEs: (cache key, name, about, tokenizer)
 lineup = [
@@ -180,11 +174,8 @@ def piece_label(p):
             f"{display.count(len(index.words_with(p)), 'word')})")
 
 
-check_link("cmp_piece", "piece", options=[piece_label(p) for p in options],
-           default=piece_label(suggested))
-piece_id = st.selectbox("Pick a piece of your text (as cut by cl100k_base)", options,
-                        index=options.index(suggested), format_func=piece_label, key="cmp_piece",
-                        bind="query-params")
+piece_id = PIECE.selectbox("Pick a piece of your text (as cut by cl100k_base)", options=options,
+                           default=suggested, format_func=piece_label)
 words = index.words_with(piece_id)
 if words:
     st.markdown(f"Found in **{display.count(len(words), 'word')}** of the top {n_words:,} (each "

@@ -16,8 +16,8 @@ from minillm.charts.specs import with_data
 from minillm.sample import generate
 from ui.charts import draw
 from ui.chips import render_legend
-from ui.links import check_link, check_unknown_settings, share_caption
-from ui.links_model import check_decimal_link
+from ui import linked
+from ui.links import check_unknown_settings, share_caption
 from ui.need_model import trained_model
 from ui.notebook_button import notebook_button
 from ui.originality import show_originality
@@ -27,9 +27,14 @@ from ui.router import ensure_router
 ensure_router()  # a deep link on a fresh server must still go through app.py
 
 TOP_K_CHOICES = ["off", 1, 2, 3, 5, 10, 20]
-LINK_KEYS = ("generate_prompt", "generate_temperature", "generate_top_k", "generate_max_new",
-             "generate_seed", "generate_greedy")  # the settings a shared link carries (ui.links)
-LINKED = {"bind": "query-params"}
+# The settings a shared link carries, each declared once (ui.linked).
+PROMPT = linked.Text("generate_prompt", "prompt", "the cat", max_chars=inspect.MAX_PROMPT_CHARS)
+TEMPERATURE = linked.Number("generate_temperature", "temperature", 1.0, 0.1, 3.0, step=0.1)
+TOP_K = linked.Choice("generate_top_k", "top-k", "off", TOP_K_CHOICES)
+MAX_NEW = linked.Number("generate_max_new", "max new tokens", 15, 1, 50)
+GREEDY = linked.Flag("generate_greedy", "greedy", False)
+SEED = linked.Number("generate_seed", "seed", 42, 0, 999_999)
+LINK_KEYS = linked.keys("generate_")
 
 
 @st.cache_data(max_entries=20, show_spinner=False)
@@ -66,10 +71,9 @@ share_caption("The model is not in the link: whoever opens it uses the model of 
 st.pills("Try a prompt (the notebook's)" if suggestions[0] == "the cat" else "Try a prompt",
          suggestions, key="generate_pick", on_change=pick_prompt,
          format_func=plain)  # a pill's label is Markdown; these are the corpus's own words
-check_link("generate_prompt", "prompt", default=default_prompt, max_chars=inspect.MAX_PROMPT_CHARS)
-st.text_input("Prompt", default_prompt, key="generate_prompt", max_chars=inspect.MAX_PROMPT_CHARS,
-              on_change=lambda: st.session_state.update(generate_pick=None), **LINKED,
-              help=f"Up to {inspect.MAX_PROMPT_CHARS} characters. The model only knows the {unit}s "
+PROMPT.text_input("Prompt", default=default_prompt,
+                  on_change=lambda: st.session_state.update(generate_pick=None),
+                  help=f"Up to {inspect.MAX_PROMPT_CHARS} characters. The model only knows the {unit}s "
                    "of its corpus; others are left out, and we say which.")
 if getattr(dataset.tokenizer, "rule", None):  # the word tokenizer's, the notebook's
     st.caption(f"Words, as this model reads them: {dataset.tokenizer.rule}. (Compare tokenizers' "
@@ -77,28 +81,19 @@ if getattr(dataset.tokenizer, "rule", None):  # the word tokenizer's, the notebo
 
 temp_col, topk_col, length_col = st.columns(3, gap="medium")
 greedy = st.session_state.get("generate_greedy", False)
-with temp_col:
-    check_decimal_link("generate_temperature", "temperature", default=1.0, min_value=0.1,
-                       max_value=3.0, step=0.1)
-temperature = temp_col.slider("Temperature", 0.1, 3.0, 1.0, 0.1, key="generate_temperature",
-                              disabled=greedy, **LINKED,
-                              help="Below 1: bolder favourites. Above 1: flatter, wilder.")
-with topk_col:
-    check_link("generate_top_k", "top-k", options=[str(k) for k in TOP_K_CHOICES], default="off")
-top_k = topk_col.select_slider("Top-k", TOP_K_CHOICES, "off", key="generate_top_k", disabled=greedy,
-                               **LINKED, help="Draw only from the k most likely words (off: from "
-                               "all of them).")
-with length_col:
-    check_link("generate_max_new", f"max new {unit}s", default=15, min_value=1, max_value=50)
-max_new = length_col.slider(f"Max new {unit}s", 1, 50, 15, key="generate_max_new", **LINKED,
-                            help="The notebook wrote up to 15.")
-check_link("generate_greedy", "greedy", default=False, show={True: "on", False: "off"}.get)
-check_link("generate_seed", "seed", default=42, min_value=0, max_value=999_999)
+temperature = TEMPERATURE.slider("Temperature", container=temp_col, disabled=greedy,
+                                 help="Below 1: bolder favourites. Above 1: flatter, wilder.")
+top_k = TOP_K.select_slider("Top-k", container=topk_col, disabled=greedy,
+                            help="Draw only from the k most likely words (off: from all of them).")
+max_new = MAX_NEW.slider(f"Max new {unit}s", container=length_col, name=f"max new {unit}s",
+                         help="The notebook wrote up to 15.")
+GREEDY.check()  # both read before their row is drawn, as the page always did
+SEED.check()
 greedy_col, seed_col, again_col = st.columns(3, gap="medium", vertical_alignment="bottom")
-greedy = greedy_col.toggle("Greedy", key="generate_greedy", **LINKED,
-                           help="Always write the most likely next word: the same text every time.")
-seed_col.number_input("Seed", 0, 999_999, 42, step=1, key="generate_seed", disabled=greedy, **LINKED,
-                      help="Same seed, same settings: the same text.")
+greedy = GREEDY.toggle("Greedy", container=greedy_col, checked=True,
+                       help="Always write the most likely next word: the same text every time.")
+SEED.number_input("Seed", container=seed_col, checked=True, step=1, disabled=greedy,
+                  help="Same seed, same settings: the same text.")
 again_col.button("Another sample", on_click=next_sample, disabled=greedy, icon=":material/casino:")
 
 prompt = inspect.clean_prompt(st.session_state.generate_prompt)

@@ -13,7 +13,8 @@ from minillm.charts.words import tokens_per_word_chart
 from minillm.tokenizers import EncodingUnavailable, load_encoding
 from ui.charts import show_chart
 from ui.chips import render_legend
-from ui.links import check_link, check_unknown_settings, left_out_note, share_caption, text_binding
+from ui import linked
+from ui.links import check_unknown_settings, left_out_note, share_caption, text_binding
 from ui.router import ensure_router
 
 ensure_router()  # a deep link on a fresh server must still go through app.py
@@ -23,7 +24,10 @@ N_CHOICES = [1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 150_000, 200_
 EXAMPLE_RANKS = [1, 10, 100, 1_000, 10_000, 30_000, 100_000, 300_000]
 DEFAULT_TEXT = "I textd my frend Oluwaseun about the rizzler"
 DEFAULT_N = 100_000
-LINK_KEYS = ("wvt_n", "wvt_text")  # the settings a shared link carries (ui.links)
+# The settings a shared link carries, each declared once (ui.linked).
+N = linked.Choice("wvt_n", "N", DEFAULT_N, N_CHOICES, format_func="{:,}".format)
+TEXT = linked.Text("wvt_text", "text", DEFAULT_TEXT, max_chars=words.MAX_TEXT_CHARS)
+LINK_KEYS = linked.keys("wvt_")
 
 
 # Shared by every student, read-only: tables of the top 100,000 and of all words, word ranks.
@@ -88,12 +92,7 @@ except EncodingUnavailable as error:
 
 # ---------------------------------------------------------------------------------------------
 st.header("1. How many words does English have?", divider="gray")
-check_link("wvt_n", "N", options=[f"{v:,}" for v in N_CHOICES], default=DEFAULT_N,
-           show="{:,}".format)
-n = st.select_slider(
-    "How many of the most common English words (from wordfreq)?",
-    options=N_CHOICES, value=DEFAULT_N, format_func="{:,}".format, key="wvt_n", bind="query-params",
-)
+n = N.select_slider("How many of the most common English words (from wordfreq)?")
 size = sizes(n, ENCODING)
 
 st.markdown(f"##### Like the notebook, we join the top {n:,} words with spaces into one long string, then let {ENCODING} (GPT-4's tokenizer) cut it into tokens.")
@@ -143,10 +142,7 @@ st.markdown(f"##### Type a typo, a name or a brand-new word. A vocabulary of the
 def unknown_words_section(n: int) -> None:
     # Streamlit itself cuts the box's value to max_chars, on the server too (and a link's, silently).
     bind = text_binding("wvt_text", "text", DEFAULT_TEXT)  # only a text that fits in a link
-    if bind:
-        check_link("wvt_text", "text", default=DEFAULT_TEXT, max_chars=words.MAX_TEXT_CHARS)
-    text = st.text_area(f"Your text (up to {words.MAX_TEXT_CHARS:,} characters)", value=DEFAULT_TEXT,
-                        max_chars=words.MAX_TEXT_CHARS, key="wvt_text", bind=bind)
+    text = TEXT.text_area(f"Your text (up to {words.MAX_TEXT_CHARS:,} characters)", bind=bind)
     if bind is None:
         left_out_note("text", text)
     table = checked(text, n, ENCODING)

@@ -21,6 +21,7 @@ the link is read against the same options.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Callable, Sequence
 
 import streamlit as st
@@ -44,7 +45,10 @@ def keys(prefix: str) -> tuple[str, ...]:
 
 class Setting:
     """One setting in the address bar: its `key`, its `name` in a link notice, its `default`;
-    `persist`: also keep the value in the session when the page is left (``persist_state``)."""
+    `persist`: also keep the value in the session when the page is left (``persist_state``).
+
+    Every widget method takes `container` (a column: the notice is drawn there too), and `name`
+    or `default` when they depend on the page's data (``max new words``, a corpus's prompt)."""
 
     def __init__(self, key: str, name: str, default: Any, *, persist: bool = False):
         self.key, self.name, self.default, self.persist = key, name, default, persist
@@ -61,6 +65,11 @@ class Setting:
             kwargs["persist_state"] = "session"
         return kwargs
 
+    def _check(self, container, name: str | None, **spec) -> None:
+        """`check_link` for this setting, its notice in `container`."""
+        with contextlib.nullcontext() if container is st else container:
+            check_link(self.key, name or self.name, **spec)
+
 
 class Number(Setting):
     """A number from `min_value` to `max_value` in steps of `step` (1: whole numbers; None: any
@@ -71,31 +80,36 @@ class Number(Setting):
         super().__init__(key, name, default, persist=persist)
         self.min_value, self.max_value, self.step, self.show = min_value, max_value, step, show
 
-    def check(self) -> None:
+    def check(self, container=st, name: str | None = None) -> None:
         spec = {"default": self.default, "min_value": self.min_value,
                 "max_value": self.max_value, "step": self.step}
         if self.show is not None:
             spec["show"] = self.show
-        check_link(self.key, self.name, **spec)
+        self._check(container, name, **spec)
 
-    def slider(self, label: str, *, widget_step=None, container=st, **kwargs):
-        """`st.slider` (on `container`, e.g. a column); `widget_step`: the slider's own step
-        when it differs from the link's."""
-        self.check()
+    def slider(self, label: str, *, widget_step=None, container=st, name: str | None = None,
+               checked: bool = False, **kwargs):
+        """`st.slider`; `widget_step`: the slider's own step when it differs from the link's;
+        `checked`: the link was read already (`check`, above a row of columns)."""
+        if not checked:
+            self.check(container, name)
         step = widget_step if widget_step is not None else self.step
         return container.slider(label, self.min_value, self.max_value, self.default,
                                 **({"step": step} if step is not None else {}),
                                 **self._bound(), **kwargs)
 
-    def number_input(self, label: str, *, container=st, **kwargs):
-        self.check()
+    def number_input(self, label: str, *, container=st, name: str | None = None,
+                     checked: bool = False, **kwargs):
+        if not checked:
+            self.check(container, name)
         return container.number_input(label, self.min_value, self.max_value, self.default,
                                       **self._bound(), **kwargs)
 
 
 class Choice(Setting):
     """One of `options`; a link holds the label `format_func` shows (as Streamlit writes it).
-    `empty_ok`: nothing chosen is allowed. `expected`: a valid value in words, for a notice."""
+    `empty_ok`: nothing chosen is allowed. `expected`: a valid value in words, for a notice.
+    Options that depend on the page's data are given when the widget is made."""
 
     def __init__(self, key: str, name: str, default, options: Sequence[Any] = (), *,
                  format_func: Callable[[Any], str] = str, empty_ok: bool = False,
@@ -104,22 +118,24 @@ class Choice(Setting):
         self.options, self.format_func = tuple(options), format_func
         self.empty_ok, self.expected = empty_ok, expected
 
-    def check(self, options: Sequence[Any], default: Any, format_func=None) -> None:
+    def check(self, options: Sequence[Any], default: Any, format_func=None, container=st,
+              expected: str | None = None) -> None:
         shown = format_func or self.format_func
         spec: dict[str, Any] = {"options": [shown(o) for o in options], "default": shown(default)}
         if self.empty_ok:
             spec["empty_ok"] = True
-        if self.expected:
-            spec["expected"] = self.expected
-        check_link(self.key, self.name, **spec)
+        if expected or self.expected:
+            spec["expected"] = expected or self.expected
+        self._check(container, None, **spec)
 
     def _widget(self, make: str, value_arg: str, label: str, options, default, container,
-                bind, kwargs):
+                bind, expected, kwargs):
         options = tuple(self.options if options is None else options)
         default = self.default if default is None else default
         if self.format_func is not str:
             kwargs.setdefault("format_func", self.format_func)
-        self.check(options, default, kwargs.get("format_func"))
+        if not kwargs.pop("checked", False):  # True: `check` was called earlier
+            self.check(options, default, kwargs.get("format_func"), container, expected)
         if value_arg == "index":
             initial = {"index": options.index(default) if default in options else 0}
         else:
@@ -128,31 +144,41 @@ class Choice(Setting):
                                         **kwargs)
 
     def selectbox(self, label: str, *, options=None, default=None, container=st,
-                  bind="query-params", **kwargs):
+                  bind="query-params", expected=None, **kwargs):
         return self._widget("selectbox", "index", label, options, default, container, bind,
-                            kwargs)
+                            expected, kwargs)
 
     def radio(self, label: str, *, options=None, default=None, container=st,
-              bind="query-params", **kwargs):
+              bind="query-params", expected=None, **kwargs):
         return self._widget("radio", "index", label, options, default, container, bind,
-                            kwargs)
+                            expected, kwargs)
 
     def select_slider(self, label: str, *, options=None, default=None, container=st,
-                      bind="query-params", **kwargs):
+                      bind="query-params", expected=None, **kwargs):
         return self._widget("select_slider", "value", label, options, default, container,
-                            bind, kwargs)
+                            bind, expected, kwargs)
+
+    def pills(self, label: str, *, options=None, default=None, container=st,
+              bind="query-params", expected=None, **kwargs):
+        return self._widget("pills", "default", label, options, default, container, bind,
+                            expected, kwargs)
 
     def segmented_control(self, label: str, *, options=None, default=None, container=st,
-                          bind="query-params", **kwargs):
+                          bind="query-params", expected=None, **kwargs):
         return self._widget("segmented_control", "default", label, options, default,
-                            container, bind, kwargs)
+                            container, bind, expected, kwargs)
 
 
 class Flag(Setting):
     """On or off (a toggle); a notice says "on" / "off"."""
 
-    def toggle(self, label: str, *, container=st, **kwargs):
-        check_link(self.key, self.name, default=self.default, show=ON_OFF.get)
+    def check(self, container=st) -> None:
+        self._check(container, None, default=self.default, show=ON_OFF.get)
+
+    def toggle(self, label: str, *, container=st, checked: bool = False, **kwargs):
+        """`checked`: the link was read already (`check`, above a row of columns)."""
+        if not checked:
+            self.check(container)
         return container.toggle(label, self.default, **self._bound(), **kwargs)
 
 
@@ -164,15 +190,19 @@ class Text(Setting):
         super().__init__(key, name, default, persist=persist)
         self.max_chars = max_chars
 
-    def _text(self, make: str, label: str, container, bind, kwargs):
-        check_link(self.key, self.name, default=self.default, max_chars=self.max_chars)
+    def _text(self, make: str, label: str, container, bind, default, kwargs):
+        default = self.default if default is None else default
+        if bind is not None:  # a text too long for a link is not read from one either
+            self._check(container, None, default=default, max_chars=self.max_chars)
         if self.max_chars is not None:
             kwargs.setdefault("max_chars", self.max_chars)
-        return getattr(container, make)(label, self.default, **self._bound(bind), **kwargs)
+        return getattr(container, make)(label, default, **self._bound(bind), **kwargs)
 
-    def text_input(self, label: str, *, container=st, bind="query-params", **kwargs):
-        return self._text("text_input", label, container, bind, kwargs)
+    def text_input(self, label: str, *, container=st, bind="query-params", default=None,
+                   **kwargs):
+        return self._text("text_input", label, container, bind, default, kwargs)
 
-    def text_area(self, label: str, *, container=st, bind="query-params", **kwargs):
+    def text_area(self, label: str, *, container=st, bind="query-params", default=None,
+                  **kwargs):
         """`bind`: None while a text too long for a link is in the box (`ui.links.text_binding`)."""
-        return self._text("text_area", label, container, bind, kwargs)
+        return self._text("text_area", label, container, bind, default, kwargs)
