@@ -4,7 +4,10 @@ replicas and nginx with sticky sessions, on loopback (deploy/local_cluster.py).
 - nginx spreads new browsers over the replicas and keeps each browser on its own (a cookie);
 - in real browsers, students on different replicas post to one class, and a third replica's
   board shows both posts (one PostgreSQL);
-- a reload stays on the same replica and gets the model back.
+- a reload stays on the same replica and gets the model back;
+- a websocket client (bench/ws_driver.py) carries nginx's cookie: its page and its websocket
+  reach the same server; when that replica dies the websocket drops, and a reload with the
+  same cookie lands on the replica's backup, not on a 502 (last: it kills a replica).
 
 Without PostgreSQL or nginx installed this is skipped with the reason, except under CI=true.
 """
@@ -24,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "deploy"))
 
 import local_cluster  # noqa: E402
+import render_nginx  # noqa: E402
 
 CODE = "school-test"
 KEY = "deploy-test-teacher-key"
@@ -131,3 +135,54 @@ def test_students_on_different_replicas_share_one_board(browser, cluster):
     finally:
         for tab in (ada, bo, cy):
             tab.context.close()
+
+
+def test_each_replica_has_the_next_one_as_its_only_backup():
+    conf = render_nginx.render(["a:1", "b:2", "c:3"], "80", "/tmp")
+    assert "upstream minillm_r1 { server a:1; server b:2 backup; }" in conf
+    assert "upstream minillm_r2 { server b:2; server c:3 backup; }" in conf
+    assert "upstream minillm_r3 { server c:3; server a:1 backup; }" in conf
+    assert "add_header X-MiniLLM-Upstream $upstream_addr always;" in conf
+    alone = render_nginx.render(["a:1"], "80", "/tmp")
+    assert "upstream minillm_r1 { server a:1; }" in alone  # nowhere else to go
+    # the Compose file's configuration is this template's, rendered
+    compose = (ROOT / "deploy" / "nginx.compose.conf").read_text()
+    assert compose == render_nginx.render(["app1:8501", "app2:8501", "app3:8501"], "80", "/tmp")
+
+
+def test_a_websocket_student_is_sticky_and_a_dead_replicas_student_reloads_elsewhere(cluster):
+    """Kills replica 3: keep this test last in the module."""
+    import asyncio
+    import concurrent.futures
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import ws_driver
+
+    third, first = cluster.replica_address(3), cluster.replica_address(1)
+
+    async def scenario():
+        cookies = {"minillm_route": "minillm_r3"}
+        student = ws_driver.WsStudent(cluster.url, "s", cookies=cookies)
+        await student.open("train", query=f"class={CODE}", load_page=True)
+        seen = {"page": student.page_upstream, "ws": student.ws_upstream,
+                "train": bool(student.button("Train"))}
+        await asyncio.to_thread(cluster.kill_replica, 3)
+        await student._wait(lambda: bool(student.closed_reason), 30)
+        seen["dropped"] = student.dropped
+        await student.close()
+        again = ws_driver.WsStudent(cluster.url, "s again", cookies=cookies)
+        await again.open("train", query=f"class={CODE}", load_page=True)
+        seen.update(after_page=again.page_upstream, after_ws=again.ws_upstream,
+                    after_train=bool(again.button("Train")), cookie=dict(cookies),
+                    exceptions=student.exceptions + again.exceptions)
+        await again.close()
+        return seen
+
+    # its own thread: a browser test's Playwright may keep an event loop running in this one
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        seen = pool.submit(asyncio.run, scenario()).result(timeout=180)
+    assert (seen["page"], seen["ws"], seen["train"]) == (third, third, True)
+    assert seen["dropped"]
+    assert (seen["after_page"], seen["after_ws"], seen["after_train"]) == (first, first, True)
+    assert seen["cookie"] == {"minillm_route": "minillm_r3"}  # it goes home once r3 is back
+    assert seen["exceptions"] == []

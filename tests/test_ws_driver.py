@@ -209,3 +209,48 @@ def test_server_cpu_times_interpolate_the_samples():
     assert load_test.cpu_at(samples, 9.0) is None  # before the first sample
     assert load_test.server_cpu_times(samples, 10.5, [1.0, 2.5, 9.0]) == [2.0, 5.0]
     assert load_test.server_cpu_times(samples, None, [1.0]) == []
+
+
+def test_cookies_and_the_answering_server_as_a_browser_keeps_them():
+    jar = ws_driver.set_cookies(["minillm_route=minillm_r2; Path=/; Max-Age=43200; HttpOnly",
+                                 "other=1"])
+    assert jar == {"minillm_route": "minillm_r2", "other": "1"}
+    assert ws_driver.cookie_header(jar) == "minillm_route=minillm_r2; other=1"
+    # nginx's $upstream_addr lists every server it tried: the last one answered
+    assert ws_driver.last_upstream("127.0.0.1:4001, 127.0.0.1:4002") == "127.0.0.1:4002"
+    assert ws_driver.last_upstream("") == ""
+
+
+def test_a_connection_the_server_closes_is_a_drop_and_one_this_client_closes_is_not():
+    class Gone:  # a websocket whose server went away: iterating it ends at once
+        def __aiter__(self):
+            return self
+
+        async def __anext__(self):
+            raise StopAsyncIteration
+
+        async def close(self):
+            pass
+
+    async def scenario(close_first: bool) -> ws_driver.WsStudent:
+        student = ws_driver.WsStudent("http://127.0.0.1:1")
+        student.ws = Gone()
+        if close_first:
+            await student.close()
+        await student._read()
+        return student
+
+    dropped = asyncio.run(scenario(False))
+    assert dropped.dropped and dropped.closed_reason == "closed by the server"
+    assert not asyncio.run(scenario(True)).dropped
+
+
+def test_what_a_class_student_was_doing_when_its_replica_died():
+    r = ws_driver.ClassResult(index=1)
+    assert ws_driver.doing(r) == "opening" and not r.settled
+    r.go_at = 1.0
+    assert ws_driver.doing(r) == "training"
+    r.train_seconds = 3.0
+    assert ws_driver.doing(r) == "posting"
+    r.run_ids.append(7)
+    assert ws_driver.doing(r) == "done (posted)" and r.posted and r.settled
