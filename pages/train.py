@@ -125,12 +125,12 @@ def live_run():
                     "This run goes on by itself in a moment.", icon=":material/hourglass_top:")
     if train_run.redraw_whole_page(before, trained, trainer.done, ticking):
         st.rerun()  # buttons and timer as the run is now: paused after a Step, or done
-    # One copy of the losses for the line and the curve; the chart is sent first and the line
-    # fills its place above it after, so the counter never runs ahead of the curve drawn.
+    # One copy of the losses for the line and the curve: both say the same epoch, even if
+    # another tab of this browser trains the same run meanwhile. (Drawing the line into a
+    # placeholder after the chart made the bar blink empty on every tick.)
     history = list(trainer.history)
-    progress = st.empty()
+    st.progress(len(history) / trainer.epochs, text=progress_text(exp, history))
     draw(chart_spec(exp, history))
-    progress.progress(len(history) / trainer.epochs, text=progress_text(exp, history))
     if trainer.done:
         # Drawn by the fragment itself, so the result shows with the last chunk's redraw even
         # when the full redraw above comes late (in load tests a starved browser sometimes
