@@ -15,7 +15,8 @@ from minillm.charts.attention import (attention_heatmap, embedding_scatter, read
                                      variance_sentence)
 from minillm.charts.specs import with_data
 from ui.charts import draw
-from ui.links import check_link, check_unknown_settings, share_caption
+from ui import linked
+from ui.links import check_unknown_settings, share_caption
 from ui.need_model import trained_model
 from ui.notebook_button import notebook_button
 from ui.plain_text import plain
@@ -27,9 +28,13 @@ TYPED = "Type a context"
 FROM_DATA = "A window from the dataset"
 MAX_WINDOWS = 500  # a big corpus has tens of thousands: type a context for any other
 MAX_MAP_TOKENS = 150  # the embedding map labels at most this many tokens (the most frequent)
-LINK_KEYS = ("attention_source", "attention_text", "attention_epoch",
-             "attention_layer")  # in the URL (ui.links)
 DEFAULT_TEXT = "the cat sat on the"
+# The settings a shared link carries, each declared once (ui.linked).
+SOURCE = linked.Choice("attention_source", "context source", FROM_DATA, [FROM_DATA, TYPED])
+TEXT = linked.Text("attention_text", "context", DEFAULT_TEXT, max_chars=inspect.MAX_PROMPT_CHARS)
+EPOCH = linked.Choice("attention_epoch", "epoch", 0)  # its options: the epochs a run kept
+LAYER = linked.Choice("attention_layer", "layer", 1)  # its options: the model's layers
+LINK_KEYS = linked.keys("attention_")
 
 
 @st.cache_data(max_entries=300, show_spinner=False)
@@ -71,13 +76,9 @@ check_unknown_settings("attention_", LINK_KEYS)
 share_caption("The model is not in the link: whoever opens it sees the model of their own session.")
 
 st.subheader("1. Pick a context")
-check_link("attention_source", "context source", options=[FROM_DATA, TYPED], default=FROM_DATA)
-source = st.segmented_control("Where the context comes from", [FROM_DATA, TYPED], default=FROM_DATA,
-                              required=True, key="attention_source", bind="query-params")
+source = SOURCE.segmented_control("Where the context comes from", required=True)
 if source == TYPED:
-    check_link("attention_text", "context", default=DEFAULT_TEXT, max_chars=inspect.MAX_PROMPT_CHARS)
-    st.text_input("Context", DEFAULT_TEXT, key="attention_text", max_chars=inspect.MAX_PROMPT_CHARS,
-                  bind="query-params", help=f"The model reads the last {dataset.block_size} tokens.")
+    TEXT.text_input("Context", help=f"The model reads the last {dataset.block_size} tokens.")
     typed = inspect.clean_prompt(st.session_state.attention_text)
     for note in typed.notes:
         st.warning(note, icon=":material/content_cut:")
@@ -104,10 +105,9 @@ replay = inspect.replay(experiment)  # one read: the run may still be training m
 epochs = list(replay.epochs)
 if st.session_state.get("attention_epoch", epochs[-1]) not in epochs:
     del st.session_state["attention_epoch"]
-check_link("attention_epoch", "epoch", options=[str(e) for e in epochs], default=epochs[-1])
-epoch = st.select_slider("Replay training: the weights after this many epochs", epochs,
-                         value=epochs[-1], key="attention_epoch", bind="query-params",
-                         help="Weights are kept at a few points while training. Epoch 0 is the "
+epoch = EPOCH.select_slider("Replay training: the weights after this many epochs",
+                            options=epochs, default=epochs[-1],
+                            help="Weights are kept at a few points while training. Epoch 0 is the "
                               "untrained model: its attention is close to even.")
 model = replay.model(epoch)
 layers = list(range(1, experiment.model.config.n_layers + 1))
@@ -115,9 +115,8 @@ if st.session_state.get("attention_layer", 1) not in layers:
     del st.session_state["attention_layer"]  # a new model with fewer layers
 layer = 1  # the notebook's one layer: no picker
 if len(layers) > 1:
-    check_link("attention_layer", "layer", options=[str(n) for n in layers], default="1")
-    layer = st.segmented_control("Layer (each has its own heads)", layers, default=1,
-                                 required=True, key="attention_layer", bind="query-params")
+    layer = LAYER.segmented_control("Layer (each has its own heads)", options=layers,
+                                    required=True)
 
 st.subheader("2. Where each position looks")
 if not context:
