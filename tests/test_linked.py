@@ -62,12 +62,17 @@ def test_a_links_value_is_read_against_the_same_declaration(link, notice, got):
     assert at.session_state["got"] == got
 
 
-@pytest.mark.parametrize("module", ["ui/train_settings.py", "ui/tournament_widgets.py"])
-def test_converted_modules_declare_each_linked_setting_once(module):
-    """No setting there is written out twice: no hand-made check_link call, no key list."""
+MODULES = sorted(str(p.relative_to(ROOT)) for p in [*ROOT.glob("pages/*.py"), *ROOT.glob("ui/*.py")]
+                 if p.name not in ("links.py", "linked.py"))
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_every_linked_setting_is_declared_once(module):
+    """No page or ui module writes a linked setting out twice: no hand-made check_link call,
+    no hand-written LINK_KEYS tuple (they come from `ui.linked.keys`)."""
     text = (ROOT / module).read_text()
     assert "check_link(" not in text
-    assert 'bind="query-params"' not in text and "LINKED" not in text
+    assert "LINK_KEYS = (" not in text
 
 
 @pytest.mark.parametrize("link, notice, state", [
