@@ -15,6 +15,7 @@ from ui.charts import show_chart
 from ui.chips import render_legend
 from ui import linked
 from ui.links import check_unknown_settings, left_out_note, share_caption, text_binding
+from ui.plain_text import plain
 from ui.router import ensure_router
 
 ensure_router()  # a deep link on a fresh server must still go through app.py
@@ -158,7 +159,7 @@ def unknown_words_section(n: int) -> None:
         elif found.known == found.distinct:
             st.success(f"##### The top {n:,} words include every word here ({kinds}). Try a typo or a made-up word.")
         if found.numbers:
-            st.info(f"{display.count(len(found.numbers), 'number')} here, {', '.join(found.numbers)}: {words.NUMBERS_NOTE}",
+            st.info(f"{display.count(len(found.numbers), 'number')} here, {plain(', '.join(found.numbers))}: {words.NUMBERS_NOTE}",
                     icon=":material/pin:")
         st.markdown(f"{ENCODING} wrote all {display.count(found.words, 'word')} with {display.count(found.tokens, 'token')}. "
                     "A rank is the word's place in wordfreq's list: a word vocabulary knows it only if N reaches it.")

@@ -180,7 +180,7 @@ def test_repeated_words_and_numbers_are_counted_right(enc):
     at.text_area(key=TEXT_KEY).input("I paid 42 pounds in 1999").run()
     assert not at.exception
     assert not at.code  # no unknown words: 42 and 1999 are numbers
-    assert any(i.value.startswith("2 numbers here, 42, 1999: wordfreq's word list holds no number")
+    assert any(i.value.replace("\\", "").startswith("2 numbers here, 42, 1999: wordfreq's word list holds no number")
                for i in at.info)
     table = check_table(at).set_index("word")
     assert table.loc[["42", "1999"], "known"].tolist() == ["a number: no", "a number: no"]

@@ -15,23 +15,23 @@ Every setting lives in the address bar (``tok_`` keys), each declared once (`ui.
 
 from __future__ import annotations
 
-import streamlit as st
-
 from functools import partial
+
+import streamlit as st
 
 from minillm import notebook
 from minillm import tournament as T
 from minillm.charts.tournament import bits_chart, results_frame
 from minillm.corpus import COUNTRY_STYLE, PRESETS, CorpusError, load_corpus, load_upload
 from minillm.stories import StorySettings
+from ui import linked
 from ui import tournament_jobs as jobs
 from ui.charts import show_chart
-from ui import linked
+from ui.corpus_input import PASTE, UPLOAD, own_text
 from ui.notebook_button import notebook_button
 from ui.plain_text import plain
 
 STORIES = "Generated stories (their floor is known)"
-PASTE, UPLOAD = "Paste your own sentences", "Upload a text file (.txt)"
 CORPORA = [STORIES, *PRESETS, PASTE, UPLOAD]
 NEW_NAMES_PERCENT = round(100 * T.DEFAULT_STORIES.new_name_rate)  # enough to matter
 BUDGET_LABELS = {"quick": f"quick: {T.BUDGETS['quick']} steps (about 20 s)",
@@ -70,18 +70,7 @@ def choose_corpus() -> T.TournamentCorpus:
                                           typo_rate=typos / 100))
     if choice in PRESETS:
         return jobs.text(PRESETS[choice], choice)
-    if choice == PASTE:
-        text = st.text_area("Your sentences, one per line", "\n".join(COUNTRY_STYLE),
-                            height=150, key="tok_text", persist_state="session")
-        corpus = load_corpus(text, "your sentences")
-    else:
-        upload = st.file_uploader("A plain-text file, one sentence per line", type=["txt"],
-                                  key="tok_file")
-        if upload is None:
-            raise CorpusError("Upload a .txt file (UTF-8), one sentence per line.")
-        corpus = load_upload(upload.getvalue(), upload.name)
-    for note in corpus.notes:
-        st.caption(note)
+    corpus = own_text(choice, "tok", COUNTRY_STYLE)
     return jobs.text(corpus.lines, corpus.name)
 
 

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 from minillm.budget import BATCH_SIZES, D_MODELS, LAYERS, LEARNING_RATES, MAX_VALID_SHARE
-from minillm.corpus import CATS_AND_DOGS, PRESETS, CorpusError, load_corpus, load_upload
+from minillm.corpus import CATS_AND_DOGS, PRESETS, CorpusError
 from minillm.experiment import TrainSettings
 from minillm.model import head_choices
 from minillm.stories import NOUNS, VERBS, StorySettings, generate_stories
 from ui import linked
+from ui.corpus_input import PASTE, UPLOAD, own_text
 from ui.links import link_notices
 
-PASTE, UPLOAD = "Paste your own sentences", "Upload a text file (.txt)"
 STORIES = "Stories (generated)"
 CORPORA = [*PRESETS, STORIES, PASTE, UPLOAD]
 KEEP = {"persist_state": "session"}  # settings survive a visit to Generate or Attention
@@ -154,18 +154,7 @@ def choose_corpus():
                                   story.n_nouns, story.n_verbs)
         st.caption(f"{n:,} sentences in {len(lines):,} stories, one line each.")
         return story_corpus_name(story, n), lines, nats, story
-    if choice == PASTE:
-        text = st.text_area("Your sentences, one per line", "\n".join(CATS_AND_DOGS),
-                            height=150, key="train_text", **KEEP)
-        corpus = load_corpus(text, "your sentences")
-    else:
-        upload = st.file_uploader("A plain-text file, one sentence per line", type=["txt"],
-                                  key="train_file")
-        if upload is None:
-            raise CorpusError("Upload a .txt file (UTF-8), one sentence per line.")
-        corpus = load_upload(upload.getvalue(), upload.name)
-    for note in corpus.notes:
-        st.caption(note)
+    corpus = own_text(choice, "train", CATS_AND_DOGS)
     return corpus.name, corpus.lines, None, None
 
 
