@@ -24,7 +24,10 @@ from typing import Any
 
 import streamlit as st
 
+from ui import linked
+
 PRESENT_KEY = "present"  # the toggle's key and its name in the link
+PRESENT = linked.Flag(PRESENT_KEY, "presentation mode", False)
 
 NORMAL_MIN_PX = 14
 PRESENT_MIN_PX = 20
@@ -122,8 +125,8 @@ def is_on() -> bool:
 
 def sidebar_toggle() -> bool:
     """The shared sidebar's toggle, kept in the link, and this run's CSS; returns whether on."""
-    present = st.sidebar.toggle(
-        "Presentation mode", key=PRESENT_KEY, bind="query-params",
+    present = PRESENT.toggle(
+        "Presentation mode", container=st.sidebar,
         help="Large text and chart labels, to read on a projector from the back of the room. "
              "The link keeps it: bookmark the page to open it this way.")
     st.html(css(present))
