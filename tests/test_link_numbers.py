@@ -8,6 +8,9 @@ default), so reopening the corrected link is clean: a reload used to crash again
 
 Nothing here knows what a page should answer: the used value is read from the notice and from
 the widget, and the two are compared.
+
+Every setting is read through its one declaration (`ui.linked`), so every kind of bad value is
+tried on one setting of each widget kind (``full``), and the commonest few on every setting.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class Setting:
     shown: Callable = "{:,}".format  # how the page writes the widget's value
     link: dict = field(default_factory=dict)  # other settings this one needs on the page
     model: bool = False  # the page needs a trained model in the session
+    full: bool = False  # every kind of bad value (else the commonest few)
 
 
 # Not finite (inf, nan, and 1e309, 1e400, 400 nines: inf to float), huge, just out of range, a
@@ -56,18 +60,22 @@ DECIMAL = ["inf", "1e309", "nan", "-inf", "1e400", "1e15", "{high}001", "0.55",
 # A choice's options are matched as text, so fewer kinds (Words vs tokens and Compare are slow
 # pages: 5-8 s a run here).
 CHOICE = ["inf", "1e309", "1e15", "2.5", ["{valid}", "inf"], ["inf", "{valid}"]]
+SHORT = {"whole": ["inf", "1e309", "{low}.6", ["{valid}", "inf"]],
+         "decimal": ["nan", "0.55", ["inf", "{valid}"]],
+         "choice": ["1e15", ["{valid}", "inf"]]}
 
 SETTINGS = [
-    Setting(TRAIN, "train_block", "block size", "slider", "8", 1, 16),
-    Setting(TRAIN, "train_epochs", "epochs", "number_input", "50", 10, 2000),
+    Setting(TRAIN, "train_block", "block size", "slider", "8", 1, 16, full=True),
+    Setting(TRAIN, "train_epochs", "epochs", "number_input", "50", 10, 2000, full=True),
     Setting(TRAIN, "train_seed", "seed", "number_input", "7", 0, 1_000_000),
     Setting(TRAIN, "train_d_model", "d_model", "select_slider", "64"),
-    Setting(TRAIN, "train_heads", "heads", "selectbox", "4"),
-    Setting(TRAIN, "train_lr", "learning rate", "select_slider", "0.01", shown="{:g}".format),
+    Setting(TRAIN, "train_heads", "heads", "selectbox", "4", full=True),
+    Setting(TRAIN, "train_lr", "learning rate", "select_slider", "0.01", shown="{:g}".format,
+            full=True),
     Setting(GENERATE, "generate_max_new", "max new words", "slider", "7", 1, 50, model=True),
     Setting(GENERATE, "generate_seed", "seed", "number_input", "7", 0, 999_999, model=True),
     Setting(GENERATE, "generate_temperature", "temperature", "slider", "0.5", 0.1, 3.0,
-            shown="{:g}".format, model=True),
+            shown="{:g}".format, model=True, full=True),
     Setting(GENERATE, "generate_top_k", "top-k", "select_slider", "5", shown=str, model=True),
     Setting(ATTENTION, "attention_epoch", "epoch", "select_slider", "0", model=True),
     Setting(BPE, "bpe_merges", "merges", "slider", "50", 1, 2_000),
@@ -83,7 +91,9 @@ SETTINGS = [
 
 def values_for(setting: Setting) -> list:
     decimal = setting.low is not None and not float(setting.low).is_integer()
-    kinds = CHOICE if setting.low is None else DECIMAL if decimal else WHOLE
+    kind = "choice" if setting.low is None else "decimal" if decimal else "whole"
+    kinds = {"choice": CHOICE, "decimal": DECIMAL, "whole": WHOLE}[kind] if setting.full \
+        else SHORT[kind]
     fill = dict(low=setting.low, high=setting.high, valid=setting.valid)
     return [[v.format(**fill) for v in raw] if isinstance(raw, list) else raw.format(**fill)
             for raw in kinds]
