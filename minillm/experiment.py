@@ -232,11 +232,8 @@ class Experiment:
         return dict(out)
 
     def verdicts(self) -> list[str]:
-        """What the run's numbers say, in sentences (the Train page shows the same ones):
-
-            for sentence in exp.verdicts():
-                print(sentence)
-        """
+        """What the run's numbers say, in sentences (the Train page shows the same ones), e.g.
+        ``"\\n".join(exp.verdicts())`` in a notebook."""
         return list(self.summary()["verdict_sentences"].values())
 
     def _summary_now(self) -> dict:

@@ -4,9 +4,8 @@ the tokens differ. Each is scored on text it never saw, in bits per character.
     corpus = story_corpus(StorySettings(seed=0, new_name_rate=0.2))    # or text_corpus(lines)
     result = run_tournament(corpus.train, corpus.valid, TournamentSettings(),
                             heldout_floor_bits=corpus.floor_bits)
-    for entrant in result.entrants:
-        print(entrant.name, entrant.heldout_bits)
-    print(result.verdict())
+    {e.name: e.heldout_bits for e in result.entrants}   # each entrant's score
+    result.verdict()                                     # what the run showed, in a sentence
 
 Every entrant gets the same model (width, heads, layers, block size), the same number of
 optimizer steps on the same number of windows per step, the same learning rate and the same
@@ -748,7 +747,7 @@ def train_run(kind: str, corpus: TournamentCorpus, settings: TournamentSettings,
     numbers differ a little from the experiment's. Raises `minillm.budget.BudgetError` when
     even a one-token context does not fit.
     """
-    from minillm.budget import check_run
+    from minillm.budget import BudgetError, check_run
     from minillm.experiment import TrainSettings, make_tokenizer
 
     run = TrainSettings(corpus.lines or corpus.train + corpus.valid, corpus.name,
@@ -767,7 +766,7 @@ def train_run(kind: str, corpus: TournamentCorpus, settings: TournamentSettings,
         try:
             check_run(fitting, windows, vocab, budgets)
             return fitting
-        except ValueError:
+        except BudgetError:
             continue
     check_run(replace(run, block_size=1), windows, vocab, budgets)
     return replace(run, block_size=1)

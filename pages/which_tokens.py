@@ -102,7 +102,7 @@ if isinstance(found, T.TournamentResult):
         # (a bare switch_page refuses to clear the address while its settings are bound to it)
     widgets.show_results(found, corpus)
     widgets.offer_training(found)
-    widgets.take_home(found)
+    widgets.take_home(found, corpus)
 elif running:
     full_page_run = True  # read by live_progress: False in its own (timer) reruns
     live_progress()
@@ -119,4 +119,4 @@ else:
         st.caption(f"About {jobs.estimate(corpus, settings):.0f} s of CPU on this server, "
                    "taking turns with other students' training. Nobody has run these "
                    "settings yet: the result is kept for everyone who asks for them after you.")
-    widgets.take_home(None)  # the experiment's code, to run at home before it has run here
+    widgets.take_home(None, corpus)  # the experiment's code, to run at home before it has run here

@@ -128,45 +128,42 @@ class Choice(Setting):
             spec["expected"] = expected or self.expected
         self._check(container, None, **spec)
 
-    def _widget(self, make: str, value_arg: str, label: str, options, default, container,
-                bind, expected, kwargs):
+    def _widget(self, make: str, label: str, *, options=None, default=None, container=st,
+                bind="query-params", expected=None, checked: bool = False, **kwargs):
         options = tuple(self.options if options is None else options)
         default = self.default if default is None else default
         if self.format_func is not str:
             kwargs.setdefault("format_func", self.format_func)
-        if not kwargs.pop("checked", False):  # True: `check` was called earlier
+        if not checked:  # True: `check` was called earlier
             self.check(options, default, kwargs.get("format_func"), container, expected)
-        if value_arg == "index":
+        if _VALUE_ARG[make] == "index":
             initial = {"index": options.index(default) if default in options else 0}
         else:
-            initial = {value_arg: default}
+            initial = {_VALUE_ARG[make]: default}
         return getattr(container, make)(label, options, **initial, **self._bound(bind),
                                         **kwargs)
 
-    def selectbox(self, label: str, *, options=None, default=None, container=st,
-                  bind="query-params", expected=None, **kwargs):
-        return self._widget("selectbox", "index", label, options, default, container, bind,
-                            expected, kwargs)
+    # Each takes `options` and `default` (when they depend on the page's data), `container`,
+    # `bind`, `expected` and `checked`, then the widget's own keyword arguments.
+    def selectbox(self, label: str, **kwargs):
+        return self._widget("selectbox", label, **kwargs)
 
-    def radio(self, label: str, *, options=None, default=None, container=st,
-              bind="query-params", expected=None, **kwargs):
-        return self._widget("radio", "index", label, options, default, container, bind,
-                            expected, kwargs)
+    def radio(self, label: str, **kwargs):
+        return self._widget("radio", label, **kwargs)
 
-    def select_slider(self, label: str, *, options=None, default=None, container=st,
-                      bind="query-params", expected=None, **kwargs):
-        return self._widget("select_slider", "value", label, options, default, container,
-                            bind, expected, kwargs)
+    def select_slider(self, label: str, **kwargs):
+        return self._widget("select_slider", label, **kwargs)
 
-    def pills(self, label: str, *, options=None, default=None, container=st,
-              bind="query-params", expected=None, **kwargs):
-        return self._widget("pills", "default", label, options, default, container, bind,
-                            expected, kwargs)
+    def pills(self, label: str, **kwargs):
+        return self._widget("pills", label, **kwargs)
 
-    def segmented_control(self, label: str, *, options=None, default=None, container=st,
-                          bind="query-params", expected=None, **kwargs):
-        return self._widget("segmented_control", "default", label, options, default,
-                            container, bind, expected, kwargs)
+    def segmented_control(self, label: str, **kwargs):
+        return self._widget("segmented_control", label, **kwargs)
+
+
+#: How each choice widget takes its starting value.
+_VALUE_ARG = {"selectbox": "index", "radio": "index", "select_slider": "value",
+              "pills": "default", "segmented_control": "default"}
 
 
 class Flag(Setting):

@@ -22,7 +22,7 @@ import streamlit as st
 from minillm import notebook
 from minillm import tournament as T
 from minillm.charts.tournament import bits_chart, results_frame
-from minillm.corpus import COUNTRY_STYLE, PRESETS, CorpusError, load_corpus, load_upload
+from minillm.corpus import COUNTRY_STYLE, PRESETS
 from minillm.stories import StorySettings
 from ui import linked
 from ui import tournament_jobs as jobs
@@ -170,29 +170,29 @@ def offer_training(result: T.TournamentResult) -> None:
                           on_click=_ask_train, args=(e.kind, e.merges))
 
 
+def _story_knobs() -> tuple[int, int, int]:
+    """The stories' seed, new names (%) and typos (%), as this page's widgets hold them."""
+    state = st.session_state
+    return (int(state.get("tok_seed", 0)), int(state.get("tok_new_names", NEW_NAMES_PERCENT)),
+            int(state.get("tok_typos", 0)))
+
+
 def _train_corpus(corpus: T.TournamentCorpus) -> dict:
-    """The Train page's corpus widgets set to this experiment's text."""
+    """The Train page's corpus widgets set to this experiment's text: the same stories, the
+    same preset, or the same lines in the same order (so the same ones are held out), pasted:
+    an upload widget cannot be filled in for the student."""
     from ui import train_settings as train
 
-    state = st.session_state
-    choice = state.get("tok_corpus", STORIES)
-    if choice == STORIES:
+    valid = {"train_valid": round(100 * T.VALID_SHARE)}
+    if st.session_state.get("tok_corpus", STORIES) == STORIES:
+        seed, names, typos = _story_knobs()
         return {"train_corpus": train.STORIES, "train_story_sentences": T.STORY_SENTENCES,
-                "train_story_seed": int(state.get("tok_seed", 0)),
-                "train_story_new_names": int(state.get("tok_new_names", NEW_NAMES_PERCENT)),
-                "train_story_typos": int(state.get("tok_typos", 0)),
-                "train_story_nouns": train.STORY.n_nouns,
-                "train_story_verbs": train.STORY.n_verbs,
-                "train_valid": round(100 * T.VALID_SHARE)}
-    if choice in PRESETS and choice in train.PRESETS:
-        return {"train_corpus": choice, "train_valid": round(100 * T.VALID_SHARE)}
-    # pasted or uploaded text: Train gets the same lines in the same order (so the same ones
-    # are held out), pasted: an upload widget cannot be filled in for the student
-    upload = state.get("tok_file")
-    text = state.get("tok_text", "") if choice == PASTE or upload is None else "\n".join(
-        load_upload(upload.getvalue(), upload.name).lines)
-    return {"train_corpus": train.PASTE, "train_text": text,
-            "train_valid": round(100 * T.VALID_SHARE)}
+                "train_story_seed": seed, "train_story_new_names": names,
+                "train_story_typos": typos, "train_story_nouns": train.STORY.n_nouns,
+                "train_story_verbs": train.STORY.n_verbs, **valid}
+    if corpus.name in train.PRESETS and tuple(train.PRESETS[corpus.name]) == corpus.lines:
+        return {"train_corpus": corpus.name, **valid}
+    return {"train_corpus": train.PASTE, "train_text": "\n".join(corpus.lines), **valid}
 
 
 def _train_model(kind: str, corpus: T.TournamentCorpus, settings: T.TournamentSettings,
@@ -234,25 +234,16 @@ def hand_to_train(corpus: T.TournamentCorpus, settings: T.TournamentSettings) ->
     return True
 
 
-def _corpus_spec() -> dict:
-    """This page's corpus as `minillm.notebook.which_tokens_notebook` takes it."""
-    state = st.session_state
-    choice = state.get("tok_corpus", STORIES)
-    if choice == STORIES:
-        return {"story_seed": int(state.get("tok_seed", 0)),
-                "new_names": int(state.get("tok_new_names", NEW_NAMES_PERCENT)) / 100,
-                "typos": int(state.get("tok_typos", 0)) / 100}
-    if choice in PRESETS:
-        return {"text": "\n".join(PRESETS[choice]), "corpus_name": choice}
-    upload = state.get("tok_file")
-    if choice == UPLOAD and upload is not None:
-        loaded = load_upload(upload.getvalue(), upload.name)
-    else:  # the lines as the page read them (control characters dropped, blank lines gone)
-        loaded = load_corpus(state.get("tok_text", ""), "your sentences")
-    return {"text": "\n".join(loaded.lines), "corpus_name": loaded.name}
+def _corpus_spec(corpus: T.TournamentCorpus) -> dict:
+    """This page's corpus as `minillm.notebook.which_tokens_notebook` takes it: the stories'
+    knobs, or the lines the page read (a preset by its name)."""
+    if st.session_state.get("tok_corpus", STORIES) == STORIES:
+        seed, names, typos = _story_knobs()
+        return {"story_seed": seed, "new_names": names / 100, "typos": typos / 100}
+    return {"text": "\n".join(corpus.lines), "corpus_name": corpus.name}
 
 
-def take_home(result: T.TournamentResult | None) -> None:
+def take_home(result: T.TournamentResult | None, corpus: T.TournamentCorpus) -> None:
     """The "Open as a notebook" button: this experiment, and its figures once it has run."""
     figures = None
     if result is not None:
@@ -264,6 +255,6 @@ def take_home(result: T.TournamentResult | None) -> None:
                    "verdict": result.verdict()}
     state = st.session_state
     notebook_button("which_tokens", partial(
-        notebook.which_tokens_notebook, **_corpus_spec(),
+        notebook.which_tokens_notebook, **_corpus_spec(corpus),
         budget=state.get("tok_budget", "quick"), size=state.get("tok_size", "small"),
         figures=figures))
