@@ -91,6 +91,13 @@ class _Cells:
         lines += ["}", FIGURES]
         self.code("\n".join(lines))
 
+    def finish(self, expressions: Mapping[str, str], figures: Mapping[str, Any] | None,
+               settings: Mapping[str, Any]):
+        """The figures cell (the app's figures that `expressions` recompute), then the notebook."""
+        app = {k: v for k, v in (figures or {}).items() if k in expressions}
+        self.figures(expressions, app)
+        return self.notebook(settings, app)
+
     def notebook(self, settings: Mapping[str, Any], figures: Mapping[str, Any] | None):
         for n, cell in enumerate(self.cells):  # the same settings give the same file
             cell.id = f"{self.page.replace('_', '-')}-{n}"
@@ -382,12 +389,10 @@ def generate_notebook(
         "copied": "copied",
         "written": "written",
     }
-    app = {k: v for k, v in (figures or {}).items() if k in expressions}
-    c.figures(expressions, app)
     values = _settings_values(settings, trained_epochs=trained_epochs, prompt=prompt,
                               max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
                               greedy=greedy, sample_seed=sample_seed)
-    return c.notebook(values, app)
+    return c.finish(expressions, figures, values)
 
 
 def attention_notebook(
@@ -468,12 +473,10 @@ def attention_notebook(
         "explained": "list(points.attrs[\"explained\"])",
         "epoch": "epoch",
     }
-    app = {k: v for k, v in (figures or {}).items() if k in expressions}
-    c.figures(expressions, app)
     values = _settings_values(settings, trained_epochs=trained_epochs, typed=typed, window=window,
                               context=None if context is None else list(map(int, context)),
                               epoch=epoch, layer=layer)
-    return c.notebook(values, app)
+    return c.finish(expressions, figures, values)
 
 
 def compare_notebook(
@@ -586,12 +589,10 @@ def compare_notebook(
         "pieces": "summary.n_pieces",
         "shared_pieces": "summary.shared_pieces",
     }
-    app = {k: v for k, v in (figures or {}).items() if k in expressions}
-    c.figures(expressions, app)
     values = {"text": text, "n_words": n_words, "bpe_corpus": None if bpe is not None else bpe_corpus,
               "bpe_merges": bpe_merges, "bpe_name": bpe_name if bpe is not None else None,
               "encodings": list(encodings), "piece": piece}
-    return c.notebook(values, app)
+    return c.finish(expressions, figures, values)
 
 
 def build_bpe_notebook(
@@ -674,11 +675,9 @@ def build_bpe_notebook(
         "vocab_size": "result.vocab_size(step)",
         "tokens_per_word": "result.tokens_per_word(step)",
     }
-    app = {k: v for k, v in (figures or {}).items() if k in expressions}
-    c.figures(expressions, app)
     values = {"text": text, "corpus_name": corpus_name, "num_merges": num_merges,
               "regex_split": regex_split, "step": step, "sentence": sentence}
-    return c.notebook(values, app)
+    return c.finish(expressions, figures, values)
 
 
 def which_tokens_notebook(
@@ -746,11 +745,9 @@ def which_tokens_notebook(
         "heldout_floor_bits": "result.heldout_floor_bits",
         "verdict": "result.verdict()",
     }
-    app = {k: v for k, v in (figures or {}).items() if k in expressions}
-    c.figures(expressions, app)
     values = {"text": text, "corpus_name": corpus_name, "story_seed": story_seed,
               "new_names": new_names, "typos": typos, "budget": budget, "size": size}
-    return c.notebook(values, app)
+    return c.finish(expressions, figures, values)
 
 
 #: Every page that can be taken home, by the name its button and the command line use.
