@@ -76,6 +76,15 @@ DRAWN_MARKS_JS = """
 }
 """
 
+# Text that the page cuts short with "…" (a narrow column, larger text): what a reader misses.
+CLIPPED_TEXT_JS = """
+() => [...document.querySelectorAll("[data-testid='stMain'] *, [data-testid='stSidebar'] *")]
+  .filter(el => getComputedStyle(el).textOverflow === 'ellipsis'
+    && el.scrollWidth > el.clientWidth + 1 && el.getBoundingClientRect().width > 0
+    && (el.innerText || '').trim())
+  .map(el => el.innerText.trim().slice(0, 80))
+"""
+
 
 def page_name(url_path: str) -> str:
     return url_path or "home"
@@ -147,6 +156,10 @@ class Walk:
             if small:
                 problems.append(f"{name}: text at {small} px, under {min_font} px")
         return problems
+
+    def clipped_text(self, where: str) -> list[str]:
+        return [f"{where}: text cut short with '...': {text!r}"
+                for text in self.page.evaluate(CLIPPED_TEXT_JS)]
 
     def train(self) -> None:
         """Press Train on the Train page and wait for its done marker."""
@@ -243,6 +256,7 @@ def test_every_page_draws_on_a_phone_and_on_a_projector(walk):
                     and not one.page.locator(CHART).count():
                 problems.append(f"{where}: no chart after training")
             problems += one.chart_problems(where, presentation.NORMAL_MIN_PX)
+            problems += one.clipped_text(where)
             one.app.screenshot(f"{page_name(page_info.url_path)}-{size}")
     for url_path in PRESENTED:
         one.open(f"{url_path}?present=true")
@@ -251,6 +265,7 @@ def test_every_page_draws_on_a_phone_and_on_a_projector(walk):
             problems.append(f"{url_path}?present=true: the presentation toggle is off")
         problems += one.chart_problems(f"{url_path} (presentation mode)",
                                        presentation.PRESENT_MIN_PX)
+        problems += one.clipped_text(f"{url_path} (presentation mode)")
         one.app.screenshot(f"{url_path}-present")
     assert not problems, "\n".join(problems)
     assert not one.app.page_errors, "\n".join(one.app.page_errors)

@@ -105,6 +105,11 @@ def css(present: bool) -> str:
         # Streamlit draws captions small, grey and at 80% opacity: too faint on a projector.
         "[data-testid='stCaptionContainer'] { opacity: 1; font-size: 0.95rem;"
         " color: inherit; }",
+        # A metric's label and a page link's text are cut with "..." when the column is
+        # narrow (a phone, or the larger presentation text): let them wrap instead.
+        "[data-testid='stMetricLabel'] *, [data-testid='stPageLink-NavLink'] *"
+        " { white-space: normal !important; overflow: visible !important;"
+        " text-overflow: clip !important; }",
     ]
     if present:
         rules += [
@@ -125,8 +130,9 @@ def is_on() -> bool:
 
 def sidebar_toggle() -> bool:
     """The shared sidebar's toggle, kept in the link, and this run's CSS; returns whether on."""
+    PRESENT.check()  # a bad link's notice on the page itself: a phone's sidebar starts closed
     present = PRESENT.toggle(
-        "Presentation mode", container=st.sidebar,
+        "Presentation mode", container=st.sidebar, checked=True,
         help="Large text and chart labels, to read on a projector from the back of the room. "
              "The link keeps it: bookmark the page to open it this way.")
     st.html(css(present))
