@@ -331,8 +331,9 @@ class Cache:
             if self.bytes <= self.max_bytes:
                 break
             if old not in keep and old in self._entries:
-                self.pop(old)
-                self.evicted += 1
+                count = len(self._entries)
+                self.pop(old)  # and what depends on it
+                self.evicted += count - len(self._entries)
 
     def pop(self, key) -> None:
         entry = self._entries.pop(key, None)
