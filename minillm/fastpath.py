@@ -161,19 +161,74 @@ class _Workspace:
         self.shape = (B, T)
         self.h = [new(N, d) for _ in range(n_layers + 1)]  # the residual stream into each layer
         self.h1 = [new(N, d) for _ in range(n_layers)]  # after the attention's residual
-        self.u = [new(N, 4 * d) for _ in range(n_layers)]  # feed-forward, before the ReLU
-        self.r = [new(N, 4 * d) for _ in range(n_layers)]  # and after it
+        self.r = [new(N, 4 * d) for _ in range(n_layers)]  # feed-forward, after the ReLU
         self.ocat = [new(N, d) for _ in range(n_layers)]  # the heads' outputs side by side
         self.heads = [new(3, BH, T, hs) for _ in range(n_layers)]  # q, k, v per (window, head)
         self.probs = [new(BH, T, T) for _ in range(n_layers)]  # attention weights
         self.saved = [None] * n_layers  # the LayerNorms' inputs, outputs and statistics
-        self.qkv, self.qkv_full, self.dqkv, self.dqkv_full = (new(N, 3 * d) for _ in range(4))
+        self.qkv, self.dqkv, self.dqkv_full = new(N, 3 * d), new(N, 3 * d), new(N, 3 * d)
         self.o, self.do = new(BH, T, hs), new(BH, T, hs)
-        self.o_full, self.do_full = new(N, d), new(N, d)
         self.dheads, self.dprobs = new(3, BH, T, hs), new(BH, T, T)
         self.logits, self.dlogits = new(N, V), new(N, V)
-        self.dh, self.dn, self.dr = new(N, d), new(N, d), new(N, 4 * d)
+        # dn has a spare row: kept at zero, it is what a place that takes no gradient reads
+        self.dh, self.dn, self.dr = new(N, d), new(N + 1, d), new(N, 4 * d)
         self.mask = torch.full((T, T), -math.inf, dtype=like.dtype, device=like.device).triu_(1)
+
+
+class _Layer:
+    """One block's weights and the views of the flat gradient they write to, looked up once
+    (a step reads them a hundred times; module attribute look-ups cost more than the maths
+    on the smallest tensors)."""
+
+    def __init__(self, block: nn.Module, grad):
+        attn, ff = block.attn, block.ff
+        self.ln1, self.ln2 = block.ln1, block.ln2
+        self.ln1_w, self.ln1_b, self.ln1_eps = block.ln1.weight, block.ln1.bias, block.ln1.eps
+        self.ln2_w, self.ln2_b, self.ln2_eps = block.ln2.weight, block.ln2.bias, block.ln2.eps
+        self.w_in, self.b_in = attn.in_proj_weight, attn.in_proj_bias
+        self.w_out, self.b_out = attn.out_proj.weight, attn.out_proj.bias
+        self.w1, self.b1, self.w2, self.b2 = ff[0].weight, ff[0].bias, ff[2].weight, ff[2].bias
+        self.g_ln1_w, self.g_ln1_b = grad(self.ln1_w), grad(self.ln1_b)
+        self.g_ln2_w, self.g_ln2_b = grad(self.ln2_w), grad(self.ln2_b)
+        self.g_w_in, self.g_b_in = grad(self.w_in), grad(self.b_in)
+        self.g_w_out, self.g_b_out = grad(self.w_out), grad(self.b_out)
+        self.g_w1, self.g_b1 = grad(self.w1), grad(self.b1)
+        self.g_w2, self.g_b2 = grad(self.w2), grad(self.b2)
+
+
+class _Places:
+    """Where each step's re-layouts read, for the rows `SharedRows` computes: one gather
+    each, straight between the row layout (row, head, dimension) and the per-head layout
+    (window, head, position, dimension) the attention's batched products work in."""
+
+    def __init__(self, rows: SharedRows, B: int, T: int, H: int, device):
+        self.rows, self.B, self.T, self.H = rows, B, T, H
+        self._heads: dict[int, torch.Tensor] = {}
+        if rows.shared:
+            p = rows.row_from_full  # each computed row's place b * T + t
+            h = torch.arange(H, device=device)
+            # ocat (row, head) reads o (window, head, position)
+            self.o_index = (((p // T) * H)[:, None] + h) * T + (p % T)[:, None]
+            self.o_index = self.o_index.reshape(-1)
+            # do (window, head, position) reads dn (row, head), or dn's zero row (row M)
+            # where a place only reads another window's row: it asks no question there
+            N = B * T
+            own = rows.row_from_full[rows.full_to_row] == torch.arange(N, device=device)
+            row = torch.where(own, rows.full_to_row, rows.M).view(B, 1, T)
+            self.do_index = (row * H + h.view(1, H, 1)).reshape(-1)
+
+    def heads_index(self, reads: torch.Tensor) -> torch.Tensor:
+        """q, k, v (3, window, head, position) of every place, read from the packed
+        projection's rows (row, 3, head): place b * T + t reads row ``reads[b * T + t]``."""
+        key = id(reads)
+        index = self._heads.get(key)
+        if index is None:
+            B, T, H = self.B, self.T, self.H
+            c = torch.arange(3, device=reads.device).view(3, 1, 1, 1) * H
+            h = torch.arange(H, device=reads.device).view(1, 1, H, 1)
+            index = (reads.view(1, B, 1, T) * (3 * H) + c + h).reshape(-1)
+            self._heads[key] = index
+        return index
 
 
 class EveryPositionGrads:
@@ -207,6 +262,7 @@ class EveryPositionGrads:
             self._index[id(p)] = i
             offset += p.numel()
         self._ws: _Workspace | None = None
+        self._layers = [_Layer(block, self._grad) for block in model.blocks()]
 
     @staticmethod
     def fits(model: MiniTransformer) -> bool:
@@ -241,13 +297,14 @@ class EveryPositionGrads:
         B, T = x.shape
         d, H = config.d_model, config.n_heads
         hs = d // H
-        blocks = model.blocks()
+        layers = self._layers
         head = model.lm_head
         ws = self._ws
         if ws is None or ws.shape != (B, T):
-            ws = self._ws = _Workspace(len(blocks), B, T, d, H, head.weight.shape[0], head.weight)
+            ws = self._ws = _Workspace(len(layers), B, T, d, H, head.weight.shape[0], head.weight)
         causal = config.causal
         rows = SharedRows(x, causal)
+        places = _Places(rows, B, T, H, x.device)
         M, scale, g = rows.M, 1 / math.sqrt(hs), self._grad
         flat_targets = targets.reshape(-1)
         scored = (flat_targets != IGNORE).nonzero()[:, 0]
@@ -258,17 +315,18 @@ class EveryPositionGrads:
             e.add_(model.pos_embed.weight.index_select(0, rows.first_positions))
             h = ws.h[0][:M]
             torch.index_select(e, 0, rows.first_of, out=h)
-            for l, block in enumerate(blocks):
-                attn, ff = block.attn, block.ff
+            for l, L in enumerate(layers):
                 # The first layer's LayerNorm and projection run on the distinct embeddings.
                 x_in, reads = (e, rows.full_to_first) if l == 0 else (h, rows.full_to_row)
-                a, mean1, rstd1 = torch.native_layer_norm(x_in, (d,), block.ln1.weight,
-                                                          block.ln1.bias, block.ln1.eps)
+                a, mean1, rstd1 = torch.native_layer_norm(x_in, (d,), L.ln1_w, L.ln1_b, L.ln1_eps)
                 qkv = ws.qkv[: len(a)]
-                torch.addmm(attn.in_proj_bias, a, attn.in_proj_weight.t(), out=qkv)
-                full = qkv if reads is None else torch.index_select(qkv, 0, reads, out=ws.qkv_full)
+                torch.addmm(L.b_in, a, L.w_in.t(), out=qkv)
                 heads = ws.heads[l]  # (3, B * H, T, hs): q, k, v of each (window, head)
-                heads.view(3, B, H, T, hs).copy_(full.view(B, T, 3, H, hs).permute(2, 0, 3, 1, 4))
+                if reads is None:
+                    heads.view(3, B, H, T, hs).copy_(qkv.view(B, T, 3, H, hs).permute(2, 0, 3, 1, 4))
+                else:  # each place's q, k, v straight from the row it reads
+                    torch.index_select(qkv.view(-1, hs), 0, places.heads_index(reads),
+                                       out=heads.view(-1, hs))
                 q, k, v = heads
                 probs = ws.probs[l]
                 if causal:  # scores q k^T / sqrt(hs), -inf where a later position would be seen
@@ -278,22 +336,19 @@ class EveryPositionGrads:
                 aten._softmax.out(probs, -1, False, out=probs)
                 torch.bmm(probs, v, out=ws.o)
                 ocat = ws.ocat[l][:M]  # the heads side by side, for the rows computed
-                by_place = ws.o.view(B, H, T, hs).transpose(1, 2)
                 if rows.shared:
-                    ws.o_full.view(B, T, H, hs).copy_(by_place)
-                    torch.index_select(ws.o_full, 0, rows.row_from_full, out=ocat)
+                    torch.index_select(ws.o.view(-1, hs), 0, places.o_index, out=ocat.view(-1, hs))
                 else:
-                    ocat.view(B, T, H, hs).copy_(by_place)
+                    ocat.view(B, T, H, hs).copy_(ws.o.view(B, H, T, hs).transpose(1, 2))
                 h1 = ws.h1[l][:M]
-                torch.addmm(h, ocat, attn.out_proj.weight.t(), out=h1)  # residual + W_out o
-                h1.add_(attn.out_proj.bias)
-                c, mean2, rstd2 = torch.native_layer_norm(h1, (d,), block.ln2.weight,
-                                                          block.ln2.bias, block.ln2.eps)
-                u, r, h2 = ws.u[l][:M], ws.r[l][:M], ws.h[l + 1][:M]
-                torch.addmm(ff[0].bias, c, ff[0].weight.t(), out=u)
-                torch.clamp_min(u, 0, out=r)  # ReLU
-                torch.addmm(h1, r, ff[2].weight.t(), out=h2)  # residual + W2 r
-                h2.add_(ff[2].bias)
+                torch.addmm(h, ocat, L.w_out.t(), out=h1)  # residual + W_out o
+                h1.add_(L.b_out)
+                c, mean2, rstd2 = torch.native_layer_norm(h1, (d,), L.ln2_w, L.ln2_b, L.ln2_eps)
+                r, h2 = ws.r[l][:M], ws.h[l + 1][:M]
+                torch.addmm(L.b1, c, L.w1.t(), out=r)
+                r.clamp_min_(0)  # ReLU, in place: r > 0 exactly where its input was
+                torch.addmm(h1, r, L.w2.t(), out=h2)  # residual + W2 r
+                h2.add_(L.b2)
                 ws.saved[l] = (x_in, a, mean1, rstd1, c, mean2, rstd2)
                 h = h2
             logits = ws.logits[:M]
@@ -311,33 +366,34 @@ class EveryPositionGrads:
             torch.sum(dlogits, 0, out=g(head.bias))
             dh, dr, dn = ws.dh[:M], ws.dr[:M], ws.dn[:M]  # dh: d loss / d the residual stream
             torch.mm(dlogits, head.weight, out=dh)
-            for l in reversed(range(len(blocks))):
-                block = blocks[l]
-                attn, ff = block.attn, block.ff
+            if rows.shared:
+                ws.dn[M].zero_()
+            for l in reversed(range(len(layers))):
+                L = layers[l]
                 x_in, a, mean1, rstd1, c, mean2, rstd2 = ws.saved[l]
+                r = ws.r[l][:M]
                 # feed-forward: h2 = h1 + W2 relu(W1 c + b1) + b2, with c = ln2(h1)
-                torch.mm(dh.t(), ws.r[l][:M], out=g(ff[2].weight))
-                torch.sum(dh, 0, out=g(ff[2].bias))
-                torch.mm(dh, ff[2].weight, out=dr)
-                aten.threshold_backward.grad_input(dr, ws.u[l][:M], 0, grad_input=dr)
-                torch.mm(dr.t(), c, out=g(ff[0].weight))
-                torch.sum(dr, 0, out=g(ff[0].bias))
-                torch.mm(dr, ff[0].weight, out=dn)
+                torch.mm(dh.t(), r, out=L.g_w2)
+                torch.sum(dh, 0, out=L.g_b2)
+                torch.mm(dh, L.w2, out=dr)
+                aten.threshold_backward.grad_input(dr, r, 0, grad_input=dr)
+                torch.mm(dr.t(), c, out=L.g_w1)
+                torch.sum(dr, 0, out=L.g_b1)
+                torch.mm(dr, L.w1, out=dn)
                 dx, dw, db = aten.native_layer_norm_backward(
-                    dn, ws.h1[l][:M], (d,), mean2, rstd2, block.ln2.weight, block.ln2.bias,
-                    [True, True, True])
-                g(block.ln2.weight).copy_(dw)
-                g(block.ln2.bias).copy_(db)
+                    dn, ws.h1[l][:M], (d,), mean2, rstd2, L.ln2_w, L.ln2_b, [True, True, True])
+                L.g_ln2_w.copy_(dw)
+                L.g_ln2_b.copy_(db)
                 dh.add_(dx)  # now d loss / d h1
                 # attention: h1 = h + W_out o + b_out
-                torch.mm(dh.t(), ws.ocat[l][:M], out=g(attn.out_proj.weight))
-                torch.sum(dh, 0, out=g(attn.out_proj.bias))
-                torch.mm(dh, attn.out_proj.weight, out=dn)
-                do_full = dn
+                torch.mm(dh.t(), ws.ocat[l][:M], out=L.g_w_out)
+                torch.sum(dh, 0, out=L.g_b_out)
+                torch.mm(dh, L.w_out, out=dn)
                 if rows.shared:  # a place that only reads a row takes no gradient at its query
-                    do_full = ws.do_full
-                    do_full.zero_().index_copy_(0, rows.row_from_full, dn)
-                ws.do.view(B, H, T, hs).copy_(do_full.view(B, T, H, hs).transpose(1, 2))
+                    torch.index_select(ws.dn[: M + 1].view(-1, hs), 0, places.do_index,
+                                       out=ws.do.view(-1, hs))
+                else:
+                    ws.do.view(B, H, T, hs).copy_(dn.view(B, T, H, hs).transpose(1, 2))
                 q, k, v = ws.heads[l]
                 dq, dk, dv = ws.dheads
                 probs, dprobs = ws.probs[l], ws.dprobs
@@ -354,13 +410,13 @@ class EveryPositionGrads:
                 else:  # every place's keys and values add up in the row it read them from
                     ws.dqkv_full.view(B, T, 3, H, hs).copy_(by_place)
                     dqkv.zero_().index_add_(0, reads, ws.dqkv_full)
-                torch.mm(dqkv.t(), a, out=g(attn.in_proj_weight))
-                torch.sum(dqkv, 0, out=g(attn.in_proj_bias))
+                torch.mm(dqkv.t(), a, out=L.g_w_in)
+                torch.sum(dqkv, 0, out=L.g_b_in)
                 dx, dw, db = aten.native_layer_norm_backward(
-                    torch.mm(dqkv, attn.in_proj_weight), x_in, (d,), mean1, rstd1,
-                    block.ln1.weight, block.ln1.bias, [True, True, True])
-                g(block.ln1.weight).copy_(dw)
-                g(block.ln1.bias).copy_(db)
+                    torch.mm(dqkv, L.w_in), x_in, (d,), mean1, rstd1,
+                    L.ln1_w, L.ln1_b, [True, True, True])
+                L.g_ln1_w.copy_(dw)
+                L.g_ln1_b.copy_(db)
                 if l:
                     dh.add_(dx)  # now d loss / d the layer's input
                 else:  # the embeddings: per distinct (token, position), plus the residual path
