@@ -85,6 +85,36 @@ CLIPPED_TEXT_JS = """
   .map(el => el.innerText.trim().slice(0, 80))
 """
 
+# Every control a user can see (in the page and the sidebar), each marked with its number.
+MARK_CONTROLS_JS = """
+() => {
+  const kinds = ["button", "input", "textarea", "select", "summary", "a[href]", "[role=slider]",
+    "[role=tab]", "[role=switch]", "[role=checkbox]", "[role=radio]", "[role=combobox]"];
+  const within = ["[data-testid='stMain']", "[data-testid='stSidebar']"];
+  const all = within.flatMap(area => kinds.map(kind => `${area} ${kind}`)).join(", ");
+  const controls = [...new Set(document.querySelectorAll(all))].filter(el => {
+    const box = el.getBoundingClientRect(), style = getComputedStyle(el);
+    return box.width > 0 && box.height > 0 && style.visibility !== "hidden" && !el.disabled
+      && el.getAttribute("aria-disabled") !== "true" && el.getAttribute("aria-hidden") !== "true";
+  });
+  controls.forEach((el, n) => el.setAttribute("data-keyboard-check", n));
+  return controls.map(el => `${el.tagName.toLowerCase()} `
+    + `'${(el.getAttribute("aria-label") || el.innerText || el.value || "").trim().slice(0, 50)}'`);
+}
+"""
+
+# The marked controls that the focused element is, holds or sits in; and the focused element.
+FOCUSED_JS = """
+() => {
+  const el = document.activeElement;
+  const hit = [...document.querySelectorAll("[data-keyboard-check]")]
+    .filter(m => m === el || m.contains(el) || el.contains(m) && el !== document.body)
+    .map(m => Number(m.getAttribute("data-keyboard-check")));
+  return {hit, tag: el.tagName, role: el.getAttribute("role"),
+          text: (el.getAttribute("aria-label") || el.innerText || "").trim().slice(0, 60)};
+}
+"""
+
 
 def page_name(url_path: str) -> str:
     return url_path or "home"
@@ -156,6 +186,31 @@ class Walk:
             if small:
                 problems.append(f"{name}: text at {small} px, under {min_font} px")
         return problems
+
+    def unreachable_by_tab(self, most: int = 400) -> list[str]:
+        """The visible controls that Tab never focuses, going once round the whole page."""
+        controls = self.page.evaluate(MARK_CONTROLS_JS)
+        reached: set[int] = set()
+        first = None
+        for _ in range(most):
+            self.page.keyboard.press("Tab")
+            focused = self.page.evaluate(FOCUSED_JS)
+            reached.update(focused["hit"])
+            here = (focused["tag"], focused["text"])
+            if first is None:
+                first = here
+            elif here == first:  # round once: Tab is back where it began
+                break
+        return [control for n, control in enumerate(controls) if n not in reached]
+
+    def tab_to(self, what: str, most: int = 200) -> dict:
+        """Press Tab until the focused element's text (or label) starts with `what`."""
+        for _ in range(most):
+            self.page.keyboard.press("Tab")
+            focused = self.page.evaluate(FOCUSED_JS)
+            if re.sub(r"^[a-z_]+\n+", "", focused["text"]).startswith(what):
+                return focused  # (a Material icon's name comes before a button's text)
+        raise AssertionError(f"Tab never reaches {what!r}")
 
     def clipped_text(self, where: str) -> list[str]:
         return [f"{where}: text cut short with '...': {text!r}"
@@ -236,7 +291,8 @@ def test_a_first_visit_opens_the_sidebar_on_a_desktop_and_not_on_a_phone(walk):
 def test_every_page_draws_on_a_phone_and_on_a_projector(walk):
     """One student: every page at 390x844 (Train trained there, the phone loss chart being a
     regression case), then the same pages at 1280x800, then presentation mode: each drawn, its
-    charts with marks at a readable size, a screenshot, and no console error of the app's."""
+    charts with marks at a readable size, no text cut short, every control reachable with Tab
+    (at 1280x800), a screenshot, and no console error of the app's."""
     one = walk("phone")
     problems = []
     for size in ("phone", "desktop"):
@@ -257,6 +313,9 @@ def test_every_page_draws_on_a_phone_and_on_a_projector(walk):
                 problems.append(f"{where}: no chart after training")
             problems += one.chart_problems(where, presentation.NORMAL_MIN_PX)
             problems += one.clipped_text(where)
+            if size == "desktop":  # every control a mouse could click, reachable with Tab
+                problems += [f"{where}: Tab never reaches {control}"
+                             for control in one.unreachable_by_tab()]
             one.app.screenshot(f"{page_name(page_info.url_path)}-{size}")
     for url_path in PRESENTED:
         one.open(f"{url_path}?present=true")
@@ -277,3 +336,36 @@ def test_every_page_draws_on_a_phone_and_on_a_projector(walk):
     print(f"{len(one.errors) - len(unexpected)} console errors of Streamlit's own (listed), "
           f"{len(unexpected)} others; all in {log}")
     assert not unexpected, "console errors:\n" + "\n".join(unexpected)
+
+
+def test_the_train_page_works_from_the_keyboard(walk):
+    """A student who cannot use a mouse sets up and runs Train with keys alone: Enter opens the
+    settings, an arrow key moves a slider (and the link follows), Enter trains; before and after
+    training, Tab reaches every control a mouse could click. (The walk above checks Tab on
+    every page.)"""
+    one = walk("desktop")
+    one.open("train")
+    problems = [f"/train: Tab never reaches {control}" for control in one.unreachable_by_tab()]
+    one.tab_to("Settings for the next run")
+    one.page.keyboard.press("Enter")
+    layers = one.tab_to("Layers")
+    assert layers["tag"] == "INPUT", layers
+    one.page.keyboard.press("ArrowRight")
+    one.page.wait_for_url(re.compile(r"train_layers=2"), timeout=SCRIPT_RUN_TIMEOUT)
+    one.app.wait_until_idle()
+    one.page.keyboard.press("ArrowLeft")  # back to the notebook's one layer
+    one.page.wait_for_url(re.compile(r"/train$"), timeout=SCRIPT_RUN_TIMEOUT)
+    one.app.wait_until_idle()
+    problems += [f"/train, settings open: Tab never reaches {control}"
+                 for control in one.unreachable_by_tab()]
+    one.page.evaluate("() => document.activeElement.blur()")
+    one.tab_to("Train")
+    one.page.keyboard.press("Enter")
+    one.page.locator("[data-testid='stAlertContentSuccess']", has_text="Training done:") \
+        .wait_for(timeout=TRAINING_TIMEOUT_MS)
+    one.app.wait_until_idle()
+    one.settle_charts()
+    assert "final training loss 0.3845" in one.page.inner_text("[data-testid='stMain']")
+    problems += [f"/train after training: Tab never reaches {control}"
+                 for control in one.unreachable_by_tab()]
+    assert not problems, "\n".join(problems)
