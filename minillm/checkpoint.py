@@ -55,7 +55,7 @@ from minillm.stories import StorySettings, generate_stories
 
 FORMAT = "minillm-checkpoint-1"
 MAX_CHECKPOINT_BYTES = 8_000_000  # what the uploader takes (maxUploadSize, .streamlit/config.toml):
-# the largest model the default budgets allow saves to about 6 MB
+# every model the default budgets allow must fit (tests/test_class_safety.py)
 #: torch.save writes its members uncompressed, so a real checkpoint unpacks to about its own
 #: size. A zip member may be compressed, though, and torch's reader sets aside each member's
 #: declared size before unpacking it: a file of one megabyte can declare a gigabyte of zeros.
@@ -76,7 +76,7 @@ MAX_PIECE_BYTES = 4 * MAX_CHARS
 SPLIT_PATTERNS = (CL100K_PATTERN, WHOLE_TEXT_PATTERN)
 MAX_NAME_CHARS = 255  # a corpus is named after its file: most systems allow 255 characters
 #: The most sentences of generated stories a file may ask for: the Train page's slider
-#: (ui/train_settings.py SENTENCES). Making them again on load takes about 2 s at most.
+#: (ui/train_settings.py SENTENCES), so that making them again on load stays quick.
 MAX_STORY_SENTENCES = 20_000
 
 # The settings in words, for refusals (the Train page's labels).

@@ -160,14 +160,16 @@ def test_settings_must_be_whole_numbers_not_bools_or_floats():
     assert any("d_model" in p for p in problems) and any("epochs" in p for p in problems)
 
 
-def test_every_model_the_budgets_allow_fits_in_an_upload():
-    """A model the server lets a student train must also load back from its file."""
-    import io
-
+def test_every_model_the_budgets_allow_fits_in_an_upload_and_on_the_board():
+    """A model the server lets a student train must also load back from its file, and can be
+    posted to the class board (its limit was 5 MB while this model's file is larger)."""
     from minillm.checkpoint import MAX_CHECKPOINT_BYTES, save_checkpoint
+    from minillm.store.limits import BoardLimits
 
     words = tuple(" ".join(f"w{(i * 8 + j) % 1000}" for j in range(8)) for i in range(130))
     settings = TrainSettings(lines=words, d_model=128, n_heads=4, epochs=10)
     exp = Experiment(settings, budgets=Budgets())  # accepted by the default budgets
     exp.trainer.run()
-    assert len(save_checkpoint(exp)) <= MAX_CHECKPOINT_BYTES
+    size = len(save_checkpoint(exp))
+    assert size <= MAX_CHECKPOINT_BYTES
+    assert size <= BoardLimits().model_bytes, f"a {size:,}-byte model cannot be posted"

@@ -3,9 +3,9 @@
 `draw` applies the reading sizes at render time (`ui.presentation.styled`: chart text at least
 14 px, larger in presentation mode), so the builders in ``minillm.charts`` stay pure.
 
-Turning an altair chart into a Vega-Lite spec validates it against the whole JSON schema:
-0.1 to 0.3 s a chart, on every rerun, even when nothing changed. `show_chart` builds and
-validates each distinct chart once (per its builder and inputs) and draws the cached spec.
+Turning an altair chart into a Vega-Lite spec validates it against the whole JSON schema on
+every rerun, even when nothing changed, which is slow next to drawing it. `show_chart` builds
+and validates each distinct chart once (per its builder and inputs) and draws the cached spec.
 """
 
 import streamlit as st

@@ -86,8 +86,8 @@ def x_title(exp) -> str:
 
 
 def chart_spec(exp, history=None):
-    """The loss chart as a Vega-Lite spec. Altair's validation costs 0.1-0.3 s, so the chart's
-    frame is built once per distinct (floor, runs shown, length) for the whole server: thirty
+    """The loss chart as a Vega-Lite spec. Altair's validation is slow next to a tick, so the
+    chart's frame is built once per distinct (floor, runs shown, length) for the whole server: thirty
     students training the notebook's run share one. Each rerun swaps in the curves' rows.
 
     `history`: the losses to draw (default: the trainer's now); the page passes the copy its

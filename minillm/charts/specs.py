@@ -1,7 +1,7 @@
 """Reusing a built chart for new numbers: swap the rows, keep everything else.
 
 Building an altair chart and turning it into a Vega-Lite spec (`chart.to_dict()`) validates
-the whole spec against the Vega-Lite JSON schema: 20 to 100 ms a chart. When only the numbers
+the whole spec against the Vega-Lite JSON schema, which costs far more than the rows. When only the numbers
 change (another epoch, another seed) and the layout does not (same tokens on the axes, same
 number of bars), build the spec once and give it the new rows:
 

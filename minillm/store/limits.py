@@ -9,7 +9,7 @@ budgets in `minillm.budget`):
 | ``MINILLM_BOARD_RUNS`` | 300 | runs on one class's board |
 | ``MINILLM_BOARD_RUNS_PER_STUDENT`` | 30 | runs one student posts to one class |
 | ``MINILLM_BOARD_STUDENTS`` | 200 | nicknames that join one class |
-| ``MINILLM_BOARD_MODEL_MB`` | 5 | one posted model file (the Train page's largest is about 2 MB) |
+| ``MINILLM_BOARD_MODEL_MB`` | 8 | one posted model file (as large as a model file may be: every model the training budgets allow can be posted) |
 | ``MINILLM_BOARD_CLASS_MB`` | 200 | all the model files of one class together |
 | ``MINILLM_BOARD_NICKNAME_CHARS`` | 24 | a nickname |
 | ``MINILLM_BOARD_SAMPLE_CHARS`` | 500 | a run's sample generation |
@@ -30,6 +30,8 @@ import math
 import os
 from dataclasses import dataclass, fields
 
+from minillm.checkpoint import MAX_CHECKPOINT_BYTES
+
 MB = 1_000_000
 
 
@@ -38,7 +40,7 @@ class BoardLimits:
     runs_per_class: int = 300
     runs_per_student: int = 30
     students_per_class: int = 200
-    model_mb: float = 5.0
+    model_mb: float = MAX_CHECKPOINT_BYTES / MB
     class_mb: float = 200.0
     nickname_chars: int = 24
     sample_chars: int = 500
