@@ -25,7 +25,7 @@ from wordfreq import top_n_list  # noqa: E402
 from minillm.bpe import merge, naive_train_bpe, split_chunks, train_bpe  # noqa: E402
 
 TARGET_BYTES = 1_000_000
-NUM_MERGES = 100  # naive needs ~0.5 s a merge on 1 MB (more on a busy machine)
+NUM_MERGES = 100  # the naive trainer is slow a merge on 1 MB: enough merges for a ratio
 GOAL_RATIO = 20.0
 
 

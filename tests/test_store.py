@@ -536,7 +536,7 @@ def test_a_process_killed_mid_post_loses_no_committed_run(stores, db_url):
     for attempt in range(3):
         poster = _Poster(db_url, code, start=1000 * attempt)
         poster.read_until(lambda line: len(poster.acknowledged) >= 4, 120)
-        time.sleep(rng.uniform(0, 0.03))  # a post takes ~10-40 ms: land inside one
+        time.sleep(rng.uniform(0, 0.03))  # short next to a post: land inside one
         poster.kill()
         acknowledged.update(poster.acknowledged)
         killed_inside.append(poster.killed_inside)

@@ -205,7 +205,7 @@ def test_the_estimate_is_close_to_the_cost_model_inputs():
     corpus = T.story_corpus(T.DEFAULT_STORIES)
     quick = T.with_budget(T.TournamentSettings(), "quick", "small")
     full = T.with_budget(T.TournamentSettings(), "full", "small")
-    assert 10 < T.estimated_seconds(corpus.train, corpus.valid, quick) < 30  # measured: ~18-25
+    assert 10 < T.estimated_seconds(corpus.train, corpus.valid, quick) < 30  # the estimate of the quick budget
     assert T.estimated_seconds(corpus.train, corpus.valid, full) > 2.5 * 10
 
 
