@@ -63,3 +63,41 @@ def test_train_runs_live_to_the_done_marker(browser_page):
     assert page.get_by_text("There is no trained model").count() == 0
     assert page.locator("[data-testid='stVegaLiteChart']").count() >= 3  # two heads and their average
     browser_page.screenshot("attention-after-training")
+
+
+# The progress line's epoch, and the loss chart's label at the end of the current curve.
+EPOCHS_SHOWN_JS = """
+() => {
+  const line = document.querySelector("[data-testid='stMain']").innerText.match(/Epoch (\\d+) of/);
+  const labels = [...document.querySelectorAll("[data-testid='stVegaLiteChart'] svg text")]
+    .map(t => t.textContent.match(/^epoch (\\d+)$/)).filter(Boolean).map(m => Number(m[1]));
+  return {line: line && Number(line[1]), curve: labels.length ? Math.max(...labels) : null};
+}
+"""
+
+
+def test_the_curve_reaches_the_epoch_the_counter_says(browser_page):
+    """Paused mid-run, the curve ends at the epoch the line above it names (it once trailed the
+    counter by ninety epochs). While it runs, the chart may be a tick behind the line: the
+    browser draws the chart after the text; the largest gap seen is printed."""
+    browser_page.goto("train?train_epochs=2000")
+    page = browser_page.page
+    page.get_by_role("button", name=re.compile("Train")).first.click()
+    gaps = []
+    for _ in range(TRAINING_TIMEOUT_MS // POLL_MS):
+        shown = page.evaluate(EPOCHS_SHOWN_JS)
+        if shown["line"] and shown["curve"] is not None:
+            gaps.append(shown["line"] - shown["curve"])
+        if (shown["line"] or 0) >= 200:
+            break
+        page.wait_for_timeout(POLL_MS)
+    page.get_by_role("button", name="Pause").click()
+    page.get_by_text("Paused.").wait_for(timeout=30_000)
+    browser_page.wait_until_idle()
+    page.wait_for_timeout(1_000)  # the chart's last redraw
+    shown = page.evaluate(EPOCHS_SHOWN_JS)
+    print(f"paused at {shown}; while running the curve trailed the line by at most "
+          f"{max(gaps, default=0)} epochs")
+    assert 0 < shown["line"] < 2000, shown
+    assert shown["curve"] == shown["line"], shown
+    browser_page.assert_no_exception()
