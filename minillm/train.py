@@ -13,6 +13,8 @@ the notebook does. With a held-out dataset (``valid``) the trainer also measures
 text it never trains on, every ``eval_every`` steps, into ``valid_history``. The learning
 rate is constant, as in the notebook, unless ``lr_schedule`` is given: then step k (0 for
 the first) uses ``lr * lr_schedule(k)``, as ``torch.optim.lr_scheduler.LambdaLR`` would.
+AdamW's ``betas`` and ``weight_decay`` are torch's defaults (the notebook's) unless given;
+they apply to every weight alike, on either path.
 
 The trainer knows nothing about the UI: it reports through callbacks (minGPT style)
 ``on_step(trainer)`` after each step. It is deterministic for a given model seed. If the loss
@@ -70,6 +72,8 @@ class Trainer:
         valid: Dataset | None = None,
         eval_every: int | None = None,
         lr_schedule: Callable[[int], float] | None = None,
+        betas: tuple[float, float] = (0.9, 0.999),
+        weight_decay: float = 0.01,
     ):
         if not (lr > 0 and math.isfinite(lr)):
             raise ValueError("the learning rate must be a positive number")
@@ -90,7 +94,8 @@ class Trainer:
         self._params = list(model.parameters())
         self._shapes = [p.shape for p in self._params]
         weights = self.fast.parameters() if self.fast else self._params
-        self.optimizer = optim.AdamW(weights, lr=lr, fused=self.device.type in ("cpu", "cuda"))
+        self.optimizer = optim.AdamW(weights, lr=lr, betas=betas, weight_decay=weight_decay,
+                                     fused=self.device.type in ("cpu", "cuda"))
         self.history: list[float] = []  # loss before each step (what the notebook printed)
         self.valid_history: list[tuple[int, float]] = []  # (epoch, held-out loss)
         self.eval_every = eval_every or max(1, epochs // 50)

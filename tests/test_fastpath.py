@@ -192,6 +192,23 @@ def test_a_learning_rate_schedule_is_the_same_on_both_paths_and_off_by_default(s
     assert constant.optimizer.param_groups[0]["lr"] == 3e-3
 
 
+def test_adamw_settings_are_the_same_on_both_paths_and_torchs_defaults_otherwise(stories):
+    """betas and weight decay reach AdamW on either path alike (it works number by number,
+    so one flat tensor or one entry per weight take the same steps)."""
+    config = _config(stories.vocab_size, stories.block_size, n_layers=2)
+    plain, fast = _trainers(stories, config, betas=(0.9, 0.95), weight_decay=0.1)
+    plain.run()
+    fast.run()
+    assert fast.history == pytest.approx(plain.history, abs=1e-5)
+    _same_weights(fast.model, plain.model, config.d_model)
+    for trainer in (plain, fast):
+        group = trainer.optimizer.param_groups[0]
+        assert group["betas"] == (0.9, 0.95) and group["weight_decay"] == 0.1
+    default = Trainer(build_model(config, seed=3), stories, epochs=1, batch_size=8)
+    group = default.optimizer.param_groups[0]
+    assert group["betas"] == (0.9, 0.999) and group["weight_decay"] == 0.01  # torch's
+
+
 def test_the_optimizer_state_moves_between_the_paths(stories):
     """A run saved from the fast path continues on the plain loop (and back) step for step."""
     config = _config(stories.vocab_size, stories.block_size, n_layers=2)
