@@ -546,6 +546,10 @@ def _context():
     return multiprocessing.get_context("spawn")
 
 
+ANSWER_SECONDS = 120.0  # a worker that says nothing for this long (beyond a chunk's own
+# wall-clock bound) is taken for dead: a lost answer must not hold a training slot forever
+
+
 class WorkerDied(Exception):
     pass
 
@@ -567,9 +571,11 @@ class _Worker:
         # the windows sent to it, as it would keep them (it may have let some go: it says so)
         self.sent = Cache(cache_bytes)
 
-    def call(self, request: dict) -> dict:
+    def call(self, request: dict, timeout: float = ANSWER_SECONDS) -> dict:
         try:
             self.conn.send_bytes(dumps(request))
+            if not self.conn.poll(timeout):  # stuck: treated as dead (it is killed, replaced)
+                raise WorkerDied(f"no answer within {timeout:.0f} s")
             reply = loads(self.conn.recv_bytes())
         except (EOFError, OSError) as error:
             raise WorkerDied(str(error)) from error
@@ -692,7 +698,7 @@ class ChunkPool:
                 with_data = ("data", key) not in worker.sent
                 request["data"] = data_payload(trainer) if with_data else None
                 try:
-                    result = worker.call(request)
+                    result = worker.call(request, ANSWER_SECONDS + wall_seconds)
                 except WorkerDied:
                     deaths += 1
                     worker = self._replace(worker)

@@ -19,10 +19,10 @@ Training is shared by everyone on one server, so at most `training_slots()` chun
 the same moment (env ``MINILLM_TRAINING_SLOTS``, default one per worker process of
 `minillm.workers`, or 1 with ``MINILLM_WORKERS=0``), and the slots are handed out
 first come, first served (`FairSlots`): a student whose chunks are long waits in line like
-everyone else, so thirty default runs are not stuck behind one big one. One, even on two cores: the
-sessions share one Python process, and a tiny model's training is mostly Python, which runs
-one thread at a time; two trainings at once only hand that lock back and forth (measured with
-30 students: 25 CPU-s and p95 23 s with one slot, 33 CPU-s and p95 26 s with two). A slot is held
+everyone else, so thirty default runs are not stuck behind one big one. In the server's own
+process one slot is right even on two cores: the sessions share one Python process, and a
+tiny model's training is mostly Python, which runs one thread at a time; two trainings at once
+only hand that lock back and forth. A slot is held
 for one bounded chunk (`train_chunk`: about CHUNK_SECONDS of CPU and never more than
 CHUNK_WALL_SECONDS of wall clock, checked after every epoch; `minillm.budget` refuses runs
 whose single epoch would take longer), never across reruns: a session that finds no free slot
