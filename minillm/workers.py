@@ -550,6 +550,9 @@ ANSWER_SECONDS = 120.0  # a worker that says nothing for this long (beyond a chu
 # wall-clock bound) is taken for dead: a lost answer must not hold a training slot forever
 
 
+WATCH_SECONDS = 0.5  # how often the watchdog looks
+
+
 class WorkerDied(Exception):
     pass
 
@@ -570,15 +573,19 @@ class _Worker:
         child.close()
         # the windows sent to it, as it would keep them (it may have let some go: it says so)
         self.sent = Cache(cache_bytes)
+        self.deadline: float | None = None  # while it has a request: when it must have answered
 
     def call(self, request: dict, timeout: float = ANSWER_SECONDS) -> dict:
+        # Past the deadline the pool's watchdog kills it: then a send it does not read and an
+        # answer it never gives both end at once (the pipe breaks), and the caller replaces it.
+        self.deadline = time.monotonic() + timeout
         try:
             self.conn.send_bytes(dumps(request))
-            if not self.conn.poll(timeout):  # stuck: treated as dead (it is killed, replaced)
-                raise WorkerDied(f"no answer within {timeout:.0f} s")
             reply = loads(self.conn.recv_bytes())
         except (EOFError, OSError) as error:
             raise WorkerDied(str(error)) from error
+        finally:
+            self.deadline = None
         if "error" in reply:
             raise WorkerError(f"{reply['error']}\n(in the worker)\n{reply.get('traceback', '')}")
         return reply
@@ -608,6 +615,7 @@ class ChunkPool:
         self._free: list[_Worker] = []
         self._numbers = 0
         self._home: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # trainer -> worker
+        self._stopping = threading.Event()
         self.counts = {"chunks": 0, "data_sent": 0, "misses": 0, "shells_built": 0,
                        "workers_replaced": 0}
 
@@ -622,6 +630,9 @@ class ChunkPool:
                 self._all.append(_Worker(context, self.cache_bytes, self._numbers))
         self._free = list(self._all)
         self._free_changed.notify_all()
+        self._stopping = threading.Event()
+        threading.Thread(target=_watch, args=(weakref.ref(self), self._stopping), daemon=True,
+                         name="minillm-worker-watchdog").start()
 
     def _take(self, trainer, key: str) -> _Worker:
         with self._lock:
@@ -729,8 +740,24 @@ class ChunkPool:
     def shutdown(self) -> None:
         with self._lock:
             workers, self._all, self._free = self._all, [], []
+            self._stopping.set()
         for worker in workers:
             worker.stop()
+
+
+def _watch(pool_ref, stopping: threading.Event) -> None:
+    """Kills a worker that is past its deadline (see `_Worker.call`), until the pool stops."""
+    while not stopping.wait(WATCH_SECONDS):
+        pool = pool_ref()
+        if pool is None:
+            return
+        now = time.monotonic()
+        for worker in list(pool._all):
+            deadline = worker.deadline
+            if deadline is not None and now > deadline:
+                with contextlib.suppress(OSError):
+                    worker.process.kill()
+        del pool
 
 
 _SHARED: ChunkPool | None = None

@@ -6,6 +6,7 @@ training."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 
@@ -202,3 +203,35 @@ def test_tensors_travel_as_their_own_bytes():
            torch.tensor([True, False]), torch.ones(2, dtype=torch.bfloat16)]
     for t, b in zip(odd, workers.loads(workers.dumps(odd))):
         assert b.dtype == t.dtype and b.shape == t.shape and torch.equal(b, t)
+
+
+def test_a_worker_that_stops_answering_is_replaced(one_worker, monkeypatch):
+    """A stuck worker (here: stopped by SIGSTOP) must not hold the chunk, and with it a
+    training slot, forever: past the chunk's wall-clock bound and ANSWER_SECONDS it is killed
+    and replaced, and the chunk runs again in the new one."""
+    import threading
+
+    monkeypatch.setattr(workers, "ANSWER_SECONDS", 1.0)
+    exp = Experiment(TrainSettings(epochs=40), device="cpu")
+    one_chunk(one_worker, exp, epochs=20)
+    (stuck,) = one_worker.warm_up()
+    os.kill(stuck, signal.SIGSTOP)
+    try:
+        reports = []
+        def chunk():
+            report = {}
+            one_worker.train_chunk(exp.trainer, cpu_seconds=10.0, max_epochs=20,
+                                   wall_seconds=2.0, report=report)
+            reports.append(report)
+
+        thread = threading.Thread(target=chunk, daemon=True)
+        thread.start()
+        thread.join(timeout=60)
+        assert not thread.is_alive(), "the chunk still waits for the stopped worker"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(stuck, signal.SIGKILL)
+    (report,) = reports
+    assert report["pid"] != stuck and report["data_sent"]
+    assert one_worker.counts["workers_replaced"] == 1 and exp.trainer.done
+    assert_same(in_process(TrainSettings(epochs=40), chunk=20), exp)
