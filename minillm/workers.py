@@ -676,11 +676,18 @@ class ChunkPool:
         with self._lock:
             self._start()
             count = len(self._all)
-        taken = []
+        taken, replies = [], []
         try:
             for _ in range(count):
                 taken.append(self._take(None, ""))
-            return [worker.call(request) for worker in sorted(taken, key=lambda w: w.number)]
+            taken.sort(key=lambda w: w.number)
+            for i, worker in enumerate(taken):
+                try:
+                    replies.append(worker.call(request))
+                except WorkerDied:  # died while it was free: a new one answers
+                    taken[i] = self._replace(worker)
+                    replies.append(taken[i].call(request))
+            return replies
         finally:
             for worker in taken:
                 self._give_back(worker)
