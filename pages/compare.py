@@ -125,9 +125,10 @@ for name, about in OPTIONAL_ENCODINGS.items():
 results = {key: (name, about, *tokenized(key, name, text, tok)) for key, name, about, tok in lineup}
 
 st.subheader("How many tokens?")
-counts = st.column_config.NumberColumn(format="localized")
-st.dataframe(compare.summary_table([row for _, _, row, _ in results.values()]), hide_index=True,
-             width="content", column_config={"Vocabulary size": counts, "Tokens": counts})
+# A plain table, not a scrolling grid: its headers and names wrap, so it fits a phone's width.
+st.table(compare.summary_table([row for _, _, row, _ in results.values()]).style.format(
+    {"Vocabulary size": "{:,}", "Tokens": "{:,}", "Characters per token": "{:.2f}"}),
+    hide_index=True)
 st.caption(f"{len(text):,} characters, {len(text.encode('utf-8')):,} UTF-8 bytes. More characters "
            "per token: shorter sequences for the model to read, but a bigger vocabulary.")
 try:  # the experiment that answers it; a page run on its own (AppTest) has no navigation

@@ -14,7 +14,7 @@ from minillm import display, inspect, notebook
 from minillm.charts.generate import candidate_bars, marked_text_html
 from minillm.charts.specs import with_data
 from minillm.sample import generate
-from ui.charts import draw
+from ui.charts import draw_wide_or_narrow
 from ui.chips import render_legend
 from ui import linked
 from ui.links import check_unknown_settings, share_caption
@@ -38,9 +38,9 @@ LINK_KEYS = linked.keys("generate_")
 
 
 @st.cache_data(max_entries=20, show_spinner=False)
-def bars_template(rows_per_step: int, _candidates) -> dict:
+def bars_template(rows_per_step: int, columns: int, _candidates) -> dict:
     """The candidate bars' Vega-Lite spec; another generation's rows are swapped in."""
-    return candidate_bars(_candidates).to_dict()
+    return candidate_bars(_candidates, columns=columns).to_dict()
 
 
 def pick_prompt():  # a quick pick fills the prompt box; typing unselects it
@@ -158,8 +158,9 @@ st.caption("For each new word: the most likely candidates and the probability th
 table = inspect.candidates_table(generation, dataset)
 if unit != "word":  # characters and pieces: what ␣, ↵ and ⟨F0 9F⟩ on the bars mean
     render_legend(display.legend_lines(table["label"]))
-template = bars_template(int(table.groupby("step").size().max()), table)
-draw(with_data(template, table), width="content")
+per_step = int(table.groupby("step").size().max())
+draw_wide_or_narrow(*(with_data(bars_template(per_step, columns, table), table)  # 3 a row; a phone 1
+                      for columns in (3, 1)), key="candidates")
 
 notebook_button("generate", partial(  # the model retrained (same settings), then this generation
     notebook.generate_notebook, experiment.settings, bpe=experiment.bpe,

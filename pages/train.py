@@ -162,11 +162,12 @@ else:
                 f"lines{f' ({held:,} more held out)' if held else ''}, a vocabulary of "
                 f"{data.vocab_size} ids (PAD{' and EOS' if eos else ''} included). "
                 f"ln|V| = {math.log(data.vocab_size):.3f}; loss floor = {floor:.4f}.")
-    vocab_tab, windows_tab, ambiguous_tab = st.tabs(
-        ["Vocabulary", "Windows (context → next)", "Ambiguous contexts (why the floor > 0)"])
+    vocab_tab, windows_tab, ambiguous_tab = st.tabs(  # short labels: all three fit a phone
+        ["Vocabulary", "Windows", "Why the floor > 0"])
     vocab_tab.dataframe(vocab, hide_index=True, height=300)
-    if len(data) > len(windows):
-        windows_tab.caption(f"The first {len(windows):,} of {len(data):,} windows.")
+    windows_tab.caption("Each window: a context and the token that comes next."
+                        + (f" The first {len(windows):,} of {len(data):,} windows."
+                           if len(data) > len(windows) else ""))
     windows_tab.dataframe(windows, hide_index=True, height=300)
     ambiguous_tab.caption("Contexts followed by more than one next token in the data: here even "
                           "a perfect model can only give odds. Their entropy makes up the floor.")

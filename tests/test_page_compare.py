@@ -34,7 +34,7 @@ def expected_counts(text, n_words=compare.DEFAULT_WORD_LIST_SIZE, corpus=FIRST_C
 
 
 def shown_counts(at):
-    table = at.dataframe[0].value
+    table = at.table[0].value
     return dict(zip(table["Tokenizer"], table["Tokens"]))
 
 
@@ -125,7 +125,7 @@ def test_text_over_the_limit_is_cut_with_a_message_and_empty_text_asks_for_some(
     at.text_area(key="cmp_text").input("").run()
     assert not at.exception
     assert any("Type or paste some text" in i.value for i in at.info)
-    assert not at.dataframe
+    assert not at.table
 
 
 def test_word_list_size_and_corpus_change_the_rows(at):
@@ -193,7 +193,7 @@ def test_the_legend_leaves_out_what_is_not_on_screen(at):
 def test_the_word_vocabulary_says_what_its_ids_are_and_its_rule(at):
     """100,032 ids under 'top 100,000': the page says they are 100,000 words, 31 punctuation
     marks and [UNK]; and says both word rules (this one lowercases, the models' does not)."""
-    table = at.dataframe[0].value.set_index("Tokenizer")
+    table = at.table[0].value.set_index("Tokenizer")
     size = table.loc["words (top 100,000)", "Vocabulary size"]
     assert size == 100_032
     about = next(c for c in captions(at) if "wordfreq plus punctuation" in c)

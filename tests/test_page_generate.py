@@ -43,9 +43,16 @@ def output_text(at) -> str:
 
 
 def candidates(at):
-    (chart,) = at.get("vega_lite_chart")
-    assert json.loads(chart.proto.spec)["facet"]["field"] == "panel"
-    return convert_arrow_bytes_to_pandas_df(chart.proto.datasets[0].data.data)
+    """The candidate bars' rows: one chart of 3 panels a row, its twin of 1 a row for a phone,
+    on the same rows."""
+    wide, narrow = at.get("vega_lite_chart")
+    specs = [json.loads(chart.proto.spec) for chart in (wide, narrow)]
+    assert [spec["facet"]["field"] for spec in specs] == ["panel", "panel"]
+    assert [spec["columns"] for spec in specs] == [3, 1]
+    rows = [convert_arrow_bytes_to_pandas_df(chart.proto.datasets[0].data.data)
+            for chart in (wide, narrow)]
+    assert rows[0].equals(rows[1])
+    return rows[0]
 
 
 def messages(at) -> str:

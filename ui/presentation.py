@@ -110,6 +110,9 @@ def css(present: bool) -> str:
         "[data-testid='stMetricLabel'] *, [data-testid='stPageLink-NavLink'] *"
         " { white-space: normal !important; overflow: visible !important;"
         " text-overflow: clip !important; }",
+        # On a phone a table keeps less padding and 14 px text, so five columns fit unscrolled.
+        "@media (max-width: 640px) { [data-testid='stTable'] th, [data-testid='stTable'] td"
+        " { padding: 0.35rem 0.2rem !important; font-size: 0.85rem !important; } }",
     ]
     if present:
         rules += [

@@ -152,7 +152,7 @@ def show_summary(exp) -> None:
     floor_means = ("the floor for memorising this data:** the best any model can do on the "
                    "lines it trained on" if held_out else "the best any model can do on this "
                    "data:** after some contexts several next words really occur (see "
-                   "*Ambiguous contexts* below), so no model can be sure")
+                   "*Why the floor > 0* below), so no model can be sure")
     st.markdown(
         f"It started at ln|V| = {result['start_loss']:.3f} (a blind guess among "
         f"{result['vocab_size']} ids). **The floor, {result['floor']:.4f}, is {floor_means}.")

@@ -37,7 +37,8 @@ def sharing_chart(distribution: pd.DataFrame, *, height: int = 380) -> alt.Layer
         y=alt.Y("pieces:Q", stack=None, title="Number of pieces (log scale)",
                 scale=alt.Scale(type="log", domainMin=0.5, domainMax=top)),
         color=alt.Color("vocabulary:N", title=None, scale=alt.Scale(range=COLOURS),
-                        legend=alt.Legend(orient="top", labelFontSize=LABEL_SIZE, labelLimit=500)),
+                        legend=alt.Legend(orient="top", columns=1,  # one per line: fits a phone
+                                          labelFontSize=LABEL_SIZE, labelLimit=500)),
         tooltip=[
             alt.Tooltip("vocabulary:N", title="Vocabulary"),
             alt.Tooltip("words per piece:N", title="Words per piece"),

@@ -23,7 +23,7 @@ PICKED_COLOUR = "#EA580C"  # the token the model wrote
 OTHER_COLOUR = "#93C5FD"  # the candidates it did not pick
 
 
-def candidate_bars(candidates: pd.DataFrame, *, columns: int = 3, panel_width: int = 190,
+def candidate_bars(candidates: pd.DataFrame, *, columns: int = 3, panel_width: int = 160,
                    bar_height: int = 30) -> alt.FacetChart:
     """One small bar chart per generation step: the top candidates and their probabilities.
 
