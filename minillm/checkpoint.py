@@ -1,7 +1,8 @@
 """Saving a trained model to a file, and loading it back safely.
 
 A checkpoint holds everything needed to continue: the settings (corpus included), the
-tokenizer's vocabulary, the weights, the optimizer's state and the loss history.
+tokenizer's vocabulary, the weights, the optimizer's state and the loss histories (training and
+held out).
 
 Loading a file someone hands you is dangerous with plain `pickle` (it can run any code).
 We load with ``torch.load(weights_only=True)``, which only rebuilds plain data (tensors,
@@ -134,6 +135,7 @@ def save_checkpoint(experiment: Experiment) -> bytes:
         "state_dict": experiment.model.state_dict(),
         "optimizer": experiment.trainer.optimizer.state_dict(),
         "history": list(experiment.trainer.history),
+        "valid_history": [[epoch, loss] for epoch, loss in experiment.trainer.valid_history],
         "story": story,
     }
     buffer = io.BytesIO()
@@ -398,6 +400,7 @@ def load_checkpoint(data: bytes, budgets: Budgets | None = None) -> Experiment:
     _check(isinstance(history, list) and all(type(v) is float and math.isfinite(v) for v in history),
            "The model's loss history is damaged.")
     _check(len(history) <= settings.epochs, "The model's loss history is longer than its epochs.")
+    valid_history = _valid_history(payload.get("valid_history", []), len(history))
     optimizer = _optimizer(_part(payload, "optimizer", "optimizer state"), experiment)
 
     experiment.model.load_state_dict(state)
@@ -406,4 +409,19 @@ def load_checkpoint(data: bytes, budgets: Budgets | None = None) -> Experiment:
     except Exception as exc:
         raise CheckpointError("The model's optimizer state does not fit its weights.") from exc
     experiment.trainer.history = list(history)
+    experiment.trainer.valid_history = valid_history
     return experiment
+
+
+def _valid_history(pairs, epochs: int) -> list[tuple[int, float]]:
+    """The held-out checks, as (epoch, loss): epochs rising, none past the training history, each
+    loss a finite number (a file saved before held-out text has none: an empty list)."""
+    _check(isinstance(pairs, list)
+           and all(isinstance(p, list) and len(p) == 2 and type(p[0]) is int
+                   and type(p[1]) is float and math.isfinite(p[1]) for p in pairs),
+           "The model's held-out history is damaged.")
+    rising = [epoch for epoch, _ in pairs]
+    _check(len(pairs) <= epochs + 1 and rising == sorted(set(rising))
+           and all(0 <= e <= epochs for e in rising),
+           "The model's held-out history does not fit its training history.")
+    return [(epoch, loss) for epoch, loss in pairs]

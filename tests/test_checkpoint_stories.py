@@ -108,3 +108,35 @@ def test_a_file_with_both_a_recipe_and_lines_is_refused(small):
     payload["settings"]["lines"] = list(small.settings.lines)
     with pytest.raises(CheckpointError, match="both saved and generated"):
         load_checkpoint(resave(payload))
+
+
+def test_the_held_out_curve_comes_back_too(small):
+    """A loaded model draws the held-out curve it had (the file used to keep only training's)."""
+    assert small.trainer.valid_history  # checked at the start and after each eval
+    loaded = load_checkpoint(save_checkpoint(small))
+    assert loaded.trainer.valid_history == small.trainer.valid_history
+    assert loaded.summary()["valid_loss"] == small.summary()["valid_loss"]
+
+
+def test_a_file_saved_before_held_out_curves_loads_without_one(small):
+    payload = payload_of(save_checkpoint(small))
+    del payload["valid_history"]
+    assert load_checkpoint(resave(payload)).trainer.valid_history == []
+
+
+@pytest.mark.parametrize("valid_history, words", [
+    ("0.5", "held-out history is damaged"),
+    ([[0, float("nan")]], "held-out history is damaged"),
+    ([[0, 1]], "held-out history is damaged"),  # a loss must be a float
+    ([[True, 1.0]], "held-out history is damaged"),
+    ([[0, 1.0, 2.0]], "held-out history is damaged"),
+    ([[0, 1.0]] * 5, "does not fit its training history"),  # more checks than epochs + 1
+    ([[2, 1.0], [1, 1.0]], "does not fit its training history"),
+    ([[0, 1.0], [99, 1.0]], "does not fit its training history"),  # past the 3 epochs trained
+    ([[-1, 1.0]], "does not fit its training history"),
+])
+def test_a_tampered_held_out_curve_is_refused_in_words(small, valid_history, words):
+    payload = payload_of(save_checkpoint(small))
+    payload["valid_history"] = valid_history
+    with pytest.raises(CheckpointError, match=words):
+        load_checkpoint(resave(payload))
