@@ -12,9 +12,10 @@ whether a run can take it and otherwise gives None (the Trainer then runs the pl
   scored, mini-batches, any number of layers, with or without the causal mask. The forward
   pass and the chain rule written out with the modules' own weights, into buffers allocated
   once, the attention as plain batched products and one softmax per layer (what
-  ``nn.MultiheadAttention`` computes, without its checks and re-layouts). Work that would
-  repeat numbers already computed is skipped, never approximated (`SharedRows`): with the
-  causal mask a position's numbers depend only on the tokens up to it, so the left padding
+  ``nn.MultiheadAttention`` computes, without its checks and re-layouts; each move between
+  the rows' layout and the heads' is one gather, with no full-size copy in between). Work
+  that would repeat numbers already computed is skipped, never approximated (`SharedRows`):
+  with the causal mask a position's numbers depend only on the tokens up to it, so the left padding
   that several windows of a batch begin with is computed once; and the first layer's
   LayerNorm and query/key/value projection see only a position's token and place, so they
   run once per distinct (token, position). ``tests/test_fastpath.py`` holds the losses and
@@ -177,8 +178,8 @@ class _Workspace:
 
 class _Layer:
     """One block's weights and the views of the flat gradient they write to, looked up once
-    (a step reads them a hundred times; module attribute look-ups cost more than the maths
-    on the smallest tensors)."""
+    (a step reads them over and over, and a module attribute look-up costs more than the
+    maths on the smallest tensors)."""
 
     def __init__(self, block: nn.Module, grad):
         attn, ff = block.attn, block.ff
