@@ -42,12 +42,15 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import faulthandler
 import hashlib
 import io
+import logging
 import math
 import multiprocessing
 import os
 import pickle
+import signal
 import sys
 import threading
 import time
@@ -58,6 +61,8 @@ from collections import OrderedDict
 from concurrent.futures.process import BrokenProcessPool
 
 import torch
+
+log = logging.getLogger(__name__)
 
 WORKERS_ENV = "MINILLM_WORKERS"
 CACHE_ENV = "MINILLM_WORKER_CACHE_MB"
@@ -473,6 +478,9 @@ def train_in_worker(cache: Cache, request: dict) -> dict:
 
 
 def _start_worker() -> None:
+    # SIGUSR1 prints every thread's stack to stderr (the server's log): the watchdog sends it
+    # before it kills a stuck worker, so the log says where it was stuck
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     torch.set_num_threads(1)
     try:
         torch.set_num_interop_threads(1)
@@ -546,8 +554,9 @@ def _context():
     return multiprocessing.get_context("spawn")
 
 
-ANSWER_SECONDS = 120.0  # a worker that says nothing for this long (beyond a chunk's own
-# wall-clock bound) is taken for dead: a lost answer must not hold a training slot forever
+ANSWER_SECONDS = 20.0  # a worker that says nothing for this long (beyond a chunk's own
+# wall-clock bound) is taken for dead: a lost answer must not hold a training slot for long.
+# Generous: a busy machine delays an answer, and one epoch may outlast the chunk's bound.
 
 
 WATCH_SECONDS = 0.5  # how often the watchdog looks
@@ -762,7 +771,11 @@ def _watch(pool_ref, stopping: threading.Event) -> None:
         for worker in list(pool._all):
             deadline = worker.deadline
             if deadline is not None and now > deadline:
-                with contextlib.suppress(OSError):
+                log.warning("worker %s (pid %s) gave no answer in time: killed, replaced",
+                            worker.number, worker.process.pid)
+                with contextlib.suppress(OSError, TypeError):
+                    os.kill(worker.process.pid, signal.SIGUSR1)
+                    time.sleep(0.2)
                     worker.process.kill()
         del pool
 
