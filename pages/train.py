@@ -138,9 +138,8 @@ def live_run():
         show_summary(exp)
 
 
-train_run.full_page_run(True)  # read by live_run: False in its own (timer or Step) reruns
-live_run()
-train_run.full_page_run(False)
+with train_run.whole_page():  # read by live_run: not in its own (timer or Step) reruns
+    live_run()
 
 if exp is not None and paused and not done:
     st.caption("Paused. **Resume**, or **Step** one chunk at a time.")

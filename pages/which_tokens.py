@@ -105,8 +105,10 @@ if isinstance(found, T.TournamentResult):
     widgets.take_home(found, corpus)
 elif running:
     full_page_run = True  # read by live_progress: False in its own (timer) reruns
-    live_progress()
-    full_page_run = False
+    try:
+        live_progress()
+    finally:  # however the call ends: else its timer's reruns would never show the results
+        full_page_run = False
 else:
     if isinstance(found, jobs.Job) and found.error:
         st.error(found.error, icon=":material/error:")

@@ -47,3 +47,35 @@ def test_an_unknown_request_is_refused():
     with pytest.raises(ValueError):
         RunState().after("jump")
     assert set(REQUESTS) == {"train", "pause", "step", "reset"}
+
+
+def _page_marking_its_fragment_call():
+    import streamlit as st
+
+    from ui import train_run
+
+    seen = st.session_state.setdefault("seen", [])
+    with train_run.whole_page():
+        seen.append(train_run.full_page_run())
+        how = st.session_state.get("end")
+        if how == "rerun" and len(seen) == 1:
+            st.rerun()
+        if how == "error":
+            raise RuntimeError("the page broke mid-call")
+    seen.append(train_run.full_page_run())
+
+
+@pytest.mark.parametrize("end", [None, "rerun", "error"])
+def test_the_page_run_mark_comes_off_however_the_call_ends(end):
+    """Left on after an st.rerun or an exception, every later tick of Train's fragment took
+    itself for a page run and never waited for a training slot: in a busy class such a run
+    can starve at its last chunks."""
+    from streamlit.testing.v1 import AppTest
+
+    from ui.train_run import FULL_PAGE_RUN
+
+    at = AppTest.from_function(_page_marking_its_fragment_call)
+    at.session_state["end"] = end
+    at.run()
+    assert at.session_state[FULL_PAGE_RUN] is False
+    assert True in at.session_state["seen"]  # it was on during the call

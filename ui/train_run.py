@@ -14,6 +14,7 @@ around the fragment must be drawn again. Pure, so it is tested without Streamlit
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
 
 import streamlit as st
@@ -104,10 +105,21 @@ def save(state: RunState) -> None:
     st.session_state[STEP_PENDING] = state.step_pending
 
 
-def full_page_run(now: bool | None = None) -> bool:
+def full_page_run() -> bool:
     """Whether this script run is the whole page's (not the fragment's own, on its timer or a
-    Step): the page sets it around its call of the fragment. A full page run does not wait
-    for a training slot, as the rest of the page would wait with it."""
-    if now is not None:
-        st.session_state[FULL_PAGE_RUN] = now
+    Step): the page marks its call of the fragment with `whole_page`. A full page run does
+    not wait for a training slot, as the rest of the page would wait with it."""
     return st.session_state.get(FULL_PAGE_RUN, False)
+
+
+@contextlib.contextmanager
+def whole_page():
+    """Around the page's own call of the fragment. The mark is taken off however the call
+    ends (an `st.rerun`, an exception, a newer run stopping this one): left on, every later
+    tick of the fragment would take itself for a page run and never wait for a slot, and in
+    a busy class a run that never waits can starve at its last chunks."""
+    st.session_state[FULL_PAGE_RUN] = True
+    try:
+        yield
+    finally:
+        st.session_state[FULL_PAGE_RUN] = False
