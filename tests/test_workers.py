@@ -79,14 +79,12 @@ def test_two_trainings_run_at_the_same_moment_in_two_processes(pool):
     pool.warm_up()
     experiments = [Experiment(TrainSettings(epochs=2000, seed=s), device="cpu") for s in (1, 2)]
     spans = {}
-    start = threading.Barrier(2)
 
     def train(exp):
-        report = {}
-        start.wait()
-        pool.train_chunk(exp.trainer, cpu_seconds=0.6, max_epochs=2000, wall_seconds=10.0,
-                         report=report)
-        spans[id(exp)] = report["pid"], report["started"], report["ended"]
+        state = workers.export_state(exp.trainer)
+        result = pool._pool().submit(workers.run_chunk, state, 0.6, 2000, 10.0).result()
+        workers.apply_state(exp.trainer, result)
+        spans[id(exp)] = result["worker"]
 
     threads = [threading.Thread(target=train, args=(exp,)) for exp in experiments]
     for thread in threads:
