@@ -204,7 +204,7 @@ def test_generate_notebook_writes_the_same_text(downloads, offline):
     assert app["text"].startswith("the dog ") and len(app["ids"]) == 15
     from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 
-    (chart,) = at.get("vega_lite_chart")
+    chart = at.get("vega_lite_chart")[0]  # the wide form (its phone twin has the same rows)
     bars = convert_arrow_bytes_to_pandas_df(chart.proto.datasets[0].data.data)
     assert bars[bars["picked"]].sort_values("step")["token_id"].tolist() == app["ids"]
     assert_same(app, run_notebook(nb))
@@ -242,7 +242,7 @@ def test_compare_notebook_gives_the_same_ids(downloads, offline):
     assert not at.exception
     nb = exported(at, downloads, "compare")
     app = notebook.figures_of(nb)
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert dict(zip(table["Tokenizer"], table["Tokens"])) == app["tokens"]
     assert app["ids"]["cl100k_base"][:4] == [40, 1097, 4477, 420]  # "I am writing this"
     assert_same(app, run_notebook(nb))
