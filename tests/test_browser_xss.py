@@ -107,20 +107,24 @@ def test_settings_changed_on_build_a_bpe_open_the_same_in_a_new_browser(browser_
     app = browser_page
     page = app.page
     app.goto("build_bpe")
-    slider(page, "bpe_merges").focus()
-    for _ in range(3):
-        page.keyboard.press("ArrowLeft")  # 200 -> 197
-    page.wait_for_url(re.compile(r"bpe_merges=197"), timeout=DRAWN)
-    app.wait_until_idle()
+    # One key at a time, each change drawn before the next: a key pressed while the page
+    # reruns for the last one can be lost on a busy machine (CI once ended at 198).
+    for merges in (199, 198, 197):  # 200 -> 197
+        slider(page, "bpe_merges").focus()
+        page.keyboard.press("ArrowLeft")
+        page.wait_for_url(re.compile(rf"bpe_merges={merges}\b"), timeout=DRAWN)
+        app.wait_until_idle()
     page.locator(".st-key-bpe_split label").click()  # split into words: off
     page.wait_for_url(re.compile(r"bpe_split=false"), timeout=DRAWN)
     app.wait_until_idle()
     slider(page, "bpe_step").focus()
     page.keyboard.press("Home")
-    for _ in range(5):
-        page.keyboard.press("ArrowRight")
-    page.wait_for_url(re.compile(r"bpe_step=5\b"), timeout=DRAWN)
     app.wait_until_idle()
+    for step in range(1, 6):
+        slider(page, "bpe_step").focus()
+        page.keyboard.press("ArrowRight")
+        page.wait_for_url(re.compile(rf"bpe_step={step}\b"), timeout=DRAWN)
+        app.wait_until_idle()
     type_into(app, ".st-key-bpe_sentence input", "naïve 東京 🦙")
     page.wait_for_url(re.compile(r"bpe_sentence="), timeout=DRAWN)
     shared = page.url
