@@ -24,15 +24,12 @@ def draw(spec: dict, container=None, width: str = "stretch", **kwargs) -> None:
                                       width=width, **kwargs)
 
 
-#: Below this width Streamlit stacks columns; a wide chart gives way to its narrow form too.
-PHONE_MAX_PX = 640
-
-
 def draw_wide_or_narrow(wide: dict, narrow: dict, key: str) -> None:
     """`wide` on a screen wider than a phone, `narrow` on a phone (a grid of panels in one
     column, say): both are sent, CSS shows the one that fits, so nothing runs off the side."""
-    st.html(f"<style>@media (max-width: {PHONE_MAX_PX}px) {{ .st-key-{key}-wide {{ display: none; }} }}"
-            f" @media (min-width: {PHONE_MAX_PX + 1}px) {{ .st-key-{key}-narrow {{ display: none; }} }}"
+    phone = presentation.PHONE_MAX_PX
+    st.html(f"<style>@media (max-width: {phone}px) {{ .st-key-{key}-wide {{ display: none; }} }}"
+            f" @media (min-width: {phone + 1}px) {{ .st-key-{key}-narrow {{ display: none; }} }}"
             "</style>")
     for form, spec in (("wide", wide), ("narrow", narrow)):
         with st.container(key=f"{key}-{form}"):

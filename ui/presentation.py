@@ -32,6 +32,8 @@ PRESENT = linked.Flag(PRESENT_KEY, "presentation mode", False)
 NORMAL_MIN_PX = 14
 PRESENT_MIN_PX = 20
 ROOT_FONT_PX = {False: 17, True: 22}  # 17 is .streamlit/config.toml's theme.baseFontSize
+#: Below this width Streamlit stacks columns: a phone's layout (tables, the wide-or-narrow charts).
+PHONE_MAX_PX = 640
 
 
 def min_font_px(present: bool) -> int:
@@ -111,7 +113,8 @@ def css(present: bool) -> str:
         " { white-space: normal !important; overflow: visible !important;"
         " text-overflow: clip !important; }",
         # On a phone a table keeps less padding and 14 px text, so five columns fit unscrolled.
-        "@media (max-width: 640px) { [data-testid='stTable'] th, [data-testid='stTable'] td"
+        f"@media (max-width: {PHONE_MAX_PX}px) {{ [data-testid='stTable'] th,"
+        " [data-testid='stTable'] td"
         " { padding: 0.35rem 0.2rem !important; font-size: 0.85rem !important; } }",
     ]
     if present:
