@@ -16,6 +16,14 @@ of worker processes, one per core by default, and comes back:
   (tests/test_workers.py: the notebook's run through the pool ends at 0.3845, equal to the
   in-process run as floats).
 
+How the state travels matters as much as where it trains: the server's one process does the
+sending for every session, so its CPU per round trip is what thirty students queue for. Sent as
+torch tensors, each of a chunk's few dozen small tensors goes through torch's shared memory (a
+file and a descriptor handed over each). So `pack` turns every small tensor into a numpy array
+first, and the whole state travels as one pickled bytes string through the pool's pipe; only a
+large tensor (a big corpus's windows, over `SHARED_MEMORY_BYTES`) still takes shared memory,
+where one copy is cheaper than sending its bytes (`bench/pool_round_trip.py` measures both).
+
 Workers start with ``forkserver`` (``spawn`` where there is none), never ``fork`` (the server
 has threads), with one torch thread each. ``MINILLM_WORKERS`` sets how many (default: the
 cores this process may use; 0: train in the server's own process, as before).
@@ -32,6 +40,7 @@ import contextlib
 import math
 import multiprocessing
 import os
+import pickle
 import sys
 import threading
 import time
@@ -39,6 +48,7 @@ import types
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+import numpy
 import torch
 
 WORKERS_ENV = "MINILLM_WORKERS"
@@ -156,6 +166,92 @@ def _result(trainer, before: int) -> dict:
     }
 
 
+SHARED_MEMORY_BYTES = 1 << 20  # a tensor at least this large travels through shared memory
+
+
+class _Array:
+    """A tensor's numbers as a numpy array: pickled as one buffer, no shared-memory file."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array):
+        self.array = array
+
+    def __reduce__(self):
+        return _Array, (self.array,)
+
+
+class _Large:
+    """Where a large tensor sits in the list that travels beside the bytes."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int):
+        self.index = index
+
+    def __reduce__(self):
+        return _Large, (self.index,)
+
+
+# dtypes numpy holds as they are (not bfloat16, say: such a tensor travels as a tensor)
+_NUMPY_DTYPES = frozenset({torch.float64, torch.float32, torch.float16, torch.int64,
+                           torch.int32, torch.int16, torch.int8, torch.uint8, torch.bool})
+
+
+def pack(obj, large: list) -> object:
+    """`obj` with every tensor replaced: small ones by their numbers as numpy arrays, large
+    ones (or those numpy cannot hold) by their place in `large`. Dicts, lists and tuples are
+    walked; anything else is left as it is (it pickles as usual)."""
+    if isinstance(obj, torch.Tensor):
+        tensor = obj.detach()
+        if tensor.device.type == "cpu" and tensor.dtype in _NUMPY_DTYPES and (
+                tensor.numel() * tensor.element_size() < SHARED_MEMORY_BYTES):
+            return _Array(tensor.numpy())
+        large.append(tensor)
+        return _Large(len(large) - 1)
+    if isinstance(obj, dict):
+        return {key: pack(value, large) for key, value in obj.items()}
+    if isinstance(obj, list):
+        return [pack(value, large) for value in obj]
+    if isinstance(obj, tuple):
+        return tuple(pack(value, large) for value in obj)
+    return obj
+
+
+def unpack(obj, large: list) -> object:
+    """What `pack` was given, with tensors of their own (never views of the pickle's bytes)."""
+    if isinstance(obj, _Array):
+        array = obj.array
+        if not array.flags.writeable:  # a pickle's arrays are read-only views of its bytes
+            array = numpy.array(array)
+        return torch.from_numpy(array)
+    if isinstance(obj, _Large):
+        return large[obj.index]
+    if isinstance(obj, dict):
+        return {key: unpack(value, large) for key, value in obj.items()}
+    if isinstance(obj, list):
+        return [unpack(value, large) for value in obj]
+    if isinstance(obj, tuple):
+        return tuple(unpack(value, large) for value in obj)
+    return obj
+
+
+def dumps(obj) -> tuple[bytes, list]:
+    """`obj` as one bytes string and the list of its large tensors (see `pack`)."""
+    large: list = []
+    return pickle.dumps(pack(obj, large), protocol=pickle.HIGHEST_PROTOCOL), large
+
+
+def loads(data: bytes, large: list) -> object:
+    return unpack(pickle.loads(data), large)
+
+
+def run_packed_chunk(data: bytes, large: list, cpu_seconds: float, max_epochs: int,
+                     wall_seconds: float) -> tuple[bytes, list]:
+    """`run_chunk` for a state sent by `dumps`; its result sent back the same way."""
+    return dumps(run_chunk(loads(data, large), cpu_seconds, max_epochs, wall_seconds))
+
+
 def run_chunk(state: dict, cpu_seconds: float, max_epochs: int, wall_seconds: float) -> dict:
     """In a worker: go on with the run for one chunk (epoch by epoch until a budget is spent)."""
     started = time.monotonic()
@@ -270,11 +366,11 @@ class ChunkPool:
         died (killed, out of memory) is replaced and the chunk runs once more."""
         if trainer.done or max_epochs <= 0:
             return 0
-        state = export_state(trainer)
+        data, large = dumps(export_state(trainer))
         for attempt in (1, 2):
             try:
-                result = self._pool().submit(run_chunk, state, cpu_seconds, max_epochs,
-                                             wall_seconds).result()
+                result = loads(*self._pool().submit(run_packed_chunk, data, large, cpu_seconds,
+                                                    max_epochs, wall_seconds).result())
                 break
             except BrokenProcessPool:
                 self.shutdown()

@@ -152,3 +152,40 @@ def test_workers_never_run_the_servers_main_script(tmp_path, monkeypatch):
         fresh.shutdown()
     assert not marker.exists()
     assert sys.modules["__main__"] is page
+
+
+def test_a_chunks_state_travels_as_one_bytes_string():
+    """Small tensors go as numpy arrays inside one pickle, not one shared-memory file each."""
+    exp = Experiment(TrainSettings(), device="cpu")
+    exp.trainer.run(3)
+    data, large = workers.dumps(workers.export_state(exp.trainer))
+    assert isinstance(data, bytes) and large == []
+    back = workers.loads(data, large)
+    for (name, x), y in zip(exp.model.state_dict().items(), back["weights"].values()):
+        assert identical(x, y), name
+        assert y.data_ptr() != x.data_ptr()
+        y.add_(1.0)  # a tensor of its own: writable, and not the pickle's bytes
+    assert back["history"] == exp.trainer.history
+    assert back["optimizer"]["state"][0]["exp_avg"].equal(
+        exp.trainer.optimizer.state_dict()["state"][0]["exp_avg"])
+
+
+def test_large_and_unusual_tensors_travel_as_tensors():
+    big = torch.arange(workers.SHARED_MEMORY_BYTES // 8 + 1, dtype=torch.int64)
+    odd = torch.ones(3, dtype=torch.bfloat16)
+    small = torch.tensor([[1.5, -2.0]]).t()  # not contiguous
+    data, large = workers.dumps({"big": big, "odd": [odd], "small": (small, 7, "text")})
+    assert [t.data_ptr() for t in large] == [big.data_ptr(), odd.data_ptr()]
+    back = workers.loads(data, large)
+    assert torch.equal(back["big"], big) and torch.equal(back["odd"][0], odd)
+    assert torch.equal(back["small"][0], small) and back["small"][1:] == (7, "text")
+
+
+def test_a_run_with_large_windows_is_identical_through_the_pool(pool):
+    """A corpus whose windows pass the shared-memory size: the windows take shared memory,
+    the rest the bytes, and the numbers are still exactly the in-process ones."""
+    lines = tuple(f"w{i % 97} w{(i * 7) % 89} w{(i * 3) % 83} end" for i in range(9000))
+    settings = TrainSettings(lines=lines, batch_size=16, epochs=12, block_size=16)
+    exp = Experiment(settings, device="cpu")
+    assert exp.trainer.dataset.X.numel() * 8 >= workers.SHARED_MEMORY_BYTES
+    assert_same(in_process(settings, chunk=5), pooled(pool, settings, chunk=5))
