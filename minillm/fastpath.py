@@ -114,36 +114,63 @@ class SharedRows:
 
     def __init__(self, x: torch.Tensor, causal: bool):
         B, T = x.shape
-        t = torch.arange(T, device=x.device)
-        windows = torch.arange(B, device=x.device)
+        N = B * T
+        place = torch.arange(N, device=x.device)  # b * T + t
+        flat = x.reshape(-1)
+        # Each place's (token, position): what the first layer sees. The keys index a table
+        # (one entry per token and position) when it is small, else they are sorted.
+        key = torch.add(place % T, flat, alpha=T)
+        n_keys = (int(flat.max()) + 1) * T if N else 0
+        dense = n_keys <= 8 * N + 4096
         if causal:
-            first = x[:, 0]
-            run = (x == first[:, None]).cumprod(1).sum(1)  # each window's leading run
-            agree = torch.where(first[:, None] == first[None, :],
-                                torch.minimum(run[:, None], run[None, :]), 0)
-            agree.fill_diagonal_(T)  # agree[a, b]: positions a and b surely have in common
-            # Window b reads position t from the first window a that agrees with it there:
-            # the first a where the running maximum of agree[:, b] passes t.
-            reach = agree.cummax(0).values.t().contiguous()  # (b, a), rising along a
-            reads = torch.searchsorted(reach, t.expand(B, T).contiguous(), right=True)
-            own = reads == windows[:, None]  # (B, T): computed in its own window
-            self.shared = not bool(own.all())
+            # The leading run of each window: its first token, repeated. Place (b, t) in it
+            # holds the same numbers as place (a, t) of any window a whose leading run is of
+            # the same token and longer than t; it reads the first such window's row (the
+            # first place of the batch with that (token, position) inside a leading run).
+            lead = (x != x[:, :1]).cumsum(1).view(-1) == 0
+            if dense:
+                lead_key = torch.where(lead, key, n_keys)  # n_keys: outside every leading run
+                first = torch.full((n_keys + 1,), N, dtype=place.dtype, device=x.device)
+                first.scatter_reduce_(0, lead_key, place, "amin")
+                reads = torch.where(lead, first.index_select(0, lead_key), place)
+            else:
+                lead_key = torch.where(lead, key, -1 - place)  # distinct outside the runs
+                _, inverse = torch.unique(lead_key, return_inverse=True)
+                first = torch.full((N,), N, dtype=place.dtype, device=x.device)
+                first.scatter_reduce_(0, inverse, place, "amin")
+                reads = first.index_select(0, inverse)
+            self.own = reads == place  # (N,): computed in its own window
+            self.shared = not bool(self.own.all())
         else:
             self.shared = False
         if self.shared:
-            self.row_from_full = own.reshape(-1).nonzero()[:, 0]
-            row = torch.empty(B * T, dtype=torch.long, device=x.device)
-            row[self.row_from_full] = torch.arange(len(self.row_from_full), device=x.device)
-            self.full_to_row = torch.gather(row.view(B, T), 0, reads).reshape(-1)
+            self.row_from_full = self.own.nonzero()[:, 0]
+            rank = self.own.cumsum(0).sub_(1)  # each computed place's row
+            self.full_to_row = rank.index_select(0, reads)
+            self.others = (~self.own).nonzero()[:, 0]  # the places that only read a row
         else:
-            self.row_from_full = torch.arange(B * T, device=x.device)
+            self.row_from_full = place
             self.full_to_row = None
         self.M = len(self.row_from_full)
-        tokens = x.reshape(-1)[self.row_from_full] if self.shared else x.reshape(-1)
-        positions = self.row_from_full % T
-        pairs, self.first_of = torch.unique(tokens * T + positions, return_inverse=True)
+        # The first layer: one row per distinct (token, position), in ascending order.
+        if dense:
+            present = torch.zeros(n_keys, dtype=place.dtype, device=x.device)
+            present.index_fill_(0, key, 1)
+            pairs = present.nonzero()[:, 0]
+            self.full_to_first = present.cumsum_(0).sub_(1).index_select(0, key)
+        else:
+            pairs, self.full_to_first = torch.unique(key, return_inverse=True)
         self.first_tokens, self.first_positions = pairs // T, pairs % T
-        self.full_to_first = self.first_of[self.full_to_row] if self.shared else self.first_of
+        self.first_of = (self.full_to_first.index_select(0, self.row_from_full) if self.shared
+                         else self.full_to_first)
+        # Each (token, position)'s first place in the batch, and the places after it
+        # (their keys' and values' gradients add up in the first one's row).
+        first_place = torch.full((len(pairs),), N, dtype=place.dtype, device=x.device)
+        first_place.scatter_reduce_(0, self.full_to_first, place, "amin")
+        self.first_place = first_place
+        later = torch.ones(N, dtype=torch.bool, device=x.device)
+        later.index_fill_(0, first_place, False)
+        self.first_others = later.nonzero()[:, 0]
 
     def rows_of(self, places: torch.Tensor) -> torch.Tensor:
         """The row each place (``b * T + t``) reads."""
@@ -167,13 +194,31 @@ class _Workspace:
         self.heads = [new(3, BH, T, hs) for _ in range(n_layers)]  # q, k, v per (window, head)
         self.probs = [new(BH, T, T) for _ in range(n_layers)]  # attention weights
         self.saved = [None] * n_layers  # the LayerNorms' inputs, outputs and statistics
-        self.qkv, self.dqkv, self.dqkv_full = new(N, 3 * d), new(N, 3 * d), new(N, 3 * d)
+        self.qkv, self.dqkv = new(N, 3 * d), new(N, 3 * d)
         self.o, self.do = new(BH, T, hs), new(BH, T, hs)
         self.dheads, self.dprobs = new(3, BH, T, hs), new(BH, T, T)
         self.logits, self.dlogits = new(N, V), new(N, V)
         # dn has a spare row: kept at zero, it is what a place that takes no gradient reads
         self.dh, self.dn, self.dr = new(N, d), new(N + 1, d), new(N, 4 * d)
         self.mask = torch.full((T, T), -math.inf, dtype=like.dtype, device=like.device).triu_(1)
+        # The views a step takes of these, taken once (a view costs more than it seems).
+        self.qkv_views = [(*hd, hd[1].transpose(1, 2), hd[2].transpose(1, 2)) for hd in self.heads]
+        self.heads_rows = [hd.view(-1, hs) for hd in self.heads]
+        self.probs_t = [p.transpose(1, 2) for p in self.probs]
+        self.o_rows, self.do_rows = self.o.view(-1, hs), self.do.view(-1, hs)
+        self.dq, self.dk, self.dv = self.dheads
+        self.dprobs_t = self.dprobs.transpose(1, 2)
+        # Index tables of the re-layouts (`_Places`), fixed for a batch shape.
+        self.H = H
+        i = lambda n: torch.arange(n, device=like.device)  # noqa: E731
+        b, t, h, c = i(B).view(B, 1), i(T).view(1, T), i(H), i(3)
+        place_b, place_t = (b + 0 * t).reshape(-1), (t + 0 * b).reshape(-1)  # of b * T + t
+        self.heads_base = (c.view(3, 1, 1, 1) * H + h.view(1, 1, H, 1))
+        self.o_table = ((place_b * H)[:, None] + h) * T + place_t[:, None]  # (N, H)
+        self.h_col = h.view(1, H, 1)
+        # src[p, c, h]: where place p's q, k or v of head h sits in (3, B * H, T, hs)
+        self.src = (((c.view(1, 3, 1) * B + place_b.view(N, 1, 1)) * H + h.view(1, 1, H)) * T
+                    + place_t.view(N, 1, 1))
 
 
 class _Layer:
@@ -195,41 +240,50 @@ class _Layer:
         self.g_w_out, self.g_b_out = grad(self.w_out), grad(self.b_out)
         self.g_w1, self.g_b1 = grad(self.w1), grad(self.b1)
         self.g_w2, self.g_b2 = grad(self.w2), grad(self.b2)
+        # transposed views: the optimizer updates the weights in place, so they stay current
+        self.w_in_t, self.w_out_t, self.w1_t, self.w2_t = (
+            self.w_in.t(), self.w_out.t(), self.w1.t(), self.w2.t())
 
 
 class _Places:
     """Where each step's re-layouts read, for the rows `SharedRows` computes: one gather
     each, straight between the row layout (row, head, dimension) and the per-head layout
-    (window, head, position, dimension) the attention's batched products work in."""
+    (window, head, position, dimension) the attention's batched products work in. The
+    index tables that depend only on the batch's shape are made once (`_Workspace`)."""
 
-    def __init__(self, rows: SharedRows, B: int, T: int, H: int, device):
-        self.rows, self.B, self.T, self.H = rows, B, T, H
-        self._heads: dict[int, torch.Tensor] = {}
+    def __init__(self, rows: SharedRows, ws: "_Workspace"):
+        self.rows, self.ws = rows, ws
+        B, T = ws.shape
+        H = ws.H
         if rows.shared:
-            p = rows.row_from_full  # each computed row's place b * T + t
-            h = torch.arange(H, device=device)
             # ocat (row, head) reads o (window, head, position)
-            self.o_index = (((p // T) * H)[:, None] + h) * T + (p % T)[:, None]
-            self.o_index = self.o_index.reshape(-1)
+            self.o_index = ws.o_table.index_select(0, rows.row_from_full).view(-1)
             # do (window, head, position) reads dn (row, head), or dn's zero row (row M)
             # where a place only reads another window's row: it asks no question there
-            N = B * T
-            own = rows.row_from_full[rows.full_to_row] == torch.arange(N, device=device)
-            row = torch.where(own, rows.full_to_row, rows.M).view(B, 1, T)
-            self.do_index = (row * H + h.view(1, H, 1)).reshape(-1)
+            row = torch.where(rows.own, rows.full_to_row, rows.M).view(B, 1, T)
+            self.do_index = torch.add(ws.h_col, row, alpha=H).view(-1)
 
     def heads_index(self, reads: torch.Tensor) -> torch.Tensor:
         """q, k, v (3, window, head, position) of every place, read from the packed
         projection's rows (row, 3, head): place b * T + t reads row ``reads[b * T + t]``."""
-        key = id(reads)
-        index = self._heads.get(key)
-        if index is None:
-            B, T, H = self.B, self.T, self.H
-            c = torch.arange(3, device=reads.device).view(3, 1, 1, 1) * H
-            h = torch.arange(H, device=reads.device).view(1, 1, H, 1)
-            index = (reads.view(1, B, 1, T) * (3 * H) + c + h).reshape(-1)
-            self._heads[key] = index
-        return index
+        B, T = self.ws.shape
+        return torch.add(self.ws.heads_base, reads.view(1, B, 1, T), alpha=3 * self.ws.H).view(-1)
+
+    def add_up(self, dheads: torch.Tensor, first: bool, out: torch.Tensor) -> None:
+        """The gradients of q, k, v at every place (``dheads``, per head), added up in the
+        rows the places read (``out``, (row, 3 * d)): each row's first place is gathered
+        there, then the places after it that read it are added, in the batch's order (the
+        order in which autograd's sums, and a zeroed index_add_, add them)."""
+        rows, src = self.rows, self.ws.src
+        if first:
+            lead, later, reads = rows.first_place, rows.first_others, rows.full_to_first
+        else:
+            lead, later, reads = rows.row_from_full, rows.others, rows.full_to_row
+        flat = dheads.view(-1, dheads.shape[-1])
+        torch.index_select(flat, 0, src.index_select(0, lead).view(-1), out=out.view(-1, flat.shape[1]))
+        if len(later):
+            extra = flat.index_select(0, src.index_select(0, later).view(-1))
+            out.index_add_(0, reads.index_select(0, later), extra.view(len(later), -1))
 
 
 class EveryPositionGrads:
@@ -264,6 +318,11 @@ class EveryPositionGrads:
             offset += p.numel()
         self._ws: _Workspace | None = None
         self._layers = [_Layer(block, self._grad) for block in model.blocks()]
+        head = model.lm_head
+        self._head = (head.weight, head.weight.t(), head.bias,
+                      self._grad(head.weight), self._grad(head.bias))
+        self._embed = (model.token_embed.weight, model.pos_embed.weight,
+                       self._grad(model.token_embed.weight), self._grad(model.pos_embed.weight))
 
     @staticmethod
     def fits(model: MiniTransformer) -> bool:
@@ -305,15 +364,17 @@ class EveryPositionGrads:
             ws = self._ws = _Workspace(len(layers), B, T, d, H, head.weight.shape[0], head.weight)
         causal = config.causal
         rows = SharedRows(x, causal)
-        places = _Places(rows, B, T, H, x.device)
+        places = _Places(rows, ws)
         M, scale, g = rows.M, 1 / math.sqrt(hs), self._grad
         flat_targets = targets.reshape(-1)
         scored = (flat_targets != IGNORE).nonzero()[:, 0]
-        scored_rows, wanted = rows.rows_of(scored), flat_targets[scored]
+        wanted = flat_targets.index_select(0, scored)
+        scored_rows = scored if rows.full_to_row is None else rows.full_to_row.index_select(0, scored)
         with torch.no_grad():
             # ---- forward: embeddings, once per distinct (token, position), then per row
-            e = model.token_embed.weight.index_select(0, rows.first_tokens)
-            e.add_(model.pos_embed.weight.index_select(0, rows.first_positions))
+            tok, pos, g_tok, g_pos = self._embed
+            e = tok.index_select(0, rows.first_tokens)
+            e.add_(pos.index_select(0, rows.first_positions))
             h = ws.h[0][:M]
             torch.index_select(e, 0, rows.first_of, out=h)
             for l, L in enumerate(layers):
@@ -321,39 +382,40 @@ class EveryPositionGrads:
                 x_in, reads = (e, rows.full_to_first) if l == 0 else (h, rows.full_to_row)
                 a, mean1, rstd1 = torch.native_layer_norm(x_in, (d,), L.ln1_w, L.ln1_b, L.ln1_eps)
                 qkv = ws.qkv[: len(a)]
-                torch.addmm(L.b_in, a, L.w_in.t(), out=qkv)
+                torch.addmm(L.b_in, a, L.w_in_t, out=qkv)
                 heads = ws.heads[l]  # (3, B * H, T, hs): q, k, v of each (window, head)
                 if reads is None:
                     heads.view(3, B, H, T, hs).copy_(qkv.view(B, T, 3, H, hs).permute(2, 0, 3, 1, 4))
                 else:  # each place's q, k, v straight from the row it reads
                     torch.index_select(qkv.view(-1, hs), 0, places.heads_index(reads),
-                                       out=heads.view(-1, hs))
-                q, k, v = heads
+                                       out=ws.heads_rows[l])
+                q, k, v, kt, _ = ws.qkv_views[l]
                 probs = ws.probs[l]
                 if causal:  # scores q k^T / sqrt(hs), -inf where a later position would be seen
-                    torch.baddbmm(ws.mask, q, k.transpose(1, 2), alpha=scale, out=probs)
+                    torch.baddbmm(ws.mask, q, kt, alpha=scale, out=probs)
                 else:
-                    torch.baddbmm(probs, q, k.transpose(1, 2), beta=0, alpha=scale, out=probs)
+                    torch.baddbmm(probs, q, kt, beta=0, alpha=scale, out=probs)
                 aten._softmax.out(probs, -1, False, out=probs)
                 torch.bmm(probs, v, out=ws.o)
                 ocat = ws.ocat[l][:M]  # the heads side by side, for the rows computed
                 if rows.shared:
-                    torch.index_select(ws.o.view(-1, hs), 0, places.o_index, out=ocat.view(-1, hs))
+                    torch.index_select(ws.o_rows, 0, places.o_index, out=ocat.view(-1, hs))
                 else:
                     ocat.view(B, T, H, hs).copy_(ws.o.view(B, H, T, hs).transpose(1, 2))
                 h1 = ws.h1[l][:M]
-                torch.addmm(h, ocat, L.w_out.t(), out=h1)  # residual + W_out o
+                torch.addmm(h, ocat, L.w_out_t, out=h1)  # residual + W_out o
                 h1.add_(L.b_out)
                 c, mean2, rstd2 = torch.native_layer_norm(h1, (d,), L.ln2_w, L.ln2_b, L.ln2_eps)
                 r, h2 = ws.r[l][:M], ws.h[l + 1][:M]
-                torch.addmm(L.b1, c, L.w1.t(), out=r)
+                torch.addmm(L.b1, c, L.w1_t, out=r)
                 r.clamp_min_(0)  # ReLU, in place: r > 0 exactly where its input was
-                torch.addmm(h1, r, L.w2.t(), out=h2)  # residual + W2 r
+                torch.addmm(h1, r, L.w2_t, out=h2)  # residual + W2 r
                 h2.add_(L.b2)
                 ws.saved[l] = (x_in, a, mean1, rstd1, c, mean2, rstd2)
                 h = h2
+            head_w, head_w_t, head_b, g_head_w, g_head_b = self._head
             logits = ws.logits[:M]
-            torch.addmm(head.bias, h, head.weight.t(), out=logits)
+            torch.addmm(head_b, h, head_w_t, out=logits)
             logp = torch._log_softmax(logits.index_select(0, scored_rows), 1, False)
             loss, total = aten.nll_loss_forward(logp, wanted, None, 1, IGNORE)  # the mean
 
@@ -363,10 +425,10 @@ class EveryPositionGrads:
             dlogits = ws.dlogits[:M]
             dlogits.zero_().index_add_(
                 0, scored_rows, aten._log_softmax_backward_data(dlogp, logp, 1, logp.dtype))
-            torch.mm(dlogits.t(), h, out=g(head.weight))
-            torch.sum(dlogits, 0, out=g(head.bias))
+            torch.mm(dlogits.t(), h, out=g_head_w)
+            torch.sum(dlogits, 0, out=g_head_b)
             dh, dr, dn = ws.dh[:M], ws.dr[:M], ws.dn[:M]  # dh: d loss / d the residual stream
-            torch.mm(dlogits, head.weight, out=dh)
+            torch.mm(dlogits, head_w, out=dh)
             if rows.shared:
                 ws.dn[M].zero_()
             for l in reversed(range(len(layers))):
@@ -392,25 +454,22 @@ class EveryPositionGrads:
                 torch.mm(dh, L.w_out, out=dn)
                 if rows.shared:  # a place that only reads a row takes no gradient at its query
                     torch.index_select(ws.dn[: M + 1].view(-1, hs), 0, places.do_index,
-                                       out=ws.do.view(-1, hs))
+                                       out=ws.do_rows)
                 else:
                     ws.do.view(B, H, T, hs).copy_(dn.view(B, T, H, hs).transpose(1, 2))
-                q, k, v = ws.heads[l]
-                dq, dk, dv = ws.dheads
+                q, k, v, _, vt = ws.qkv_views[l]
+                dq, dk, dv = ws.dq, ws.dk, ws.dv
                 probs, dprobs = ws.probs[l], ws.dprobs
-                torch.bmm(probs.transpose(1, 2), ws.do, out=dv)
-                torch.bmm(ws.do, v.transpose(1, 2), out=dprobs)
+                torch.bmm(ws.probs_t[l], ws.do, out=dv)
+                torch.bmm(ws.do, vt, out=dprobs)
                 aten._softmax_backward_data.out(dprobs, probs, -1, probs.dtype, grad_input=dprobs)
                 torch.baddbmm(dq, dprobs, k, beta=0, alpha=scale, out=dq)
-                torch.baddbmm(dk, dprobs.transpose(1, 2), q, beta=0, alpha=scale, out=dk)
-                reads = rows.full_to_first if l == 0 else rows.full_to_row
+                torch.baddbmm(dk, ws.dprobs_t, q, beta=0, alpha=scale, out=dk)
                 dqkv = ws.dqkv[: len(a)]
-                by_place = ws.dheads.view(3, B, H, T, hs).permute(1, 3, 0, 2, 4)
-                if reads is None:
-                    dqkv.view(B, T, 3, H, hs).copy_(by_place)
-                else:  # every place's keys and values add up in the row it read them from
-                    ws.dqkv_full.view(B, T, 3, H, hs).copy_(by_place)
-                    dqkv.zero_().index_add_(0, reads, ws.dqkv_full)
+                if l == 0 or rows.shared:  # every place's q, k, v add up in the row it read
+                    places.add_up(ws.dheads, l == 0, dqkv)
+                else:
+                    dqkv.view(B, T, 3, H, hs).copy_(ws.dheads.view(3, B, H, T, hs).permute(1, 3, 0, 2, 4))
                 torch.mm(dqkv.t(), a, out=L.g_w_in)
                 torch.sum(dqkv, 0, out=L.g_b_in)
                 dx, dw, db = aten.native_layer_norm_backward(
@@ -422,8 +481,8 @@ class EveryPositionGrads:
                     dh.add_(dx)  # now d loss / d the layer's input
                 else:  # the embeddings: per distinct (token, position), plus the residual path
                     dx.index_add_(0, rows.first_of, dh)
-                    g(model.token_embed.weight).zero_().index_add_(0, rows.first_tokens, dx)
-                    g(model.pos_embed.weight).zero_().index_add_(0, rows.first_positions, dx)
+                    g_tok.zero_().index_add_(0, rows.first_tokens, dx)
+                    g_pos.zero_().index_add_(0, rows.first_positions, dx)
         return loss
 
 
