@@ -7,6 +7,7 @@ bounded chunk per fragment run: on a timer (`run_every`) while a run is active, 
 """
 
 import math
+import time
 from functools import partial
 
 import streamlit as st
@@ -25,6 +26,7 @@ from ui.train_widgets import chart_spec, preview, progress_text, show_summary
 ensure_router()  # a deep link on a fresh server must still go through app.py
 
 TICK_SECONDS = 0.3  # while a run is active the fragment reruns this often, one chunk each
+STALE_TICK_SECONDS = 1.0  # a tick after the timer was turned off waits this long (see live_run)
 
 
 st.title("Train")
@@ -114,6 +116,11 @@ def live_run():
         st.info("No model yet: press **Train**, or **Step** to train one chunk at a time.")
         return
     trainer, before, trained = exp.trainer, train_run.load(), False
+    if not ticking and not train_run.full_page_run():
+        # A tick of a timer the page already turned off: the browser has not heard yet (on a
+        # busy server the messages that stop it are late). Wait before redrawing: its ticks
+        # merge into one meanwhile, and the server's time goes to what browsers wait for.
+        time.sleep(STALE_TICK_SECONDS)
     if before.trains(trainer.done):
         # A full page run does not wait for a slot; the fragment's own runs sleep until one
         # comes free.

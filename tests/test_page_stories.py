@@ -17,6 +17,7 @@ from minillm.experiment import Experiment, TrainSettings
 from minillm.stories import StoryGrammar, StorySettings, generate_stories
 from ui import model_state
 from ui.train_settings import STORIES
+from chart_rows import chart_data
 
 MAX_RUNS = 200
 
@@ -46,11 +47,6 @@ def train_to_the_end(at):
             return experiment(at)
         run(at)
     raise AssertionError(f"training did not finish in {MAX_RUNS} script runs")
-
-
-def chart_data(at):
-    chart = at.get("vega_lite_chart")[0].proto
-    return [convert_arrow_bytes_to_pandas_df(data.data.data) for data in chart.datasets]
 
 
 def curves_and_rules(at):

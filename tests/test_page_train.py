@@ -13,6 +13,7 @@ from conftest import app_test, run_app
 from minillm.corpus import MAX_CHARS
 from ui import model_state
 from ui.train_widgets import fmt
+from chart_rows import chart_data
 
 NOTEBOOK_FLOOR = 0.3839  # H(next word | 5-word window) of the notebook's six sentences
 MAX_RUNS = 200  # script runs before a test gives up on a training run finishing
@@ -56,14 +57,6 @@ def train_to_the_end(at):
     raise AssertionError(f"training did not finish in {MAX_RUNS} script runs")
 
 
-def chart_data(at):
-    """The loss chart's datasets (sent as Arrow beside the spec), one DataFrame each."""
-    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
-
-    chart = at.get("vega_lite_chart")[0].proto
-    return [convert_arrow_bytes_to_pandas_df(data.data.data) for data in chart.datasets]
-
-
 def texts(elements):
     return "\n".join(str(element.value) for element in elements)
 
@@ -100,6 +93,8 @@ def test_a_short_run_trains_to_its_done_marker(fast_chunks):
         "ln|V| = 2.708: a model that knows nothing",
         "floor = 0.3839: the best any model can do on this data"]
     assert at.button(key="train_step").disabled  # nothing left to step once done
+    # only the curves travel as a table (Arrow, converted on every tick); the lines are inline
+    assert len(at.get("vega_lite_chart")[0].proto.datasets) == 1
 
 
 def test_the_notebook_settings_reach_the_loss_floor(fast_chunks):
@@ -116,11 +111,13 @@ def test_the_notebook_settings_reach_the_loss_floor(fast_chunks):
     assert "The model has learned 99." in texts(at.markdown)
 
 
-def test_pause_step_resume_and_reset():
+def test_pause_step_resume_and_reset(monkeypatch):
+    # chunks of 50 epochs even in a worker: the 300-epoch run must outlast three of them
+    monkeypatch.setattr(model_state, "POOL_CHUNK_FACTOR", 1)
     at = page()
     click(at, "train_go")  # trains the first chunk
     first = experiment(at).trainer.epoch
-    assert 0 < first <= model_state.CHUNK_MAX_EPOCHS
+    assert 0 < first <= model_state.chunk_max_epochs(experiment(at))
 
     click(at, "train_pause")
     paused_at = experiment(at).trainer.epoch
@@ -130,7 +127,7 @@ def test_pause_step_resume_and_reset():
 
     click(at, "train_step")
     stepped = experiment(at).trainer.epoch
-    assert paused_at < stepped <= paused_at + model_state.CHUNK_MAX_EPOCHS
+    assert paused_at < stepped <= paused_at + model_state.chunk_max_epochs(experiment(at))
     run(at)
     assert experiment(at).trainer.epoch == stepped  # one chunk per Step, still paused
     curve = next(d for d in chart_data(at) if "run" in d)
@@ -150,7 +147,7 @@ def test_pause_step_resume_and_reset():
     assert past[0]["label"] == "notebook settings"
 
     click(at, "train_step")  # Step without a model: a new run, paused after one chunk
-    assert 0 < experiment(at).trainer.epoch <= model_state.CHUNK_MAX_EPOCHS
+    assert 0 < experiment(at).trainer.epoch <= model_state.chunk_max_epochs(experiment(at))
     assert at.session_state["train_paused"]
 
 

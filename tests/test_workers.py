@@ -189,3 +189,17 @@ def test_a_run_with_large_windows_is_identical_through_the_pool(pool):
     exp = Experiment(settings, device="cpu")
     assert exp.trainer.dataset.X.numel() * 8 >= workers.SHARED_MEMORY_BYTES
     assert_same(in_process(settings, chunk=5), pooled(pool, settings, chunk=5))
+
+
+def test_the_app_trains_longer_chunks_in_a_worker(monkeypatch):
+    """A worker's chunk holds none of the server's time, so the app asks it for more epochs
+    (fewer round trips and redraws a run); in the server's own process a chunk stays short."""
+    from ui import model_state
+
+    for workers_env, factor in (("2", model_state.POOL_CHUNK_FACTOR), ("0", 1)):
+        monkeypatch.setenv("MINILLM_WORKERS", workers_env)
+        exp = Experiment(TrainSettings(epochs=2000), device="cpu")
+        assert model_state.chunk_max_epochs(exp) == factor * model_state.CHUNK_MAX_EPOCHS
+        assert model_state.train_chunk(exp, seconds=10.0, wait=5.0)
+        assert exp.trainer.epoch == factor * model_state.CHUNK_MAX_EPOCHS
+    assert model_state.default_slots(2) == 4 and model_state.default_slots(0) == 1

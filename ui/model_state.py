@@ -16,8 +16,8 @@ drops its model; nothing else replaces the model, so changing a setting never lo
 Both are also kept in the session's seat (`ui.seats`), so a reload of the page gets them back.
 
 Training is shared by everyone on one server, so at most `training_slots()` chunks train at
-the same moment (env ``MINILLM_TRAINING_SLOTS``, default one per worker process of
-`minillm.workers`, or 1 with ``MINILLM_WORKERS=0``), and the slots are handed out
+the same moment (env ``MINILLM_TRAINING_SLOTS``, default two per worker process of
+`minillm.workers` (`default_slots`), or 1 with ``MINILLM_WORKERS=0``), and the slots are handed out
 first come, first served (`FairSlots`): a student whose chunks are long waits in line like
 everyone else, so thirty default runs are not stuck behind one big one. In the server's own
 process one slot is right even on two cores: the sessions share one Python process, and a
@@ -49,6 +49,7 @@ PAST_RUNS = "past_runs"
 MAX_PAST_RUNS = 5
 CHUNK_SECONDS = 0.25  # one chunk trains for about this much CPU time, then the page redraws
 CHUNK_MAX_EPOCHS = 50  # ... and never more epochs than this
+POOL_CHUNK_FACTOR = 3  # ... times this in a worker process (see `chunk_max_epochs`)
 CHUNK_WALL_SECONDS = 1.0  # ... and never holds a slot longer than this, however busy the server
 SLOT_WAIT_SECONDS = 5.0  # a session with no free slot sleeps up to this long for one before
 # redrawing (a slot that comes free wakes it at once: the wait only spares redraws)
@@ -159,12 +160,22 @@ class FairSlots:
         return len(self._line)
 
 
+def default_slots(worker_processes: int | None = None) -> int:
+    """Two chunks per worker process (one training, the next already sent, so a worker never
+    idles while the busy server hands it the next), or one in the server's own process.
+
+    >>> default_slots(2), default_slots(0)
+    (4, 1)
+    """
+    n = workers.workers_from_env() if worker_processes is None else worker_processes
+    return 2 * n if n > 0 else 1
+
+
 @st.cache_resource(show_spinner=False)
 def training_slots() -> FairSlots:
     """One line for the whole server: how many chunks may train at the same time."""
     try:
-        slots = int(os.environ.get("MINILLM_TRAINING_SLOTS",  # default: one per worker
-                                   str(max(1, workers.workers_from_env()))))
+        slots = int(os.environ.get("MINILLM_TRAINING_SLOTS", str(default_slots())))
     except ValueError:
         slots = 1
     return FairSlots(slots)
@@ -182,10 +193,22 @@ def _run_lock(exp: Experiment) -> threading.Lock:
         return lock
 
 
+def _pool_for(exp: Experiment):
+    return workers.shared_pool() if workers.can_travel(exp.trainer) else None
+
+
+def chunk_max_epochs(exp: Experiment) -> int:
+    """The most epochs one chunk of `exp` trains: CHUNK_MAX_EPOCHS in the server's process,
+    POOL_CHUNK_FACTOR times as many in a worker. A worker's chunk holds none of the server's
+    time, while every chunk costs the server a round trip and a redraw: fewer, longer chunks
+    leave it more time for the pages."""
+    return CHUNK_MAX_EPOCHS * (POOL_CHUNK_FACTOR if _pool_for(exp) is not None else 1)
+
+
 def train_chunk(exp: Experiment, seconds: float | None = None,
                 max_epochs: int | None = None, wait: float | None = None) -> bool:
     """Train `exp` for one bounded chunk (default: CHUNK_SECONDS of CPU, at most
-    CHUNK_MAX_EPOCHS, never longer than CHUNK_WALL_SECONDS of wall clock); False, with nothing
+    `chunk_max_epochs`, never longer than CHUNK_WALL_SECONDS of wall clock); False, with nothing
     trained, when no slot came free within `wait` seconds (default SLOT_WAIT_SECONDS; 0 to
     only take a slot that is free now) or another tab is training this same run.
 
@@ -197,7 +220,6 @@ def train_chunk(exp: Experiment, seconds: float | None = None,
     wall-clock cap still bounds how long one chunk can keep everyone else waiting.
     """
     seconds = CHUNK_SECONDS if seconds is None else seconds
-    max_epochs = CHUNK_MAX_EPOCHS if max_epochs is None else max_epochs
     wait = SLOT_WAIT_SECONDS if wait is None else wait
     lock = _run_lock(exp)
     if not lock.acquire(blocking=False):
@@ -207,7 +229,8 @@ def train_chunk(exp: Experiment, seconds: float | None = None,
         if not slots.acquire(timeout=max(0.0, wait)):
             return False
         try:
-            pool = workers.shared_pool() if workers.can_travel(exp.trainer) else None
+            pool = _pool_for(exp)
+            max_epochs = chunk_max_epochs(exp) if max_epochs is None else max_epochs
             if pool is not None:  # MINILLM_WORKERS: in a worker process, truly in parallel
                 pool.train_chunk(exp.trainer, seconds, max_epochs,
                                  min(CHUNK_WALL_SECONDS, max(seconds, 0.0) * 4))

@@ -17,6 +17,7 @@ import streamlit as st
 
 from minillm import inspect
 from minillm.charts.training import FULL_BATCH_AXIS, loss_chart, past_references, runs_frame
+from minillm.charts.specs import inline_datasets
 from minillm.bpe import fingerprint
 from minillm.data import ambiguous_contexts, build_dataset, loss_floor
 from minillm.experiment import SPLIT_SEED, TrainSettings, make_tokenizer
@@ -74,9 +75,10 @@ def _loss_chart_frame(floor: float, start_loss: float, epochs: int, names: tuple
     `past`: the earlier runs' (name, floor, start), `minillm.charts.training.past_references`."""
     skeleton = pd.DataFrame({"run": list(names), "epoch": right, "loss": floor,
                              "current": [name.startswith("this run") for name in names]})
-    return loss_chart(skeleton, floor=floor, start_loss=start_loss, epochs=epochs,
+    spec = loss_chart(skeleton, floor=floor, start_loss=start_loss, epochs=epochs,
                       held_out=held_out, heldout_floor=heldout_floor, x_title=x_title,
                       past=past).to_dict()
+    return inline_datasets(spec, keep=spec["data"]["name"])  # only the curves change per tick
 
 
 def x_title(exp) -> str:

@@ -29,3 +29,35 @@ def with_data(spec: dict, table: pd.DataFrame) -> dict:
     out["data"] = {"name": DATASET}
     out["datasets"] = {DATASET: table.to_dict("records")}
     return out
+
+
+def inline_datasets(spec: dict, keep: str) -> dict:
+    """A copy of `spec` whose named datasets other than `keep` sit inline where they are used.
+
+    Streamlit turns every top-level dataset into an Arrow table on every draw, a few
+    milliseconds each even for a one-row list; inline ``values`` travel as the spec's JSON.
+    A chart redrawn on every tick keeps only its changing rows (`keep`) as a dataset.
+
+    >>> spec = {"data": {"name": "t"}, "datasets": {"t": [], "r": [{"y": 1}]},
+    ...         "layer": [{"mark": "line"}, {"data": {"name": "r"}, "mark": "rule"}]}
+    >>> out = inline_datasets(spec, "t")
+    >>> out["datasets"], out["layer"][1]["data"]
+    ({'t': []}, {'values': [{'y': 1}]})
+    """
+    datasets = spec.get("datasets") or {}
+    moved = {name: rows for name, rows in datasets.items() if name != keep}
+
+    def walk(node):
+        if isinstance(node, dict):
+            data = node.get("data")
+            out = {key: walk(value) for key, value in node.items() if key != "datasets"}
+            if isinstance(data, dict) and set(data) == {"name"} and data["name"] in moved:
+                out["data"] = {"values": moved[data["name"]]}
+            return out
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        return node
+
+    out = walk(spec)
+    out["datasets"] = {name: rows for name, rows in datasets.items() if name == keep}
+    return out
