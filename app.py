@@ -47,7 +47,7 @@ NAVIGATION["Start"].append(st.Page(_home_alias, title=HOME.title, url_path=HOME_
 page = st.navigation(NAVIGATION)
 
 # A reload (or a dropped connection) starts a new session: give it back this browser's model.
-if seats.restore() is not None:
+if seats.restore(known_elsewhere=class_mode.known_browser) is not None:
     st.toast("Welcome back: your model and your earlier runs are here again.",
              icon=":material/restore:")
 

@@ -14,7 +14,7 @@ import streamlit as st
 from conftest import app_test, trained_experiment
 from conftest_store import postgres_server  # noqa: F401 (fixture)
 from minillm.store import BoardLimits, TeacherBoard, open_store
-from ui import class_mode
+from ui import class_mode, seats
 from ui.plain_text import plain
 
 KEY = "correct horse battery staple"
@@ -385,3 +385,23 @@ def test_a_run_posted_from_a_lesson_answers_its_question(board_url):
     assert list(best["question"]) == [question, "(no lesson)"]
     assert list(best["nickname"]) == ["Bo", "Cy"]
     assert set(board_frame(viewer)["question"]) == {question, "(no lesson)"}
+
+
+def test_a_student_whose_replica_died_keeps_their_nickname_on_the_next(board_url, monkeypatch):
+    """The board is shared by the replicas, the seats (models) are not: a browser whose
+    replica died reaches another with its seat token, which keeps its place on the board."""
+    code = make_class(board_url)
+    ada = browser(code=code)
+    join(ada, "Ada")
+    token = ada.session_state[seats.TOKEN_KEY]
+    seats.seat_store()._seats.clear()  # another replica: it never saw this browser's seat
+    monkeypatch.setattr(seats, "browser_token", lambda: token)
+    again = browser(code=code)
+    assert again.session_state[seats.TOKEN_KEY] == token
+    assert "you are **Ada**" in texts(again)
+    assert not [t for t in again.text_input if t.key == "class_join_sidebar_nick"]
+    # a token the board does not know (made up, or its class is gone) is replaced
+    monkeypatch.setattr(seats, "browser_token", lambda: "A" * 32)
+    stranger = browser(code=code)
+    assert stranger.session_state[seats.TOKEN_KEY] != "A" * 32
+    assert "you are" not in texts(stranger)

@@ -668,3 +668,12 @@ def test_an_unusable_database_is_a_sentence():
     assert text.startswith(
         "The class board's database at postgresql+psycopg://nobody@127.0.0.1:9/nothing cannot"
     ), text
+
+
+def test_the_board_knows_which_sessions_joined_a_class(stores):
+    board = stores()
+    code = _joined(board, "Ada", "s-ada")
+    assert board.knows_session("s-ada") and not board.knows_session("s-bob")
+    assert stores().knows_session("s-ada")  # another replica on the same database
+    TeacherBoard(board).delete_class(code)
+    assert not board.knows_session("s-ada")

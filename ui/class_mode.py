@@ -81,6 +81,15 @@ def session_id() -> str:
     return st.session_state.setdefault(FALLBACK_SESSION, secrets.token_urlsafe(24))
 
 
+def known_browser(token: str) -> bool:
+    """Whether a browser's seat token is a member of a class on the board (`ui.seats`: a
+    student whose replica died keeps their token, so their nickname, on the next one)."""
+    try:
+        return store().knows_session(token)
+    except BoardError:
+        return False
+
+
 # -- the teacher key -------------------------------------------------------------------------
 
 

@@ -132,19 +132,35 @@ def browser_token() -> str | None:
     return token if isinstance(token, str) else None
 
 
-def restore() -> Seat | None:
+def token_for(store: SeatStore, token: str | None, known_elsewhere=None) -> tuple[str, bool]:
+    """The token a new session goes on with, and whether the browser needs it as a new cookie.
+
+    The browser's own token when this server has its seat, or when `known_elsewhere(token)`
+    says the token is someone's on the shared class board (its replica died and nginx sent it
+    here: the model is gone with that replica, but the student keeps their place and
+    nickname on the board). Otherwise, a malformed, expired or forged token, a new one.
+    """
+    if store.get(token) is not None:
+        return token, False
+    if (isinstance(token, str) and TOKEN_FORMAT.match(token) and known_elsewhere is not None
+            and known_elsewhere(token)):
+        return token, False
+    return store.new_token(), True
+
+
+def restore(known_elsewhere=None) -> Seat | None:
     """At the start of every run (app.py): give this session its token, and on the first run
     of a session whose browser already has a seat, its model and past runs back.
+    `known_elsewhere`: see `token_for` (app.py asks the class board).
 
     Returns the restored seat on that first run (so the page can say "welcome back"), else None.
     """
     if TOKEN_KEY in st.session_state:
         return None
     store = seat_store()
-    token = browser_token()
+    token, new = token_for(store, browser_token(), known_elsewhere)
     seat = store.get(token)
-    if seat is None:
-        token = store.new_token()
+    if new:
         _set_cookie(token)
     st.session_state[TOKEN_KEY] = token
     if seat is None or seat.experiment is None and not seat.past_runs:

@@ -435,6 +435,15 @@ class ClassBoard:
             ).scalar_one_or_none()
         return None if nickname is None else Member(code, nickname)
 
+    def knows_session(self, session_id: str) -> bool:
+        """Whether this session joined any class still on the board: a browser whose replica
+        died brings its token to another replica, which can then keep it (and its nickname)."""
+        who = _session_hash(session_id)
+        with self._transaction(write=False) as conn:
+            return conn.execute(
+                sa.select(members.c.class_code).where(members.c.session_hash == who).limit(1)
+            ).first() is not None
+
     def post_run(
         self,
         code: str,
