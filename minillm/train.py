@@ -167,7 +167,8 @@ class Trainer:
         if self.stopped_reason:
             return losses
         model = self.model
-        model.train()
+        if not all(module.training for module in model.modules()):
+            model.train()  # (not every call: a chunk trains epoch by epoch, and it costs)
         start = time.perf_counter()
         with torch_threads(self.threads):
             for _ in range(steps):

@@ -203,3 +203,18 @@ def test_the_app_trains_longer_chunks_in_a_worker(monkeypatch):
         assert model_state.train_chunk(exp, seconds=10.0, wait=5.0)
         assert exp.trainer.epoch == factor * model_state.CHUNK_MAX_EPOCHS
     assert model_state.default_slots(2) == 4 and model_state.default_slots(0) == 1
+
+
+def test_a_busy_class_gets_fewer_longer_chunks_in_the_workers(monkeypatch):
+    from ui import model_state
+
+    monkeypatch.setattr(model_state.FairSlots, "waiting", lambda self: 3)  # others in line
+    factor = model_state.POOL_CHUNK_FACTOR * model_state.BUSY_POOL_FACTOR
+    for workers_env, expected in (("2", factor), ("0", 1)):
+        monkeypatch.setenv("MINILLM_WORKERS", workers_env)
+        exp = Experiment(TrainSettings(epochs=2000), device="cpu")
+        assert model_state.train_chunk(exp, wait=5.0)  # the default size, as the page asks
+        # at most the epochs, and in a worker past what a quiet server's chunk may train
+        assert exp.trainer.epoch <= expected * model_state.CHUNK_MAX_EPOCHS
+        if expected > 1:
+            assert exp.trainer.epoch > model_state.chunk_max_epochs(exp)

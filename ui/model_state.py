@@ -50,6 +50,7 @@ MAX_PAST_RUNS = 5
 CHUNK_SECONDS = 0.25  # one chunk trains for about this much CPU time, then the page redraws
 CHUNK_MAX_EPOCHS = 50  # ... and never more epochs than this
 POOL_CHUNK_FACTOR = 3  # ... times this in a worker process (see `chunk_max_epochs`)
+BUSY_POOL_FACTOR = 2  # a worker's chunk, while others wait in line: this many times longer
 CHUNK_WALL_SECONDS = 1.0  # ... and never holds a slot longer than this, however busy the server
 SLOT_WAIT_SECONDS = 5.0  # a session with no free slot sleeps up to this long for one before
 # redrawing (a slot that comes free wakes it at once: the wait only spares redraws)
@@ -219,6 +220,7 @@ def train_chunk(exp: Experiment, seconds: float | None = None,
     wall-clock budget alone buys few epochs a chunk: many more chunks and redraws a run). The
     wall-clock cap still bounds how long one chunk can keep everyone else waiting.
     """
+    default_size = seconds is None and max_epochs is None
     seconds = CHUNK_SECONDS if seconds is None else seconds
     wait = SLOT_WAIT_SECONDS if wait is None else wait
     lock = _run_lock(exp)
@@ -231,6 +233,10 @@ def train_chunk(exp: Experiment, seconds: float | None = None,
         try:
             pool = _pool_for(exp)
             max_epochs = chunk_max_epochs(exp) if max_epochs is None else max_epochs
+            if pool is not None and default_size and slots.waiting():
+                # A busy class: each round trip and redraw costs the server time that others
+                # in line wait for, so fewer, longer chunks (alone, the curve moves smoothly).
+                seconds, max_epochs = seconds * BUSY_POOL_FACTOR, max_epochs * BUSY_POOL_FACTOR
             if pool is not None:  # MINILLM_WORKERS: in a worker process, truly in parallel
                 pool.train_chunk(exp.trainer, seconds, max_epochs,
                                  min(CHUNK_WALL_SECONDS, max(seconds, 0.0) * 4))
