@@ -111,13 +111,11 @@ def test_the_notebook_settings_reach_the_loss_floor(fast_chunks):
     assert "The model has learned 99." in texts(at.markdown)
 
 
-def test_pause_step_resume_and_reset(monkeypatch):
-    # chunks of 50 epochs even in a worker: the 300-epoch run must outlast three of them
-    monkeypatch.setattr(model_state, "POOL_CHUNK_FACTOR", 1)
+def test_pause_step_resume_and_reset():
     at = page()
     click(at, "train_go")  # trains the first chunk
     first = experiment(at).trainer.epoch
-    assert 0 < first <= model_state.chunk_max_epochs(experiment(at))
+    assert 0 < first <= model_state.CHUNK_MAX_EPOCHS
 
     click(at, "train_pause")
     paused_at = experiment(at).trainer.epoch
@@ -127,7 +125,7 @@ def test_pause_step_resume_and_reset(monkeypatch):
 
     click(at, "train_step")
     stepped = experiment(at).trainer.epoch
-    assert paused_at < stepped <= paused_at + model_state.chunk_max_epochs(experiment(at))
+    assert paused_at < stepped <= paused_at + model_state.CHUNK_MAX_EPOCHS
     run(at)
     assert experiment(at).trainer.epoch == stepped  # one chunk per Step, still paused
     curve = next(d for d in chart_data(at) if "run" in d)
@@ -147,7 +145,7 @@ def test_pause_step_resume_and_reset(monkeypatch):
     assert past[0]["label"] == "notebook settings"
 
     click(at, "train_step")  # Step without a model: a new run, paused after one chunk
-    assert 0 < experiment(at).trainer.epoch <= model_state.chunk_max_epochs(experiment(at))
+    assert 0 < experiment(at).trainer.epoch <= model_state.CHUNK_MAX_EPOCHS
     assert at.session_state["train_paused"]
 
 

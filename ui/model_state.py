@@ -49,8 +49,8 @@ PAST_RUNS = "past_runs"
 MAX_PAST_RUNS = 5
 CHUNK_SECONDS = 0.25  # one chunk trains for about this much CPU time, then the page redraws
 CHUNK_MAX_EPOCHS = 50  # ... and never more epochs than this
-POOL_CHUNK_FACTOR = 3  # ... times this in a worker process (see `chunk_max_epochs`)
-BUSY_POOL_FACTOR = 2  # a worker's chunk, while others wait in line: this many times longer
+BUSY_POOL_EPOCHS, BUSY_POOL_SECONDS = 6, 2  # a worker's chunk while others wait in line:
+# this many times the epochs and the CPU time (see train_chunk)
 CHUNK_WALL_SECONDS = 1.0  # ... and never holds a slot longer than this, however busy the server
 SLOT_WAIT_SECONDS = 5.0  # a session with no free slot sleeps up to this long for one before
 # redrawing (a slot that comes free wakes it at once: the wait only spares redraws)
@@ -198,18 +198,10 @@ def _pool_for(exp: Experiment):
     return workers.shared_pool() if workers.can_travel(exp.trainer) else None
 
 
-def chunk_max_epochs(exp: Experiment) -> int:
-    """The most epochs one chunk of `exp` trains: CHUNK_MAX_EPOCHS in the server's process,
-    POOL_CHUNK_FACTOR times as many in a worker. A worker's chunk holds none of the server's
-    time, while every chunk costs the server a round trip and a redraw: fewer, longer chunks
-    leave it more time for the pages."""
-    return CHUNK_MAX_EPOCHS * (POOL_CHUNK_FACTOR if _pool_for(exp) is not None else 1)
-
-
 def train_chunk(exp: Experiment, seconds: float | None = None,
                 max_epochs: int | None = None, wait: float | None = None) -> bool:
     """Train `exp` for one bounded chunk (default: CHUNK_SECONDS of CPU, at most
-    `chunk_max_epochs`, never longer than CHUNK_WALL_SECONDS of wall clock); False, with nothing
+    CHUNK_MAX_EPOCHS, never longer than CHUNK_WALL_SECONDS of wall clock); False, with nothing
     trained, when no slot came free within `wait` seconds (default SLOT_WAIT_SECONDS; 0 to
     only take a slot that is free now) or another tab is training this same run.
 
@@ -232,11 +224,12 @@ def train_chunk(exp: Experiment, seconds: float | None = None,
             return False
         try:
             pool = _pool_for(exp)
-            max_epochs = chunk_max_epochs(exp) if max_epochs is None else max_epochs
+            max_epochs = CHUNK_MAX_EPOCHS if max_epochs is None else max_epochs
             if pool is not None and default_size and slots.waiting():
                 # A busy class: each round trip and redraw costs the server time that others
-                # in line wait for, so fewer, longer chunks (alone, the curve moves smoothly).
-                seconds, max_epochs = seconds * BUSY_POOL_FACTOR, max_epochs * BUSY_POOL_FACTOR
+                # in line wait for, and a worker's chunk holds none of the server's time: fewer,
+                # longer chunks. (Alone, a student's curve moves in small steps.)
+                seconds, max_epochs = seconds * BUSY_POOL_SECONDS, max_epochs * BUSY_POOL_EPOCHS
             if pool is not None:  # MINILLM_WORKERS: in a worker process, truly in parallel
                 pool.train_chunk(exp.trainer, seconds, max_epochs,
                                  min(CHUNK_WALL_SECONDS, max(seconds, 0.0) * 4))
