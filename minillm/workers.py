@@ -198,42 +198,45 @@ _NUMPY_DTYPES = frozenset({torch.float64, torch.float32, torch.float16, torch.in
                            torch.int32, torch.int16, torch.int8, torch.uint8, torch.bool})
 
 
+def _walk(obj, leaf):
+    """`obj` with `leaf` applied to everything but the dicts, lists and tuples it is made of."""
+    if isinstance(obj, dict):
+        return {key: _walk(value, leaf) for key, value in obj.items()}
+    if isinstance(obj, list):
+        return [_walk(value, leaf) for value in obj]
+    if isinstance(obj, tuple):
+        return tuple(_walk(value, leaf) for value in obj)
+    return leaf(obj)
+
+
 def pack(obj, large: list) -> object:
     """`obj` with every tensor replaced: small ones by their numbers as numpy arrays, large
     ones (or those numpy cannot hold) by their place in `large`. Dicts, lists and tuples are
     walked; anything else is left as it is (it pickles as usual)."""
-    if isinstance(obj, torch.Tensor):
-        tensor = obj.detach()
+    def leaf(item):
+        if not isinstance(item, torch.Tensor):
+            return item
+        tensor = item.detach()
         if tensor.device.type == "cpu" and tensor.dtype in _NUMPY_DTYPES and (
                 tensor.numel() * tensor.element_size() < SHARED_MEMORY_BYTES):
             return _Array(tensor.numpy())
         large.append(tensor)
         return _Large(len(large) - 1)
-    if isinstance(obj, dict):
-        return {key: pack(value, large) for key, value in obj.items()}
-    if isinstance(obj, list):
-        return [pack(value, large) for value in obj]
-    if isinstance(obj, tuple):
-        return tuple(pack(value, large) for value in obj)
-    return obj
+
+    return _walk(obj, leaf)
 
 
 def unpack(obj, large: list) -> object:
     """What `pack` was given, with tensors of their own (never views of the pickle's bytes)."""
-    if isinstance(obj, _Array):
-        array = obj.array
-        if not array.flags.writeable:  # a pickle's arrays are read-only views of its bytes
-            array = numpy.array(array)
-        return torch.from_numpy(array)
-    if isinstance(obj, _Large):
-        return large[obj.index]
-    if isinstance(obj, dict):
-        return {key: unpack(value, large) for key, value in obj.items()}
-    if isinstance(obj, list):
-        return [unpack(value, large) for value in obj]
-    if isinstance(obj, tuple):
-        return tuple(unpack(value, large) for value in obj)
-    return obj
+    def leaf(item):
+        if isinstance(item, _Array):
+            array = item.array
+            if not array.flags.writeable:  # a pickle's arrays are read-only views of its bytes
+                array = numpy.array(array)
+            return torch.from_numpy(array)
+        return large[item.index] if isinstance(item, _Large) else item
+
+    return _walk(obj, leaf)
 
 
 def dumps(obj) -> tuple[bytes, list]:

@@ -194,10 +194,6 @@ def _run_lock(exp: Experiment) -> threading.Lock:
         return lock
 
 
-def _pool_for(exp: Experiment):
-    return workers.shared_pool() if workers.can_travel(exp.trainer) else None
-
-
 def train_chunk(exp: Experiment, seconds: float | None = None,
                 max_epochs: int | None = None, wait: float | None = None) -> bool:
     """Train `exp` for one bounded chunk (default: CHUNK_SECONDS of CPU, at most
@@ -223,7 +219,7 @@ def train_chunk(exp: Experiment, seconds: float | None = None,
         if not slots.acquire(timeout=max(0.0, wait)):
             return False
         try:
-            pool = _pool_for(exp)
+            pool = workers.shared_pool() if workers.can_travel(exp.trainer) else None
             max_epochs = CHUNK_MAX_EPOCHS if max_epochs is None else max_epochs
             if pool is not None and default_size and slots.waiting():
                 # A busy class: each round trip and redraw costs the server time that others
