@@ -430,15 +430,17 @@ def test_a_second_server_sees_every_post_and_shares_the_limits(stores, clock):
 
 CRASH_CHILD = r"""
 import hashlib, sys, time
+from datetime import datetime
 from minillm.store import BoardError, BoardLimits, open_store
 
 def model_for(seq):
     return hashlib.sha256(str(seq).encode()).digest() * (20_000 + 1_000 * (seq % 7))
 
 url, code, session, start = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+now = datetime.fromisoformat(sys.argv[5])  # the test's clock: the class is not expired there
 board = open_store(url, limits=BoardLimits(
     runs_per_class=10**6, runs_per_student=10**6, posts_per_minute=10**6,
-    model_mb=10, class_mb=10**6))
+    model_mb=10, class_mb=10**6), clock=lambda: now)
 board.join(code, "crasher", session)
 print("ready", flush=True)
 seq = start
@@ -464,13 +466,14 @@ def _model_for(seq: int) -> bytes:
 class _Poster:
     """A separate process posting runs (of 0.6-0.8 MB) in a loop, until it is killed."""
 
-    def __init__(self, url: str, code: str, start: int):
+    def __init__(self, url: str, code: str, start: int, clock):
         self.acknowledged: dict[int, int] = {}  # run id -> seq, printed after the commit
         self.errors: list[str] = []
         self.last_line = ""
         self.killed_inside: int | None = None  # the seq of the post the kill landed in
         self.process = subprocess.Popen(
-            [sys.executable, "-c", CRASH_CHILD, url, code, "s-crash", str(start)],
+            [sys.executable, "-c", CRASH_CHILD, url, code, "s-crash", str(start),
+             clock().isoformat()],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
@@ -515,7 +518,6 @@ def _check_every_row_is_whole(board, code, acknowledged: dict[int, int], tries: 
     by_id = {row.id: row for row in rows}
     assert set(acknowledged) <= set(by_id), "a run whose commit returned is missing"
     assert len(rows) <= len(acknowledged) + tries  # at most the one in flight per kill
-    return {row.settings["seq"] for row in rows}
     for row in rows:
         seq = row.settings["seq"]
         assert (row.parameters, row.sample) == (seq, f"run {seq}")
@@ -523,9 +525,10 @@ def _check_every_row_is_whole(board, code, acknowledged: dict[int, int], tries: 
         assert row.model_size == len(model) and model == _model_for(seq), row.id
         if row.id in acknowledged:
             assert acknowledged[row.id] == seq
+    return {row.settings["seq"] for row in rows}
 
 
-def test_a_process_killed_mid_post_loses_no_committed_run(stores, db_url):
+def test_a_process_killed_mid_post_loses_no_committed_run(stores, db_url, clock):
     """SIGKILL a process that is posting in a loop (three times), then reopen: every run
     whose commit returned is there, whole; nothing half-written is."""
     board = stores()
@@ -534,7 +537,7 @@ def test_a_process_killed_mid_post_loses_no_committed_run(stores, db_url):
     killed_inside = []
     rng = random.Random(7)
     for attempt in range(3):
-        poster = _Poster(db_url, code, start=1000 * attempt)
+        poster = _Poster(db_url, code, start=1000 * attempt, clock=clock)
         poster.read_until(lambda line: len(poster.acknowledged) >= 4, 120)
         time.sleep(rng.uniform(0, 0.03))  # short next to a post: land inside one
         poster.kill()
@@ -560,7 +563,7 @@ def test_postgres_killed_mid_post_loses_no_committed_run(postgres_server, clock)
     url = postgres_server.fresh_database()
     board = open_store(url, limits=BoardLimits(), clock=clock)  # a server that stays up
     code = _class(board)
-    poster = _Poster(url, code, start=0)
+    poster = _Poster(url, code, start=0, clock=clock)
     try:
         poster.read_until(lambda line: len(poster.acknowledged) >= 5, 120)
         postgres_server.stop("immediate")
