@@ -365,7 +365,7 @@ class EveryPositionGrads:
         causal = config.causal
         rows = SharedRows(x, causal)
         places = _Places(rows, ws)
-        M, scale, g = rows.M, 1 / math.sqrt(hs), self._grad
+        M, scale = rows.M, 1 / math.sqrt(hs)
         flat_targets = targets.reshape(-1)
         scored = (flat_targets != IGNORE).nonzero()[:, 0]
         wanted = flat_targets.index_select(0, scored)

@@ -18,7 +18,6 @@ Shapes: B distinct contexts (a window that repeats is run once), T positions, d 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from minillm.model import MiniTransformer
 

@@ -107,7 +107,7 @@ measure(python_cols[0], "sys.getsizeof(sentence)", size.string_getsizeof,
         f"{size.python_bytes_per_char} byte{'s' if size.python_bytes_per_char > 1 else ''} per character "
         + ("because one word is an emoji." if size.python_bytes_per_char == 4 else "because every character is plain ASCII."))
 measure(python_cols[1], "sys.getsizeof(tokens)", size.tokens_getsizeof,
-        f"The notebook's second number: the memory of the list itself, 8 bytes per token plus 56. "
+        "The notebook's second number: the memory of the list itself, 8 bytes per token plus 56. "
         "It counts the tokens, it does not weigh them.")
 measure(python_cols[2], "Different tokens used", size.distinct_tokens,
         f"Out of the {load_encoding(ENCODING).n_vocab:,} pieces {ENCODING} has.")

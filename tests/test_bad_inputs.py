@@ -21,7 +21,7 @@ from typing import Callable
 import pytest
 import wordfreq
 
-from conftest import app_test, run_app
+from conftest import app_test
 from minillm import compare
 from minillm.bpe import readable_piece
 from minillm.corpus import MAX_CHARS as MAX_CORPUS_CHARS

@@ -8,7 +8,6 @@ the student had trained it; a bad corpus, prompt or link must not cost it.
 import pytest
 
 from conftest import app_test
-from minillm.corpus import PRESETS
 from minillm.experiment import Experiment, TrainSettings
 from ui import model_state
 from ui.train_widgets import PASTE, UPLOAD

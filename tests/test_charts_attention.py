@@ -4,7 +4,6 @@ value on hover, an embedding map that names only what can be read (issue 11)."""
 import json
 
 import pandas as pd
-import pytest
 
 from minillm.charts.attention import (HEAT_SCHEME, attention_heatmap, embedding_scatter,
                                       readable_labels, short_label, variance_sentence)

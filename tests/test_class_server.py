@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pytest
 
-from conftest import ROOT, run_app, trained_experiment
+from conftest import run_app, trained_experiment
 from minillm.bpe import train_bpe
 from minillm.data import ambiguous_contexts, conditional_entropy, loss_floor, visible_pairs
 from minillm.corpus import CATS_AND_DOGS, COUNTRY_STYLE

@@ -1,7 +1,7 @@
 """Shareable links on the Model lab pages: a link's settings show up in the widgets, survive a
 visit to another page, and wait for a model on Generate (see ui.links)."""
 
-from conftest import app_test, run_app
+from conftest import app_test
 from minillm.experiment import Experiment, TrainSettings
 
 LINK = {"train_block": "8", "train_lr": "0.01", "train_eos": "true", "train_seed": "7",

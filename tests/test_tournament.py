@@ -269,7 +269,7 @@ def test_train_run_is_the_experiments_run_with_the_longest_context_that_fits():
     position, EOS, the same held-out share; the block as long as the budget allows."""
     from dataclasses import replace
 
-    from minillm.budget import BudgetError, Budgets, check_run
+    from minillm.budget import BudgetError, Budgets
     from minillm.experiment import Experiment
 
     corpus = T.story_corpus(T.DEFAULT_STORIES, 600)
