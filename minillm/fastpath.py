@@ -392,7 +392,9 @@ class EveryPositionGrads:
                 q, k, v, kt, _ = ws.qkv_views[l]
                 probs = ws.probs[l]
                 if causal:  # scores q k^T / sqrt(hs), -inf where a later position would be seen
-                    torch.baddbmm(ws.mask, q, kt, alpha=scale, out=probs)
+                    # (the mask added after the product: baddbmm would first copy it into every
+                    # (window, head), a broadcast copy that cost more than the add)
+                    torch.baddbmm(probs, q, kt, beta=0, alpha=scale, out=probs).add_(ws.mask)
                 else:
                     torch.baddbmm(probs, q, kt, beta=0, alpha=scale, out=probs)
                 aten._softmax.out(probs, -1, False, out=probs)
