@@ -391,12 +391,12 @@ class EveryPositionGrads:
                                        out=ws.heads_rows[l])
                 q, k, v, kt, _ = ws.qkv_views[l]
                 probs = ws.probs[l]
-                if causal:  # scores q k^T / sqrt(hs), -inf where a later position would be seen
-                    # (the mask added after the product: baddbmm would first copy it into every
-                    # (window, head), a broadcast copy that cost more than the add)
-                    torch.baddbmm(probs, q, kt, beta=0, alpha=scale, out=probs).add_(ws.mask)
-                else:
-                    torch.baddbmm(probs, q, kt, beta=0, alpha=scale, out=probs)
+                # scores q k^T / sqrt(hs), then -inf where a later position would be seen (the
+                # mask added after the product: as baddbmm's input it is first copied into every
+                # (window, head), a broadcast copy that costs more than the add)
+                torch.baddbmm(probs, q, kt, beta=0, alpha=scale, out=probs)
+                if causal:
+                    probs.add_(ws.mask)
                 aten._softmax.out(probs, -1, False, out=probs)
                 torch.bmm(probs, v, out=ws.o)
                 ocat = ws.ocat[l][:M]  # the heads side by side, for the rows computed
