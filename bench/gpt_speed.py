@@ -158,6 +158,13 @@ def schedule(s: Settings):
     return share
 
 
+def engine_trainer(model, data: Data, s: Settings, steps: int, threads: int) -> Trainer:
+    """The engine's Trainer with the bench's recipe: the first `steps` steps of its schedule."""
+    return Trainer(model, data.train, lr=s.lr, epochs=steps, threads=threads,
+                   batch_size=s.batch_size, seed=s.seed, lr_schedule=schedule(s),
+                   betas=s.betas, weight_decay=s.weight_decay)
+
+
 # ---- the textbook loop ------------------------------------------------------------------------
 
 
@@ -339,9 +346,7 @@ def window_check(s: Settings, blocks: list[int]) -> None:
         sb = replace(s, block_size=block)
         data = make_data(sb)
         model = engine_model(sb, data.train.vocab_size)
-        trainer = Trainer(model, data.train, lr=sb.lr, epochs=sb.steps, threads=1,
-                          batch_size=sb.batch_size, seed=sb.seed, lr_schedule=schedule(sb),
-                          betas=sb.betas, weight_decay=sb.weight_decay)
+        trainer = engine_trainer(model, data, sb, sb.steps, threads=1)
         with torch_threads(1):
             trainer.run()
             model.eval()
@@ -378,9 +383,7 @@ def main() -> None:
     # the matmuls alone in between (the same noise for all three).
     engine = engine_model(s, V)
     textbook = TextbookRun(textbook_copy(engine, s, V), data, s)
-    trainer = Trainer(engine, data.train, lr=s.lr, epochs=s.steps, threads=1,
-                      batch_size=s.batch_size, seed=s.seed, lr_schedule=schedule(s),
-                      betas=s.betas, weight_decay=s.weight_decay)
+    trainer = engine_trainer(engine, data, s, s.steps, threads=1)
     assert trainer.fast is not None, "the engine should take its GPT fast path here"
     mm_run, flops = matmul_step(s, V)
     with torch_threads(1):
@@ -417,13 +420,9 @@ def main() -> None:
     engine2 = engine_model(s, V)  # the same schedule, its first n steps
     textbook2 = TextbookRun(textbook_copy(engine2, s, V), data, s)
     sdpa = TextbookRun(textbook_copy(engine2, s, V, need_weights=False), data, s)
-    trainer2 = Trainer(engine2, data.train, lr=s.lr, epochs=n, threads=2,
-                       batch_size=s.batch_size, seed=s.seed, lr_schedule=schedule(s),
-                      betas=s.betas, weight_decay=s.weight_decay)
+    trainer2 = engine_trainer(engine2, data, s, n, threads=2)
     engine1 = engine_model(s, V)
-    trainer1 = Trainer(engine1, data.train, lr=s.lr, epochs=n, threads=1,
-                       batch_size=s.batch_size, seed=s.seed, lr_schedule=schedule(s),
-                      betas=s.betas, weight_decay=s.weight_decay)
+    trainer1 = engine_trainer(engine1, data, s, n, threads=1)
     with torch_threads(1):
         one = interleaved({"sdpa": sdpa.run, "engine": trainer1.run}, n, args.chunk)
     with torch_threads(2):
