@@ -156,6 +156,26 @@ def test_seat_store_restores_expires_and_stays_within_its_memory():
     assert sum(s.kept_bytes() for s in store._seats.values()) <= 3e6
 
 
+def test_a_keep_weighs_again_only_the_seats_that_changed(monkeypatch):
+    """Every keep checks the store's memory; it must not walk every other student's model
+    again (30 students' keeps would cost 30 x 30 walks), yet a run that trained on since is
+    weighed anew."""
+    store = seats.SeatStore(ttl_seconds=600, max_bytes=1e12)
+    runs = [Experiment(TrainSettings(epochs=20)) for _ in range(6)]
+    tokens = [store.new_token() for _ in runs]
+    for token, exp in zip(tokens, runs):
+        store.keep(token, exp, [])
+    walks = []
+    real = seats.Seat.kept_bytes
+    monkeypatch.setattr(seats.Seat, "kept_bytes", lambda seat: walks.append(seat) or real(seat))
+    store.keep(tokens[0], runs[0], [])  # nothing changed anywhere
+    assert walks == []
+    runs[3].trainer.run(5)  # one run trained on: only its seat is weighed again
+    store.keep(tokens[0], runs[0], [])
+    assert [w.experiment for w in walks] == [runs[3]]
+    assert store._seats[tokens[3]].size() == real(store._seats[tokens[3]])
+
+
 def test_a_reload_brings_back_the_model(monkeypatch):
     first = run_app("pages/generate.py")
     assert not first.exception

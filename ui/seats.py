@@ -45,6 +45,25 @@ class Seat:
     experiment: object | None = None
     past_runs: list = field(default_factory=list)
     last_seen: float = field(default_factory=time.monotonic)
+    _measured: tuple = (None, 0)  # (what `size_key` was, kept_bytes then)
+
+    def size_key(self) -> tuple:
+        """What the kept memory depends on: which run, and how far it has trained (snapshots
+        and the optimizer's state grow with the epochs)."""
+        exp = self.experiment
+        if exp is None:
+            return (None,)
+        trainer = exp.trainer
+        return (id(exp), trainer.epoch, len(trainer.snapshots), len(trainer.optimizer.state))
+
+    def size(self) -> int:
+        """`kept_bytes`, measured again only when `size_key` has changed: every keep weighs
+        every seat, and walking 30 models' tensors on each of 30 students' keeps made a
+        class's keeps cost the square of its size."""
+        key = self.size_key()
+        if self._measured[0] != key:
+            self._measured = (key, self.kept_bytes())
+        return self._measured[1]
 
     def kept_bytes(self) -> int:
         """The memory this seat keeps alive: its model's tensors (weights, optimizer,
@@ -100,7 +119,7 @@ class SeatStore:
             del self._seats[token]
 
     def _shrink(self, keep: str) -> None:
-        sizes = {t: s.kept_bytes() for t, s in self._seats.items()}
+        sizes = {t: s.size() for t, s in self._seats.items()}
         total = sum(sizes.values())
         for token in sorted(self._seats, key=lambda t: self._seats[t].last_seen):
             if total <= self.max_bytes:
