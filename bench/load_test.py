@@ -70,8 +70,8 @@ line for (c).
 N training slots in its own process (``MINILLM_WORKERS=0 MINILLM_TRAINING_SLOTS=N``), then one
 with the app's defaults (a worker pool, one process per core); on each a warm-up student,
 then ``--students`` default students at once (train, generate). Prints both p95 times to a
-trained model (and in server CPU-seconds) and whether the pool's p95 is at most half the
-single-slot one. ``--rounds 2`` runs A B B A and counts each kind's larger p95.
+trained model (and in server CPU-seconds), each student's time sorted, and whether the
+pool's p95 is at most half the single-slot one. ``--rounds 2`` runs A B B A and counts each kind's larger p95.
 
 ``--replicas N`` (issue 13): the school setup of deploy/ on this machine
 (``deploy/local_cluster.py``: Debian's PostgreSQL, N ``streamlit run`` replicas, nginx with
@@ -1001,6 +1001,9 @@ def report_slots(args, phases: list[tuple[str, Phase]], load_before: str,
               f"{fmt_s(phase.p95)}; server CPU-s to each: p95 {fmt_s(phase.cpu_p95)}; server "
               f"{phase.cpu['server']:.1f} CPU-s in all, everything else on the machine "
               f"{rest:.1f} CPU-s; peak RSS {phase.peak_rss:.0f} MB (PSS {phase.peak_pss:.0f} MB)")
+        # The whole spread, not only two percentiles: whether the last students lag the rest.
+        print(f"  each student's time, sorted (s): "
+              f"{' '.join(f'{t:.1f}' for t in sorted(phase.times))}")
         for s in phase.results:
             if s.status != "completed":
                 print(f"  session {s.index:2d} failed: {s.reason}")
