@@ -30,6 +30,7 @@ from ipykernel.inprocess.blocking import BlockingInProcessKernelClient  # noqa: 
 from ipykernel.inprocess.manager import InProcessKernelManager  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
 from nbformat.v4 import new_code_cell  # noqa: E402
+from traitlets.config import Config  # noqa: E402
 from streamlit.runtime.media_file_manager import MediaFileManager  # noqa: E402
 
 from conftest import app_test, page_with, trained_experiment  # noqa: E402
@@ -64,7 +65,10 @@ def run_notebook(nb) -> dict:
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     nb.cells.insert(0, new_code_cell("%reset -f"))  # one shell for the whole process: start clean
     nb.cells.append(new_code_cell(f"import json as _json\n_json.dumps({notebook.FIGURES})"))
-    NotebookClient(nb, km=_Manager(), timeout=CELL_TIMEOUT).execute()
+    # No IPython history: it would write to ~/.ipython, and at exit from the wrong thread
+    # (sqlite3.ProgrammingError after the test run).
+    km = _Manager(config=Config({"HistoryManager": {"enabled": False}}))
+    NotebookClient(nb, km=km, timeout=CELL_TIMEOUT).execute()
     (result,) = [o for o in nb.cells[-1].outputs if o["output_type"] == "execute_result"]
     return json.loads(ast.literal_eval(result["data"]["text/plain"]))
 
