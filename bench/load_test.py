@@ -71,7 +71,8 @@ N training slots in its own process (``MINILLM_WORKERS=0 MINILLM_TRAINING_SLOTS=
 with the app's defaults (a worker pool, one process per core); on each a warm-up student,
 then ``--students`` default students at once (train, generate). Prints both p95 times to a
 trained model (and in server CPU-seconds), each student's time sorted, and whether the
-pool's p95 is at most half the single-slot one. ``--rounds 2`` runs A B B A and counts each kind's larger p95.
+pool's p95 is at most half the single-slot one. ``--rounds 2`` runs A B B A and counts each
+kind's larger p95.
 
 ``--replicas N`` (issue 13): the school setup of deploy/ on this machine
 (``deploy/local_cluster.py``: Debian's PostgreSQL, N ``streamlit run`` replicas, nginx with

@@ -30,8 +30,8 @@ from ipykernel.inprocess.blocking import BlockingInProcessKernelClient  # noqa: 
 from ipykernel.inprocess.manager import InProcessKernelManager  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
 from nbformat.v4 import new_code_cell  # noqa: E402
-from traitlets.config import Config  # noqa: E402
 from streamlit.runtime.media_file_manager import MediaFileManager  # noqa: E402
+from traitlets.config import Config  # noqa: E402
 
 from conftest import app_test, page_with, trained_experiment  # noqa: E402
 from minillm import notebook, tokenizers  # noqa: E402

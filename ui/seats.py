@@ -45,25 +45,23 @@ class Seat:
     experiment: object | None = None
     past_runs: list = field(default_factory=list)
     last_seen: float = field(default_factory=time.monotonic)
-    _measured: tuple = (None, 0)  # (what `size_key` was, kept_bytes then)
-
-    def size_key(self) -> tuple:
-        """What the kept memory depends on: which run, and how far it has trained (snapshots
-        and the optimizer's state grow with the epochs)."""
-        exp = self.experiment
-        if exp is None:
-            return (None,)
-        trainer = exp.trainer
-        return (id(exp), trainer.epoch, len(trainer.snapshots), len(trainer.optimizer.state))
+    # (the run measured, how far it had trained, kept_bytes then): the run itself, not its
+    # id(), which a new run may reuse once the old one is gone
+    _measured: tuple = field(default=(None, None, 0), repr=False, compare=False)
 
     def size(self) -> int:
-        """`kept_bytes`, measured again only when `size_key` has changed: every keep weighs
-        every seat, and walking 30 models' tensors on each of 30 students' keeps made a
-        class's keeps cost the square of its size."""
-        key = self.size_key()
-        if self._measured[0] != key:
-            self._measured = (key, self.kept_bytes())
-        return self._measured[1]
+        """`kept_bytes`, measured again only when the run changed or trained on (snapshots and
+        the optimizer's state grow with the epochs): every keep weighs every seat, and walking
+        30 models' tensors on each of 30 students' keeps made a class's keeps cost the square
+        of its size."""
+        exp = self.experiment
+        progress = None if exp is None else (
+            exp.trainer.epoch, len(exp.trainer.snapshots), len(exp.trainer.optimizer.state))
+        run, measured_at, size = self._measured
+        if run is not exp or measured_at != progress:
+            size = self.kept_bytes()
+            self._measured = (exp, progress, size)
+        return size
 
     def kept_bytes(self) -> int:
         """The memory this seat keeps alive: its model's tensors (weights, optimizer,
