@@ -23,6 +23,14 @@ whether a run can take it and otherwise gives None (the Trainer then runs the pl
 - **AdamW over one flat tensor** (`flatten_parameters`): every weight a view of one tensor,
   so the optimizer updates all of them in one call. AdamW works number by number, so the
   result equals the per-weight AdamW of the plain loop.
+- **AdamW's step straight to its kernel** (`adamw_step`): `torch.optim.AdamW(fused=True)`
+  ends in one fused kernel over all the weights; around it, each call spends several times
+  the kernel's own time on hooks, profiler records and regrouping the tensors by device. On
+  the notebook's model that was a quarter of an epoch. The step calls the same kernel with
+  the same arguments (the first step, which creates the averages, and anything unusual still
+  go through ``optimizer.step()``), so the numbers are bit for bit the same.
+- **The best weights in one copy** (`best_buffers`): the Trainer keeps the weights of its
+  lowest loss; as views of one flat tensor they are saved by one copy, not one per weight.
 - **Optimizer states in either layout** (`flat_state` / `per_weight_state`): a saved run
   from either path loads into the other.
 """
@@ -56,7 +64,64 @@ def flatten_parameters(model: torch.nn.Module) -> torch.nn.Parameter:
     return flat
 
 
-class FastPath:
+def adamw_step(optimizer: torch.optim.AdamW) -> None:
+    """``optimizer.step()``, for a fused AdamW: its kernel called directly when it can be.
+
+    What `torch.optim.AdamW.step` does for one group with ``fused=True`` once its state
+    exists: add one to each weight's step count, then ``torch._fused_adamw_`` with the
+    group's settings. Anything else (the first step, AMSGrad, maximize, a capturable or
+    differentiable optimizer, a weight without a gradient, a learning rate given as a tensor,
+    gradient scaling) takes ``optimizer.step()`` itself.
+    """
+    groups = optimizer.param_groups
+    group = groups[0]
+    if (len(groups) != 1 or not group.get("fused") or group["amsgrad"] or group["maximize"]
+            or group["capturable"] or group["differentiable"]
+            or not group.get("decoupled_weight_decay", True)
+            or isinstance(group["lr"], torch.Tensor)):
+        optimizer.step()
+        return
+    params, state = group["params"], optimizer.state
+    entries = [state.get(p) for p in params]
+    if not all(entries) or any(p.grad is None for p in params):
+        optimizer.step()  # the first step creates the averages and the step counts
+        return
+    steps = [e["step"] for e in entries]
+    beta1, beta2 = group["betas"]
+    torch._foreach_add_(steps, 1)
+    torch._fused_adamw_(params, [p.grad for p in params], [e["exp_avg"] for e in entries],
+                        [e["exp_avg_sq"] for e in entries], [], steps, amsgrad=False,
+                        lr=group["lr"], beta1=beta1, beta2=beta2,
+                        weight_decay=group["weight_decay"], eps=group["eps"], maximize=False,
+                        grad_scale=None, found_inf=None)
+
+
+def best_buffers(flat: torch.Tensor, params: list[torch.Tensor]) -> tuple[torch.Tensor, list]:
+    """A copy of the flat weights, and a view of it shaped like each weight (in order)."""
+    copy = flat.detach().clone()
+    views, offset = [], 0
+    for p in params:
+        views.append(copy[offset : offset + p.numel()].view_as(p))
+        offset += p.numel()
+    return copy, views
+
+
+class _FlatWeights:
+    """What both hand-gradient paths share: the flat weights, their step, their best copy."""
+
+    flat: torch.nn.Parameter
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        return [self.flat]
+
+    def step(self, optimizer: torch.optim.AdamW) -> None:
+        adamw_step(optimizer)
+
+    def best_buffers(self, params: list[torch.Tensor]) -> tuple[torch.Tensor, list]:
+        return best_buffers(self.flat, params)
+
+
+class FastPath(_FlatWeights):
     """Hand gradients into a flat gradient buffer, for an optimizer over the flat weights."""
 
     def __init__(self, model: MiniTransformer, X: torch.Tensor, Y: torch.Tensor):
@@ -87,9 +152,6 @@ class FastPath:
         The batch is always every window given at the start (the arguments are not used)."""
         loss, _ = self.grads()
         return loss
-
-    def parameters(self) -> list[torch.nn.Parameter]:
-        return [self.flat]
 
 
 class SharedRows:
@@ -488,7 +550,7 @@ class EveryPositionGrads:
         return loss
 
 
-class EveryPositionPath:
+class EveryPositionPath(_FlatWeights):
     """`EveryPositionGrads` into a flat gradient buffer, for an optimizer over the flat weights."""
 
     def __init__(self, model: MiniTransformer):
@@ -499,9 +561,6 @@ class EveryPositionPath:
     def loss_and_gradients(self, x, y, every_targets) -> torch.Tensor:
         """This batch's loss (a 0-d tensor); its gradients are in ``self.flat.grad``."""
         return self.grads(x, every_targets)
-
-    def parameters(self) -> list[torch.nn.Parameter]:
-        return [self.flat]
 
 
 def flat_state(state: dict, shapes: list[torch.Size]) -> dict:

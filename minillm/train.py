@@ -103,7 +103,9 @@ class Trainer:
         self.seconds = 0.0  # time spent training
         self.snapshot_every = snapshot_every or max(1, epochs // 10)
         self.snapshots: dict[int, dict[str, torch.Tensor]] = {}  # epoch -> weights
-        self._best = [p.detach().clone() for p in self._params]  # lowest loss so far
+        # the weights of the lowest loss so far (the fast path: views of one flat copy)
+        self._best_flat, self._best = (self.fast.best_buffers(self._params) if self.fast else
+                                       (None, [p.detach().clone() for p in self._params]))
         self._best_loss = math.inf
         self._snapshot()
         if valid is not None:
@@ -183,15 +185,21 @@ class Trainer:
                     break
                 if value < self._best_loss:  # remember these weights (copied in place)
                     self._best_loss = value
-                    for best, p in zip(self._best, self._params):
-                        best.copy_(p.detach())
+                    if self.fast:
+                        self._best_flat.copy_(self.fast.flat.detach())
+                    else:
+                        for best, p in zip(self._best, self._params):
+                            best.copy_(p.detach())
                 if not self.fast:
                     self.optimizer.zero_grad(set_to_none=True)
                     loss.backward()  # backward: d loss / d every weight
                 if self.lr_schedule is not None:  # this step's learning rate
                     for group in self.optimizer.param_groups:
                         group["lr"] = self.lr * self.lr_schedule(self.epoch)
-                self.optimizer.step()  # AdamW: every weight a small step downhill
+                if self.fast:  # the same step, straight to AdamW's fused kernel
+                    self.fast.step(self.optimizer)
+                else:
+                    self.optimizer.step()  # AdamW: every weight a small step downhill
                 self.history.append(value)
                 losses.append(value)
                 if self.epoch % self.snapshot_every == 0 or self.epoch == self.epochs:

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from minillm.data import IGNORE, build_dataset
-from minillm.fastpath import EveryPositionGrads, EveryPositionPath, FastPath, SharedRows
+from minillm.fastpath import (EveryPositionGrads, EveryPositionPath, FastPath, SharedRows,
+                              adamw_step)
 from minillm.model import ModelConfig, build_model
 from minillm.stories import StorySettings, generate_stories
 from minillm.tokenizers import CharTokenizer
@@ -265,3 +266,61 @@ def test_an_all_ignored_batch_stops_the_run_as_the_plain_loop_does(stories):
         trainer = Trainer(build_model(config), dataset, epochs=3, batch_size=2, hand_gradients=hand)
         trainer.run()
         assert trainer.history == [] and "The loss became nan" in trainer.stopped_reason
+
+
+def _flat_optimizer(seed: int, **settings):
+    """AdamW over one flat tensor with a fixed gradient source, as the fast paths run it."""
+    weights = torch.nn.Parameter(torch.randn(50, generator=torch.Generator().manual_seed(seed)))
+    return weights, torch.optim.AdamW([weights], lr=1e-2, fused=True, **settings)
+
+
+def _steps(step, weights, optimizer, n: int = 6) -> tuple[list[int], torch.Tensor]:
+    """`n` steps with changing gradients and learning rates; the calls optimizer.step() saw."""
+    seen: list[int] = []
+    optimizer.register_step_pre_hook(lambda *_: seen.append(1))
+    for i in range(n):
+        weights.grad = torch.sin(weights.detach() * (i + 1))
+        optimizer.param_groups[0]["lr"] = 1e-2 / (i + 1)
+        step(optimizer)
+    return seen, weights.detach().clone()
+
+
+def test_adamw_step_is_the_optimizers_step_bit_for_bit_through_its_kernel():
+    weights, optimizer = _flat_optimizer(0, betas=(0.9, 0.95), weight_decay=0.1)
+    plain_w, plain_opt = _flat_optimizer(0, betas=(0.9, 0.95), weight_decay=0.1)
+    seen, after = _steps(adamw_step, weights, optimizer)
+    plain_seen, plain_after = _steps(lambda o: o.step(), plain_w, plain_opt)
+    assert torch.equal(after, plain_after)
+    mine, theirs = optimizer.state_dict(), plain_opt.state_dict()
+    for key in ("step", "exp_avg", "exp_avg_sq"):
+        assert torch.equal(mine["state"][0][key], theirs["state"][0][key])
+    # Only the first step (which creates the averages) went through optimizer.step().
+    assert (len(seen), len(plain_seen)) == (1, 6)
+
+
+@pytest.mark.parametrize("settings", [{"amsgrad": True}, {"maximize": True}])
+def test_adamw_step_leaves_what_it_does_not_write_out_to_the_optimizer(settings):
+    weights, optimizer = _flat_optimizer(1, **settings)
+    plain_w, plain_opt = _flat_optimizer(1, **settings)
+    seen, after = _steps(adamw_step, weights, optimizer)
+    _, plain_after = _steps(lambda o: o.step(), plain_w, plain_opt)
+    assert len(seen) == 6 and torch.equal(after, plain_after)
+
+
+def test_the_fast_path_steps_through_the_kernel_and_keeps_its_best_in_one_copy(stories):
+    config = _config(stories.vocab_size, stories.block_size)
+    model = build_model(config, seed=3)
+    trainer = Trainer(model, stories, lr=3e-2, epochs=25, batch_size=8, seed=1)
+    assert trainer.fast is not None
+    stepped: list[int] = []  # the Trainer's calls of optimizer.step() itself
+    trainer.optimizer.register_step_pre_hook(lambda *_: stepped.append(1))
+    lowest = (float("inf"), None)
+    while not trainer.done:
+        before = [p.detach().clone() for p in trainer._params]
+        loss = trainer.run(1)[0]
+        if loss < lowest[0]:
+            lowest = (loss, before)  # the loss is the weights' before the step
+    assert trainer._best_loss == lowest[0] and len(stepped) == 1  # then AdamW's kernel
+    for best, weights in zip(trainer._best, lowest[1]):
+        assert best.data_ptr() >= trainer._best_flat.data_ptr()  # a view of the flat copy
+        assert torch.equal(best, weights)
