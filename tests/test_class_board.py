@@ -195,6 +195,10 @@ def test_two_students_post_and_the_board_shows_both(board_url):
     best = [df.value for df in viewer.dataframe if "question" in df.value.columns
             and "which loss" in df.value.columns][0]
     assert len(best) == 1  # one question: "(no lesson)"
+    # no held-out lines in these runs: their cells show a dash, not the word "None"
+    assert frame["held-out loss"].isna().all()
+    tables = [df for df in viewer.dataframe if "nickname" in df.value.columns]
+    assert {df.proto.placeholder for df in tables} == {"—"}
     # the rude nickname, where it is in Markdown, is escaped text
     markdown = texts(viewer)
     assert XSS not in markdown

@@ -69,6 +69,7 @@ def test_a_tiny_corpus_runs_to_its_result_with_table_chart_and_verdict():
     at.run()
     assert not at.exception, at.exception
     table = at.dataframe[0].value
+    assert at.dataframe[0].proto.placeholder == "—"  # a number a model has not: a dash, not "None"
     done = [s for s in texts(at, "success") if s.startswith(f"Experiment done: {len(table)} models")]
     assert done, texts(at, "success")
     assert list(table["tokenizer"][:3]) == ["words", "characters", "bytes"]

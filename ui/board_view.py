@@ -50,6 +50,7 @@ POLL_SECONDS = _poll_seconds()
 TABLE_COLUMNS = ["run", "nickname", "question", "settings", "parameters", "final loss",
                  "held-out loss", "floor", "bits per char", "sample", "posted", "model"]
 NUMBER = st.column_config.NumberColumn
+MISSING = "—"  # a table cell with no number (Streamlit's default shows the word "None")
 TABLE_CONFIG = {
     "run": NUMBER("run", format="%d", width="small"),
     "parameters": NUMBER(format="localized"),
@@ -126,12 +127,13 @@ def _latest(runs, shown: int = 5) -> None:
 
 def _runs_table(frame: pd.DataFrame) -> None:
     st.subheader("All runs")
-    st.caption("Click a column's title to sort by it. Your own runs are marked ★.")
+    st.caption(f"Click a column's title to sort by it. Your own runs are marked ★. A dash "
+               f"({MISSING}) means the run has no such number (no held-out lines, say).")
     shown = frame[TABLE_COLUMNS].copy()
     shown["run"] = frame["run"]
     shown.insert(1, "★", frame["mine"].map({True: "★", False: ""}))
     st.dataframe(shown, hide_index=True, column_config=TABLE_CONFIG, key="board_table",
-                 width="stretch")
+                 width="stretch", placeholder=MISSING)
 
 
 def _chart(frame: pd.DataFrame, runs) -> None:
@@ -151,9 +153,9 @@ def _best(runs) -> None:
              "sample": r.sample}
             for r in best_per_question(runs) for q in [r.settings.get("question") or
                                                        "(no lesson)"]]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
-        "loss": NUMBER(format="%.4f"), "parameters": NUMBER(format="localized"),
-        "run": NUMBER(format="%d")})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", placeholder=MISSING,
+                 column_config={"loss": NUMBER(format="%.4f"), "run": NUMBER(format="%d"),
+                                "parameters": NUMBER(format="localized")})
 
 
 # -- the teacher's controls ---------------------------------------------------------------

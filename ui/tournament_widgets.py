@@ -131,7 +131,7 @@ def show_results(result: T.TournamentResult, corpus: T.TournamentCorpus) -> None
         shown[column] = shown[column].map(lambda v: None if v is None or v != v else v)
     shown["unknown words"] = shown["unknown words"] * 100
     number = st.column_config.NumberColumn
-    st.dataframe(shown, hide_index=True, width="stretch", column_config={
+    st.dataframe(shown, hide_index=True, width="stretch", placeholder="—", column_config={
         "vocabulary": number("vocabulary (ids)", format="localized"),
         "embedding parameters": number(format="localized"),
         "parameters": number(format="localized"),

@@ -50,7 +50,8 @@ def board_chart(frame: pd.DataFrame, colour_by: str = "settings", height: int = 
         .encode(
             x=alt.X("parameters:Q", title="Parameters (log scale)",
                     scale=alt.Scale(type="log", nice=True)),
-            y=alt.Y("loss:Q", title="Loss (held-out where known)", scale=alt.Scale(zero=False)),
+            y=alt.Y("loss:Q", title="Loss (held-out where known)", scale=alt.Scale(zero=False),
+                    axis=alt.Axis(format=".3f")),  # else a lone run gets a six-decimal tick
             color=alt.Color("colour:N", title=title,
                             legend=alt.Legend(orient="bottom", direction="vertical",
                                               labelLimit=600)),
