@@ -816,29 +816,48 @@ class Barrier:
             return False
 
 
+async def open_train_together(student: WsStudent, result: Result, ready: Barrier,
+                              opening: asyncio.Semaphore, when: str, **open_kw) -> bool:
+    """Open Train (at most `opening` students at a time), then wait at `ready` for the whole
+    class: True when this student may go. A failure is recorded in `result`, and the student
+    arrives at `ready` either way, so the others never wait for it."""
+    opened = False
+    try:
+        async with opening:
+            result.open_seconds = await student.open("train", **open_kw)
+        student.button("Train")
+        opened = not student.exceptions
+        if not opened:
+            result.fail(f"exception on Train {when}: {student.exceptions[0]}")
+    except (StudentError, TimeoutError) as error:
+        result.fail(f"Train page did not open: {error}")
+    finally:
+        ready.arrive()
+    if opened and not await ready.wait():
+        result.fail("the other sessions were not ready in time")
+        return False
+    return opened
+
+
+def record_counts(result: Result, student: WsStudent) -> None:
+    """What the student's websocket saw, into its result (at the end, however it ended)."""
+    result.waited_for_slot = student.saw_waiting
+    result.exceptions = len(student.exceptions)
+    result.fragment_requests = student.counters.fragment_requests
+    result.messages = student.counters.messages
+    result.megabytes_in = student.counters.bytes_in / 2**20
+    result.cache_hits = student.counters.cache_hits
+
+
 async def student_flow(base_url: str, result: Result, ready: Barrier,
                        opening: asyncio.Semaphore, cookies: dict | None = None) -> None:
     """Open Train, (all together) click Train, wait for the done marker, Generate once.
     With `cookies` (behind nginx, e.g. a chosen ``minillm_route``) the page is loaded over
     HTTP first, as a browser does, and the websocket carries them."""
     student = WsStudent(base_url, name=f"student {result.index}", cookies=cookies)
-    opened = False
     try:
-        try:
-            async with opening:
-                result.open_seconds = await student.open("train", load_page=cookies is not None)
-            student.button("Train")
-            opened = not student.exceptions
-            if not opened:
-                result.fail(f"exception on Train before training: {student.exceptions[0]}")
-        except (StudentError, TimeoutError) as error:
-            result.fail(f"Train page did not open: {error}")
-        finally:
-            ready.arrive()
-        if not opened:
-            return
-        if not await ready.wait():
-            result.fail("the other sessions were not ready in time")
+        if not await open_train_together(student, result, ready, opening, "before training",
+                                         load_page=cookies is not None):
             return
         start = time.monotonic()
         await student.click("Train", wait=False)
@@ -873,12 +892,7 @@ async def student_flow(base_url: str, result: Result, ready: Barrier,
     except Exception as error:  # noqa: BLE001 - the result says what broke
         result.fail(f"harness error: {type(error).__name__}: {error}")
     finally:
-        result.waited_for_slot = student.saw_waiting
-        result.exceptions = len(student.exceptions)
-        result.fragment_requests = student.counters.fragment_requests
-        result.messages = student.counters.messages
-        result.megabytes_in = student.counters.bytes_in / 2**20
-        result.cache_hits = student.counters.cache_hits
+        record_counts(result, student)
         await student.close()
 
 
@@ -1233,22 +1247,8 @@ async def abuser_flow(base_url: str, result: AbuserResult, ready: Barrier,
     waited for at most `wait_seconds` from the click; then this client leaves (its timers
     stop, so its run stops training: only a browser tab's timers drive a run)."""
     student = WsStudent(base_url, name=f"abuser {result.index}")
-    opened = False
     try:
-        try:
-            async with opening:
-                result.open_seconds = await student.open("train")
-            opened = not student.exceptions
-            if not opened:
-                result.fail(f"exception on Train before anything: {student.exceptions[0]}")
-        except (StudentError, TimeoutError) as error:
-            result.fail(f"Train page did not open: {error}")
-        finally:
-            ready.arrive()
-        if not opened:
-            return
-        if not await ready.wait():
-            result.fail("the other sessions were not ready in time")
+        if not await open_train_together(student, result, ready, opening, "before anything"):
             return
         start = time.monotonic()
         await set_steps(student, largest_run(text), result.steps)
@@ -1301,12 +1301,7 @@ async def abuser_flow(base_url: str, result: AbuserResult, ready: Barrier,
     finally:
         if result.status == "failed" and not result.outcome:
             result.outcome = f"failed: {shorten(result.reason)}"
-        result.waited_for_slot = student.saw_waiting
-        result.exceptions = len(student.exceptions)
-        result.fragment_requests = student.counters.fragment_requests
-        result.messages = student.counters.messages
-        result.megabytes_in = student.counters.bytes_in / 2**20
-        result.cache_hits = student.counters.cache_hits
+        record_counts(result, student)
         await student.close()
 
 

@@ -97,6 +97,17 @@ def clear_streamlit_caches():
     yield
 
 
+@pytest.fixture
+def float64():
+    """Torch's default dtype float64 for one test (gradient checks), float32 again after."""
+    import torch  # here, not at the top: most tests never need torch
+
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
 def app_test(page_relpath: str, **kw) -> AppTest:
     """An AppTest of one script under ROOT (not yet run), e.g. ``app_test("pages/home.py")``.
 

@@ -23,14 +23,6 @@ from minillm.tokenizers import CharTokenizer
 from minillm.train import Trainer, torch_threads
 
 
-@pytest.fixture
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
-
-
 @pytest.fixture(scope="module")
 def stories():
     """Character windows of generated stories: left-padded near each story's start."""

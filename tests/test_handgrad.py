@@ -23,14 +23,6 @@ from minillm.fastpath import flatten_parameters
 from minillm.train import Trainer, torch_threads
 
 
-@pytest.fixture
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
-
-
 @pytest.mark.parametrize(
     "B, T, d, H, V, block",
     [
