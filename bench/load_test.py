@@ -193,6 +193,17 @@ def group_cpu(pgid: int) -> float:
     return total / hz
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds of one process alone (the server's own: its pages and the pool's round
+    trips, without the workers that train)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(v) for v in fields[11:13]) / os.sysconf("SC_CLK_TCK")  # utime stime
+
+
 def group_pss_mb(pgid: int) -> float:
     """The process group's proportional set size (MB): shared pages counted once, so a
     server with forked workers is not counted twice, as summing their RSS does."""
@@ -735,8 +746,8 @@ async def ws_phase(base_url: str, name: str, title: str, students: int, sampler:
     start: dict = {}
 
     def go():
-        start.update(server=group_cpu(server_pid), machine=machine_cpu(),
-                     driver=time.process_time())
+        start.update(server=group_cpu(server_pid), own=process_cpu(server_pid),
+                     machine=machine_cpu(), driver=time.process_time())
         print(f"[{title}] all {len(everyone)} sessions have the Train page open: go ...",
               flush=True)
 
@@ -749,6 +760,7 @@ async def ws_phase(base_url: str, name: str, title: str, students: int, sampler:
     info = await run_class(everyone, flow, go)
     busy, total = machine_cpu()
     cpu = {"server": group_cpu(server_pid) - start["server"],
+           "own": process_cpu(server_pid) - start["own"],
            "driver": time.process_time() - start["driver"],
            "machine_busy": busy - start["machine"][0],
            "machine_total": total - start["machine"][1]}
@@ -1002,6 +1014,15 @@ def report_slots(args, phases: list[tuple[str, Phase]], load_before: str,
               f"{fmt_s(phase.p95)}; server CPU-s to each: p95 {fmt_s(phase.cpu_p95)}; server "
               f"{phase.cpu['server']:.1f} CPU-s in all, everything else on the machine "
               f"{rest:.1f} CPU-s; peak RSS {phase.peak_rss:.0f} MB (PSS {phase.peak_pss:.0f} MB)")
+        # Where the work ran: the server's own process (every page, and the pool's round
+        # trips) is one Python; on two cores it bounds the pool once it is as busy as a core.
+        wall = phase.cpu["machine_total"] / max(os.cpu_count() or 1, 1)
+        print(f"  of the server's CPU-s: its own process {phase.cpu['own']:.1f} "
+              f"({phase.cpu['own'] / max(wall, 1e-9):.0%} of a core over the "
+              f"{wall:.1f} s from the go to the last Generate), workers "
+              f"{phase.cpu['server'] - phase.cpu['own']:.1f}; this driver "
+              f"{phase.cpu['driver']:.1f} CPU-s; the machine idle "
+              f"{max(0.0, phase.cpu['machine_total'] - phase.cpu['machine_busy']):.1f} CPU-s")
         # The whole spread, not only two percentiles: whether the last students lag the rest.
         print(f"  each student's time, sorted (s): "
               f"{' '.join(f'{t:.1f}' for t in sorted(phase.times))}")
