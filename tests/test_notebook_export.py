@@ -20,6 +20,7 @@ import json
 import math
 import os
 import socket
+import threading
 from functools import partial
 
 os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # debugpy's note on frozen modules
@@ -53,7 +54,25 @@ class _Client(BlockingInProcessKernelClient):
 
 class _Manager(InProcessKernelManager):
     def shutdown_kernel(self, now=False, restart=False):
+        self._end_iopub_gc_task()
         return super().shutdown_kernel()
+
+    def _end_iopub_gc_task(self):
+        """Cancel the IOPub thread's clean-up task while its loop still runs. ipykernel's own
+        stop() cancels it after the loop has stopped, so the task never ends and Python
+        prints "Task was destroyed but it is pending!" for every notebook at exit."""
+        iopub = getattr(self.kernel, "iopub_thread", None)
+        task = getattr(iopub, "_event_pipe_gc_task", None)
+        if task is None or not iopub.thread.is_alive():
+            return
+        ended = threading.Event()
+
+        def cancel():
+            task.add_done_callback(lambda _: ended.set())
+            task.cancel()
+
+        iopub.io_loop.add_callback(cancel)
+        ended.wait(timeout=10)
 
     def client(self, **kwargs):
         kwargs.update(kernel=self.kernel, session=self.session)
@@ -68,7 +87,10 @@ def run_notebook(nb) -> dict:
     # No IPython history: it would write to ~/.ipython, and at exit from the wrong thread
     # (sqlite3.ProgrammingError after the test run).
     km = _Manager(config=Config({"HistoryManager": {"enabled": False}}))
-    NotebookClient(nb, km=km, timeout=CELL_TIMEOUT).execute()
+    try:
+        NotebookClient(nb, km=km, timeout=CELL_TIMEOUT).execute()
+    finally:  # nbclient leaves a manager it was given running
+        km.shutdown_kernel()
     (result,) = [o for o in nb.cells[-1].outputs if o["output_type"] == "execute_result"]
     return json.loads(ast.literal_eval(result["data"]["text/plain"]))
 
