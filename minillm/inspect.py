@@ -625,23 +625,44 @@ def sample_batch(
     The same sampling as `minillm.sample.generate` (temperature, then top-k, then a draw by
     probability; a sample ends at EOS or PAD), with one generator for the whole batch: the
     same seed gives the same batch, but sample i is not `generate(..., seed=i)`. With
-    ``top_k=1`` every sample is the greedy text.
+    ``top_k=1`` every sample is the greedy text. The drawing is `draw_batch` (tokens in,
+    tokens out: what a worker process can do, `minillm.workers.ChunkPool.sample_batch`).
     """
+    prompt_ids = batch_prompt_ids(dataset, prompt)
+    new_ids, stopped = draw_batch(model, prompt_ids, dataset.block_size, dataset.pad_id,
+                                  dataset.eos_id, n, max_new_tokens, temperature, top_k, seed)
+    return batch_samples(dataset, prompt_ids, new_ids, stopped)
+
+
+def check_batch_settings(n: int, max_new_tokens: int, temperature: float,
+                         top_k: int | None) -> None:
+    """A ValueError for settings no batch can be drawn with."""
     if n < 1 or max_new_tokens < 0:
         raise ValueError("a batch needs at least one sample and max_new_tokens >= 0")
     if not (temperature > 0 and math.isfinite(temperature)):
         raise ValueError("temperature must be above 0")
     if top_k is not None and top_k < 1:
         raise ValueError("top-k must be at least 1")
-    tokenizer, T = dataset.tokenizer, dataset.block_size
-    prompt_ids = [int(i) for i in tokenizer.encode_known(prompt).ids]
+
+
+def batch_prompt_ids(dataset: Dataset, prompt: str) -> list[int]:
+    """The prompt's known tokens, as the batch starts from them."""
+    return [int(i) for i in dataset.tokenizer.encode_known(prompt).ids]
+
+
+def draw_batch(model: MiniTransformer, prompt_ids: Sequence[int], block_size: int, pad_id: int,
+               eos_id: int | None, n: int, max_new_tokens: int, temperature: float,
+               top_k: int | None, seed: int) -> tuple[list[list[int]], list[str]]:
+    """`sample_batch`'s drawing: each sample's new token ids, and why it stopped."""
+    check_batch_settings(n, max_new_tokens, temperature, top_k)
+    T = block_size
     generator = torch.Generator().manual_seed(seed)
-    rows = torch.full((n, T + len(prompt_ids)), dataset.pad_id, dtype=torch.long)
+    rows = torch.full((n, T + len(prompt_ids)), pad_id, dtype=torch.long)
     if prompt_ids:
-        rows[:, T:] = torch.tensor(prompt_ids)
+        rows[:, T:] = torch.tensor(list(prompt_ids))
     new_ids: list[list[int]] = [[] for _ in range(n)]
     stopped = ["length"] * n
-    stops = {dataset.eos_id: "eos", dataset.pad_id: "pad"}
+    stops = {eos_id: "eos", pad_id: "pad"}
     model.eval()
     with torch.no_grad():
         for _ in range(max_new_tokens):
@@ -655,7 +676,7 @@ def sample_batch(
                 probs = torch.where(probs >= kth, probs, torch.zeros_like(probs))
                 probs = probs / probs.sum(dim=1, keepdim=True)
             drawn = torch.multinomial(probs, 1, generator=generator)[:, 0].tolist()
-            column = torch.full((n, 1), dataset.pad_id, dtype=torch.long)  # finished: never read
+            column = torch.full((n, 1), pad_id, dtype=torch.long)  # finished: never read
             for r, token_id in zip(live, drawn):
                 if token_id in stops:
                     stopped[r] = stops[token_id]
@@ -663,8 +684,15 @@ def sample_batch(
                     new_ids[r].append(token_id)
                     column[r, 0] = token_id
             rows = torch.cat([rows, column], dim=1)
+    return new_ids, stopped
+
+
+def batch_samples(dataset: Dataset, prompt_ids: Sequence[int], new_ids: Sequence[Sequence[int]],
+                  stopped: Sequence[str]) -> list[Sample]:
+    """The drawn token ids as texts, each with its prompt (decoded together, as read)."""
+    tokenizer, prompt_ids = dataset.tokenizer, list(prompt_ids)
     prompt_text = tokenizer.decode(prompt_ids)
-    return [Sample(tokenizer.decode(prompt_ids + ids), len(prompt_text), stop)
+    return [Sample(tokenizer.decode(prompt_ids + list(ids)), len(prompt_text), stop)
             for ids, stop in zip(new_ids, stopped)]
 
 

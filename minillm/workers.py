@@ -273,6 +273,17 @@ def run_chunk(state: dict, cpu_seconds: float, max_epochs: int, wall_seconds: fl
     return result
 
 
+def run_packed_draw(data: bytes, large: list) -> tuple[list[list[int]], list[str]]:
+    """In a worker: `minillm.inspect.draw_batch` with a copy of the server's model."""
+    from minillm.inspect import draw_batch
+    from minillm.model import MiniTransformer
+
+    job = loads(data, large)
+    model = MiniTransformer(job.pop("config"))
+    model.load_state_dict(job.pop("weights"))
+    return draw_batch(model, **job)
+
+
 def apply_state(trainer, result: dict) -> int:
     """Put a chunk's result into the server's `trainer`; how many epochs it trained."""
     with torch.no_grad():
@@ -370,16 +381,39 @@ class ChunkPool:
         if trainer.done or max_epochs <= 0:
             return 0
         data, large = dumps(export_state(trainer))
+        result = loads(*self._run(run_packed_chunk, data, large, cpu_seconds, max_epochs,
+                                  wall_seconds))
+        return apply_state(trainer, result)
+
+    def sample_batch(self, model, dataset, prompt: str, n: int, max_new_tokens: int,
+                     temperature: float = 1.0, top_k: int | None = None, seed: int = 0):
+        """`minillm.inspect.sample_batch`, drawn in a worker: the same samples, token for
+        token. The server's one process serves every page of the class, so the batch's
+        forward passes (the heaviest work of Generate's page) go where the cores are free;
+        the prompt is encoded and the texts decoded here, where the tokenizer is."""
+        from minillm import inspect
+
+        inspect.check_batch_settings(n, max_new_tokens, temperature, top_k)
+        prompt_ids = inspect.batch_prompt_ids(dataset, prompt)
+        job = {"config": model.config,
+               "weights": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+               "prompt_ids": prompt_ids, "block_size": dataset.block_size,
+               "pad_id": dataset.pad_id, "eos_id": dataset.eos_id, "n": n,
+               "max_new_tokens": max_new_tokens, "temperature": temperature, "top_k": top_k,
+               "seed": seed}
+        new_ids, stopped = self._run(run_packed_draw, *dumps(job))
+        return inspect.batch_samples(dataset, prompt_ids, new_ids, stopped)
+
+    def _run(self, fn, *args):
+        """`fn(*args)` in a worker, its result. A worker that died (killed, out of memory)
+        is replaced and the job runs once more."""
         for attempt in (1, 2):
             try:
-                result = loads(*self._pool().submit(run_packed_chunk, data, large, cpu_seconds,
-                                                    max_epochs, wall_seconds).result())
-                break
+                return self._pool().submit(fn, *args).result()
             except BrokenProcessPool:
                 self.shutdown()
                 if attempt == 2:
                     raise
-        return apply_state(trainer, result)
 
     def shutdown(self) -> None:
         with self._lock:

@@ -212,3 +212,58 @@ def test_a_busy_class_gets_fewer_longer_chunks_in_the_workers(monkeypatch):
         assert exp.trainer.epoch <= most
         if most > short:
             assert exp.trainer.epoch > short
+
+
+@pytest.mark.parametrize("settings, prompt, draw", [
+    (TrainSettings(epochs=60), "the cat", dict(n=20, max_new_tokens=40, seed=42)),
+    (TrainSettings(epochs=60, eos=True), "the dog", dict(n=20, max_new_tokens=40, top_k=3,
+                                                         temperature=0.7, seed=5)),
+    (TrainSettings(tokenizer="character", epochs=30, eos=True, n_layers=2), "th",
+     dict(n=7, max_new_tokens=60, temperature=1.5, seed=0)),
+    (TrainSettings(epochs=20), "", dict(n=1, max_new_tokens=10, top_k=1, seed=3)),
+], ids=["words", "eos-top-k", "characters-two-layers", "greedy-no-prompt"])
+def test_a_batch_drawn_in_a_worker_is_the_same_batch(pool, settings, prompt, draw):
+    from minillm import inspect
+
+    exp = in_process(settings)
+    here = inspect.sample_batch(exp.model, exp.dataset, prompt, **draw)
+    there = pool.sample_batch(exp.model, exp.dataset, prompt, **draw)
+    assert there == here
+    assert len({s.text for s in here}) > 1 or draw["n"] == 1  # a real batch, not one text
+    other = pool.sample_batch(exp.model, exp.dataset, prompt, **{**draw, "seed": draw["seed"] + 1})
+    assert other == inspect.sample_batch(exp.model, exp.dataset, prompt,
+                                         **{**draw, "seed": draw["seed"] + 1})
+
+
+def test_a_batch_with_bad_settings_is_refused_before_it_travels(pool, monkeypatch):
+    exp = in_process(TrainSettings(epochs=20))
+    monkeypatch.setattr(pool, "_run", lambda *a: pytest.fail("sent to a worker"))
+    with pytest.raises(ValueError, match="temperature"):
+        pool.sample_batch(exp.model, exp.dataset, "the", n=3, max_new_tokens=5, temperature=0)
+    with pytest.raises(ValueError, match="top-k"):
+        pool.sample_batch(exp.model, exp.dataset, "the", n=3, max_new_tokens=5, top_k=0)
+
+
+def test_generates_batch_goes_to_the_pool_when_there_is_one(monkeypatch):
+    from conftest import page_with
+
+    from ui import originality
+
+    exp = in_process(TrainSettings(epochs=60))
+    drawn = []
+    real = workers.ChunkPool.sample_batch
+
+    def spy(self, *args, **kwargs):
+        drawn.append(self.workers)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(workers.ChunkPool, "sample_batch", spy)
+    monkeypatch.setenv("MINILLM_WORKERS", "1")
+    pooled_page = page_with("pages/generate.py", exp)
+    assert drawn == [1]
+    monkeypatch.setenv("MINILLM_WORKERS", "0")
+    at = page_with("pages/generate.py", exp)
+    assert drawn == [1]  # in this process this time
+    texts = lambda page: [m.value for m in page.markdown if "new" in m.value]  # noqa: E731
+    assert texts(at) == texts(pooled_page)  # the same batch, the same headline
+    assert originality.KEPT in at.session_state

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from minillm import inspect
+from minillm import inspect, workers
 from minillm.stories import StoryGrammar
 
 KEPT = "generate_batch"  # session state: (what the batch was written from, its Originality)
@@ -25,10 +25,17 @@ def judged_batch(experiment, prompt: str, temperature: float, top_k: int | None,
     if kept is not None and kept[0] == key:
         return kept[1]
     dataset = experiment.dataset
-    samples = inspect.sample_batch(
-        experiment.model, dataset, prompt, n=1 if greedy else inspect.BATCH_SAMPLES,
-        max_new_tokens=inspect.batch_tokens(dataset), temperature=1.0 if greedy else temperature,
-        top_k=1 if greedy else top_k, seed=seed)
+    settings = dict(n=1 if greedy else inspect.BATCH_SAMPLES,
+                    max_new_tokens=inspect.batch_tokens(dataset),
+                    temperature=1.0 if greedy else temperature, top_k=1 if greedy else top_k,
+                    seed=seed)
+    # With worker processes, the batch is drawn in one (the same samples): this one Python
+    # serves every page of the class, and the batch is the heaviest part of this page.
+    pool = workers.shared_pool() if experiment.trainer.device.type == "cpu" else None
+    if pool is not None:
+        samples = pool.sample_batch(experiment.model, dataset, prompt, **settings)
+    else:
+        samples = inspect.sample_batch(experiment.model, dataset, prompt, **settings)
     grammar = StoryGrammar(experiment.story_settings) if experiment.story_settings else None
     result = inspect.creating_or_remembering(samples, experiment.split.train,
                                              experiment.split.valid, grammar)
