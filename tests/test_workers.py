@@ -214,6 +214,11 @@ def test_a_busy_class_gets_fewer_longer_chunks_in_the_workers(monkeypatch):
             assert exp.trainer.epoch > short
 
 
+def headline(page) -> list[str]:
+    """Generate's "N of M sentences are new" line(s) on an AppTest page."""
+    return [m.value for m in page.markdown if "sentences are new" in m.value]
+
+
 @pytest.mark.parametrize("settings, prompt, draw", [
     (TrainSettings(epochs=60), "the cat", dict(n=20, max_new_tokens=40, seed=42)),
     (TrainSettings(epochs=60, eos=True), "the dog", dict(n=20, max_new_tokens=40, top_k=3,
@@ -249,7 +254,7 @@ def test_generates_batch_goes_to_the_pool_when_there_is_one(monkeypatch):
 
     from ui import originality
 
-    exp = in_process(TrainSettings(epochs=60))
+    exp = in_process(TrainSettings(epochs=60, eos=True))  # EOS: finished sentences to judge
     drawn = []
     real = workers.ChunkPool.sample_batch
 
@@ -264,6 +269,22 @@ def test_generates_batch_goes_to_the_pool_when_there_is_one(monkeypatch):
     monkeypatch.setenv("MINILLM_WORKERS", "0")
     at = page_with("pages/generate.py", exp)
     assert drawn == [1]  # in this process this time
-    texts = lambda page: [m.value for m in page.markdown if "new" in m.value]  # noqa: E731
-    assert texts(at) == texts(pooled_page)  # the same batch, the same headline
+    assert len(headline(at)) == 1 and headline(at) == headline(pooled_page)  # the same batch
     assert originality.KEPT in at.session_state
+
+
+def test_generate_draws_its_batch_here_when_the_workers_cannot(monkeypatch):
+    from concurrent.futures.process import BrokenProcessPool
+
+    from conftest import page_with
+
+    def broken(self, *args):
+        raise BrokenProcessPool("every worker died")
+
+    exp = in_process(TrainSettings(epochs=60, eos=True))
+    monkeypatch.setenv("MINILLM_WORKERS", "0")
+    here = page_with("pages/generate.py", exp)
+    monkeypatch.setenv("MINILLM_WORKERS", "1")
+    monkeypatch.setattr(workers.ChunkPool, "_run", broken)
+    at = page_with("pages/generate.py", exp)
+    assert len(headline(at)) == 1 and headline(at) == headline(here) and not at.exception

@@ -8,6 +8,8 @@ session, so moving an unrelated widget costs nothing.
 
 from __future__ import annotations
 
+from concurrent.futures.process import BrokenProcessPool
+
 import streamlit as st
 
 from minillm import inspect, workers
@@ -32,9 +34,13 @@ def judged_batch(experiment, prompt: str, temperature: float, top_k: int | None,
     # With worker processes, the batch is drawn in one (the same samples): this one Python
     # serves every page of the class, and the batch is the heaviest part of this page.
     pool = workers.shared_pool() if experiment.trainer.device.type == "cpu" else None
+    samples = None
     if pool is not None:
-        samples = pool.sample_batch(experiment.model, dataset, prompt, **settings)
-    else:
+        try:
+            samples = pool.sample_batch(experiment.model, dataset, prompt, **settings)
+        except (BrokenProcessPool, OSError):  # workers that cannot start: draw it here instead
+            samples = None
+    if samples is None:
         samples = inspect.sample_batch(experiment.model, dataset, prompt, **settings)
     grammar = StoryGrammar(experiment.story_settings) if experiment.story_settings else None
     result = inspect.creating_or_remembering(samples, experiment.split.train,
