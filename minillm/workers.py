@@ -120,13 +120,20 @@ def export_state(trainer) -> dict:
     }
 
 
+def _model(config, weights: dict):
+    """The server's model in this (worker) process: its config, its weights."""
+    from minillm.model import MiniTransformer
+
+    model = MiniTransformer(config)
+    model.load_state_dict(weights)
+    return model
+
+
 def _rebuild(state: dict):
     """A `Trainer` in this (worker) process, in exactly the state `export_state` saw."""
-    from minillm.model import MiniTransformer
     from minillm.train import Trainer
 
-    model = MiniTransformer(state["config"])
-    model.load_state_dict(state["weights"])
+    model = _model(state["config"], state["weights"])
     data = state["data"]
     trainer = Trainer(
         model, _Tensors(data["X"], data["Y"], data["every"]), lr=state["lr"],
@@ -276,12 +283,9 @@ def run_chunk(state: dict, cpu_seconds: float, max_epochs: int, wall_seconds: fl
 def run_packed_draw(data: bytes, large: list) -> tuple[list[list[int]], list[str]]:
     """In a worker: `minillm.inspect.draw_batch` with a copy of the server's model."""
     from minillm.inspect import draw_batch
-    from minillm.model import MiniTransformer
 
     job = loads(data, large)
-    model = MiniTransformer(job.pop("config"))
-    model.load_state_dict(job.pop("weights"))
-    return draw_batch(model, **job)
+    return draw_batch(_model(job.pop("config"), job.pop("weights")), **job)
 
 
 def apply_state(trainer, result: dict) -> int:

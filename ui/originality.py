@@ -8,6 +8,7 @@ session, so moving an unrelated widget costs nothing.
 
 from __future__ import annotations
 
+import contextlib
 from concurrent.futures.process import BrokenProcessPool
 
 import streamlit as st
@@ -36,10 +37,8 @@ def judged_batch(experiment, prompt: str, temperature: float, top_k: int | None,
     pool = workers.shared_pool() if experiment.trainer.device.type == "cpu" else None
     samples = None
     if pool is not None:
-        try:
+        with contextlib.suppress(BrokenProcessPool, OSError):  # no workers: drawn here instead
             samples = pool.sample_batch(experiment.model, dataset, prompt, **settings)
-        except (BrokenProcessPool, OSError):  # workers that cannot start: draw it here instead
-            samples = None
     if samples is None:
         samples = inspect.sample_batch(experiment.model, dataset, prompt, **settings)
     grammar = StoryGrammar(experiment.story_settings) if experiment.story_settings else None
