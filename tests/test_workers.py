@@ -214,6 +214,33 @@ def test_a_busy_class_gets_fewer_longer_chunks_in_the_workers(monkeypatch):
             assert exp.trainer.epoch > short
 
 
+def test_the_first_clicks_of_a_class_get_the_long_chunks_too(monkeypatch):
+    """Thirty clicks at once: the first pages to reach a slot find nobody in line yet (the
+    others are still drawing their pages). Their runs count from the click, so those first
+    students get the long chunks too, instead of short ones that send them to the back of the
+    line after each (in the load test the first four to click finished last)."""
+    from ui import model_state
+
+    monkeypatch.setenv("MINILLM_WORKERS", "2")
+    monkeypatch.setattr(model_state.FairSlots, "waiting", lambda self: 0)
+    short = model_state.CHUNK_MAX_EPOCHS
+    for others, most in ((0, short), (model_state.training_slots().size, None)):
+        running = model_state.TrainingNow()
+        monkeypatch.setattr(model_state, "training_now", lambda running=running: running)
+        for _ in range(others):
+            running.note(Experiment(TrainSettings(), device="cpu").trainer)
+        exp = Experiment(TrainSettings(epochs=2000), device="cpu")
+        assert model_state.train_chunk(exp, wait=5.0)
+        if most is None:
+            assert exp.trainer.epoch > short
+        else:
+            assert exp.trainer.epoch <= most
+        assert running.count() == others + 1  # not done: it still counts
+        done = Experiment(TrainSettings(epochs=3), device="cpu")
+        assert model_state.train_chunk(done, wait=5.0) and done.trainer.done
+        assert running.count() == others + 1  # a finished run counts no more
+
+
 def headline(page) -> list[str]:
     """Generate's "N of M sentences are new" line(s) on an AppTest page."""
     return [m.value for m in page.markdown if "sentences are new" in m.value]

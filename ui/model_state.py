@@ -52,6 +52,7 @@ CHUNK_MAX_EPOCHS = 50  # ... and never more epochs than this
 BUSY_POOL_EPOCHS, BUSY_POOL_SECONDS = 6, 2  # a worker's chunk while others wait in line:
 # this many times the epochs and the CPU time (see train_chunk)
 CHUNK_WALL_SECONDS = 1.0  # ... and never holds a slot longer than this, however busy the server
+ACTIVE_SECONDS = 2.0  # a run that started or asked for a chunk this recently is training now
 SLOT_WAIT_SECONDS = 5.0  # a session with no free slot sleeps up to this long for one before
 # redrawing (a slot that comes free wakes it at once: the wait only spares redraws)
 
@@ -100,6 +101,7 @@ def start_experiment(settings: TrainSettings, bpe=None, line_nats=None,
     exp = Experiment(settings, bpe=bpe, budgets=budgets(), line_nats=line_nats,
                      story_settings=story_settings, device="cpu")
     _make_current(exp)
+    training_now().note(exp.trainer)  # counted from the click, before its first chunk asks
     return exp
 
 
@@ -128,7 +130,8 @@ class FairSlots:
     """
 
     def __init__(self, n: int):
-        self._free = max(1, n)
+        self.size = max(1, n)
+        self._free = self.size
         self._lock = threading.Lock()
         self._line: deque[threading.Event] = deque()
 
@@ -182,6 +185,49 @@ def training_slots() -> FairSlots:
     return FairSlots(slots)
 
 
+class TrainingNow:
+    """The runs of this server that are training now: started, or asked for a chunk, within
+    the last ACTIVE_SECONDS and not done (a paused or abandoned run drops out by itself).
+
+    Thirty Train clicks arrive together, but the first pages to reach their first chunk find
+    nobody in line yet: the others are still drawing their pages. Counted from the click,
+    the class is seen to be busy from its first chunk.
+
+    >>> now = [0.0]; runs = TrainingNow(clock=lambda: now[0])
+    >>> runs.note("a"); runs.note("b"); runs.count()
+    2
+    >>> runs.note("a", done=True); runs.count()
+    1
+    >>> now[0] = ACTIVE_SECONDS + 0.1; runs.count()
+    0
+    """
+
+    def __init__(self, clock=time.monotonic):
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._seen: dict[int, float] = {}
+
+    def note(self, run, done: bool = False) -> None:
+        with self._lock:
+            if done:
+                self._seen.pop(id(run), None)
+            else:
+                self._seen[id(run)] = self._clock()
+
+    def count(self) -> int:
+        with self._lock:
+            since = self._clock() - ACTIVE_SECONDS
+            for key in [key for key, seen in self._seen.items() if seen < since]:
+                del self._seen[key]
+            return len(self._seen)
+
+
+@st.cache_resource(show_spinner=False)
+def training_now() -> TrainingNow:
+    """One count for the whole server (see train_chunk)."""
+    return TrainingNow()
+
+
 _RUN_LOCKS_GUARD = threading.Lock()
 
 
@@ -214,6 +260,8 @@ def train_chunk(exp: Experiment, seconds: float | None = None,
     lock = _run_lock(exp)
     if not lock.acquire(blocking=False):
         return False
+    running = training_now()
+    running.note(exp.trainer)
     try:
         slots = training_slots()
         if not slots.acquire(timeout=max(0.0, wait)):
@@ -221,10 +269,12 @@ def train_chunk(exp: Experiment, seconds: float | None = None,
         try:
             pool = workers.shared_pool() if workers.can_travel(exp.trainer) else None
             max_epochs = CHUNK_MAX_EPOCHS if max_epochs is None else max_epochs
-            if pool is not None and default_size and slots.waiting():
+            if pool is not None and default_size and busy(slots):
                 # A busy class: each round trip and redraw costs the server time that others
                 # in line wait for, and a worker's chunk holds none of the server's time: fewer,
-                # longer chunks. (Alone, a student's curve moves in small steps.)
+                # longer chunks. (Alone, a student's curve moves in small steps.) Short
+                # chunks for the first clicks of a class would send those students to the
+                # back of the line after each one: the first to click would finish last.
                 seconds, max_epochs = seconds * BUSY_POOL_SECONDS, max_epochs * BUSY_POOL_EPOCHS
             if pool is not None:  # MINILLM_WORKERS: in a worker process, truly in parallel
                 pool.train_chunk(exp.trainer, seconds, max_epochs,
@@ -240,5 +290,12 @@ def train_chunk(exp: Experiment, seconds: float | None = None,
         finally:
             slots.release()
     finally:
+        running.note(exp.trainer, done=exp.trainer.done)
         lock.release()
     return True
+
+
+def busy(slots: FairSlots) -> bool:
+    """Whether more runs want a slot than there are: someone in line, or more runs training
+    now than slots (those not in line yet are about to be)."""
+    return slots.waiting() > 0 or training_now().count() > slots.size
