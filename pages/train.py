@@ -85,6 +85,12 @@ if request == "reset":
     exp = None
 state = train_run.load().after(request)
 train_run.save(state)
+page_chunk = False  # read by live_run
+if request == "train" and exp is not None:
+    # The click's first chunk, before the buttons and the timer are drawn: a run that ends in
+    # it (in a busy class one chunk is a whole default run) is drawn done at once, without a
+    # second page run to turn the timer off.
+    page_chunk = model_state.train_chunk(exp, wait=0)
 paused = state.paused
 done = exp is not None and exp.trainer.done
 train_col, pause_col, step_col, reset_col = st.columns(4)
@@ -121,9 +127,9 @@ def live_run():
         # busy server the messages that stop it are late). Wait before redrawing: its ticks
         # merge into one meanwhile, and the server's time goes to what browsers wait for.
         time.sleep(STALE_TICK_SECONDS)
-    if before.trains(trainer.done):
+    if before.trains(trainer.done) and not (train_run.full_page_run() and page_chunk):
         # A full page run does not wait for a slot; the fragment's own runs sleep until one
-        # comes free.
+        # comes free. (The page trained this run's chunk already when its click did.)
         trained = model_state.train_chunk(exp, wait=0 if train_run.full_page_run() else None)
         if trained:
             train_run.save(before.chunk_trained())
@@ -131,7 +137,10 @@ def live_run():
             st.info("Waiting for a free slot: other students are training right now. "
                     "This run goes on by itself in a moment.", icon=":material/hourglass_top:")
     if train_run.redraw_whole_page(before, trained, trainer.done, ticking):
-        st.rerun()  # buttons and timer as the run is now: paused after a Step, or done
+        # Buttons and timer as the run is now: paused after a Step, or done. (Drawn first,
+        # the chunk's result would show a moment sooner, but a click on another page in that
+        # moment is lost to this rerun: the load test's students stayed on Train.)
+        st.rerun()
     # One copy of the losses for the line and the curve: both say the same epoch, even if
     # another tab of this browser trains the same run meanwhile. (Drawing the line into a
     # placeholder after the chart made the bar blink empty on every tick.)

@@ -97,6 +97,24 @@ def test_a_short_run_trains_to_its_done_marker(fast_chunks):
     assert len(at.get("vega_lite_chart")[0].proto.datasets) == 1
 
 
+def test_a_run_that_ends_in_its_clicks_chunk_is_drawn_done_in_that_run(fast_chunks, monkeypatch):
+    """The click trains its first chunk before the buttons and the timer are drawn: a run that
+    ends in it (in a busy class one chunk is a whole default run) is drawn done by the click's
+    own script run, with no `st.rerun` to turn the timer off (one page run fewer for each of
+    thirty students)."""
+    import streamlit
+
+    reruns = []
+    real_rerun = streamlit.rerun
+    monkeypatch.setattr(streamlit, "rerun", lambda *a, **k: (reruns.append(1), real_rerun(*a, **k)))
+    at = page()
+    at.number_input(key="train_epochs").set_value(50)
+    click(run(at), "train_go")
+    assert experiment(at).trainer.done and not reruns
+    assert at.success[0].value.startswith("Training done: 50 epochs in ")
+    assert at.button(key="train_pause").disabled and at.button(key="train_step").disabled
+
+
 def test_the_notebook_settings_reach_the_loss_floor(fast_chunks):
     """The acceptance test: the notebook's run, trained by the page (chunking does not change
     the result: every epoch is one full-batch step)."""
