@@ -27,6 +27,8 @@ ensure_router()  # a deep link on a fresh server must still go through app.py
 
 TICK_SECONDS = 0.3  # while a run is active the fragment reruns this often, one chunk each
 STALE_TICK_SECONDS = 1.0  # a tick after the timer was turned off waits this long (see live_run)
+WAITING = ("Waiting for a free slot: other students are training right now. This run goes on by "
+           "itself in a moment.")
 
 
 st.title("Train")
@@ -89,8 +91,14 @@ page_chunk = False  # read by live_run
 if request == "train" and exp is not None:
     # The click's first chunk, before the buttons and the timer are drawn: a run that ends in
     # it (in a busy class one chunk is a whole default run) is drawn done at once, without a
-    # second page run to turn the timer off.
+    # second page run to turn the timer off. With no slot free the click waits a little for
+    # its turn, saying so: each timer rerun instead would cost the busy server a redraw.
     page_chunk = model_state.train_chunk(exp, wait=0)
+    if not page_chunk:
+        waiting = st.empty()
+        waiting.info(WAITING, icon=":material/hourglass_top:")
+        page_chunk = model_state.train_chunk(exp, wait=model_state.CLICK_SLOT_WAIT_SECONDS)
+        waiting.empty()
 paused = state.paused
 done = exp is not None and exp.trainer.done
 train_col, pause_col, step_col, reset_col = st.columns(4)
@@ -134,8 +142,7 @@ def live_run():
         if trained:
             train_run.save(before.chunk_trained())
         else:
-            st.info("Waiting for a free slot: other students are training right now. "
-                    "This run goes on by itself in a moment.", icon=":material/hourglass_top:")
+            st.info(WAITING, icon=":material/hourglass_top:")
     if train_run.redraw_whole_page(before, trained, trainer.done, ticking):
         # Buttons and timer as the run is now: paused after a Step, or done. (Drawn first,
         # the chunk's result would show a moment sooner, but a click on another page in that

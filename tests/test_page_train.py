@@ -6,6 +6,8 @@ during a script run, so `train_to_the_end` simply runs the script until the trai
 """
 
 
+import threading
+
 import pytest
 import torch
 
@@ -348,9 +350,11 @@ def test_only_five_earlier_runs_are_kept(fast_chunks):
 
 
 def test_a_session_without_a_free_slot_waits_and_then_trains(monkeypatch):
-    # The page's own run never sleeps for a slot (only the fragment's timer runs do): with a
-    # 10-minute slot wait it still answers at once, else AppTest's run times out.
+    # The page's own runs never sleep long for a slot: a Train click waits at most
+    # CLICK_SLOT_WAIT_SECONDS, only the fragment's timer runs wait up to SLOT_WAIT_SECONDS:
+    # with a 10-minute slot wait the page still answers, else AppTest's run times out.
     monkeypatch.setattr(model_state, "SLOT_WAIT_SECONDS", 600)
+    monkeypatch.setattr(model_state, "CLICK_SLOT_WAIT_SECONDS", 0.2)
     at = page()
     slots = model_state.training_slots()
     held = 0
@@ -366,6 +370,28 @@ def test_a_session_without_a_free_slot_waits_and_then_trains(monkeypatch):
     run(at)
     assert "Waiting for a free slot" not in texts(at.info)
     assert experiment(at).trainer.epoch > 0
+
+
+def test_a_click_that_finds_no_free_slot_waits_for_one_and_is_drawn_done(fast_chunks):
+    """In a busy class a Train click waits its turn in line (at most CLICK_SLOT_WAIT_SECONDS)
+    instead of leaving it to the fragment's timer reruns, each a redraw for the server: a slot
+    that comes free meanwhile trains the run within the click's own page run."""
+    at = page()
+    at.number_input(key="train_epochs").set_value(50)
+    run(at)
+    slots = model_state.training_slots()
+    held = 0
+    while slots.acquire(timeout=0):
+        held += 1
+    freed = threading.Timer(0.5, lambda: [slots.release() for _ in range(held)])
+    freed.start()
+    try:
+        click(at, "train_go")
+    finally:
+        freed.join()
+    assert experiment(at).trainer.done
+    assert "Waiting for a free slot" not in texts(at.info)
+    assert at.success[0].value.startswith("Training done: 50 epochs in ")
 
 
 def test_students_with_the_same_settings_share_the_loss_chart_frame(monkeypatch, fast_chunks):

@@ -27,7 +27,9 @@ for one bounded chunk (`train_chunk`: about CHUNK_SECONDS of CPU and never more 
 CHUNK_WALL_SECONDS of wall clock, checked after every epoch; `minillm.budget` refuses runs
 whose single epoch would take longer), never across reruns: a session that finds no free slot
 waits for one (asleep, up to `SLOT_WAIT_SECONDS`), then tries again on its next fragment run.
-A full page run does not wait (``wait=0``): the page shows "waiting" at once instead.
+A full page run does not wait (``wait=0``): the page shows "waiting" at once instead, except
+a Train click's, which waits up to CLICK_SLOT_WAIT_SECONDS for its first chunk, saying so (a
+run that ends in that chunk is drawn done by the click alone: no timer reruns, no second page).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ BUSY_POOL_EPOCHS, BUSY_POOL_SECONDS = 6, 2  # a worker's chunk while others wait
 # this many times the epochs and the CPU time (see train_chunk)
 CHUNK_WALL_SECONDS = 1.0  # ... and never holds a slot longer than this, however busy the server
 ACTIVE_SECONDS = 2.0  # a run that started or asked for a chunk this recently is training now
+CLICK_SLOT_WAIT_SECONDS = 3.0  # a Train click's own page run waits at most this long for a slot
 SLOT_WAIT_SECONDS = 5.0  # a session with no free slot sleeps up to this long for one before
 # redrawing (a slot that comes free wakes it at once: the wait only spares redraws)
 
