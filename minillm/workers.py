@@ -96,13 +96,18 @@ def _data_of(dataset, every_position: bool) -> dict | None:
     return {"X": dataset.X, "Y": dataset.Y, "every": every}
 
 
+def _model_state(model) -> dict:
+    """What rebuilds `model` in a worker (`_model`): its config and a copy of its weights."""
+    return {"config": model.config,
+            "weights": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+
+
 def export_state(trainer) -> dict:
     """Everything a worker needs to go on with `trainer`'s run (tensors are copied by pickling)."""
     model = trainer.model
     every = model.config.loss_on == "every"
     return {
-        "config": model.config,
-        "weights": {k: v.detach().clone() for k, v in model.state_dict().items()},  # not views
+        **_model_state(model),  # copies, not views of the flat weights
         "optimizer": trainer.optimizer.state_dict(),
         "lr": trainer.lr, "epochs": trainer.epochs, "batch_size": trainer.batch_size,
         "hand_gradients": trainer.fast is not None,
@@ -121,7 +126,7 @@ def export_state(trainer) -> dict:
 
 
 def _model(config, weights: dict):
-    """The server's model in this (worker) process: its config, its weights."""
+    """The server's model in this (worker) process, from `_model_state`'s config and weights."""
     from minillm.model import MiniTransformer
 
     model = MiniTransformer(config)
@@ -399,9 +404,7 @@ class ChunkPool:
 
         inspect.check_batch_settings(n, max_new_tokens, temperature, top_k)
         prompt_ids = inspect.batch_prompt_ids(dataset, prompt)
-        job = {"config": model.config,
-               "weights": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-               "prompt_ids": prompt_ids, "block_size": dataset.block_size,
+        job = {**_model_state(model), "prompt_ids": prompt_ids, "block_size": dataset.block_size,
                "pad_id": dataset.pad_id, "eos_id": dataset.eos_id, "n": n,
                "max_new_tokens": max_new_tokens, "temperature": temperature, "top_k": top_k,
                "seed": seed}
