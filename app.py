@@ -13,6 +13,7 @@ when the student moves between pages.
 import streamlit as st
 import torch
 
+from minillm import workers
 from ui import class_mode, presentation, seats
 from ui.pages_list import HOME, HOME_ALIAS, sections
 
@@ -28,6 +29,9 @@ st.set_page_config(
 # class server must not each start a thread per core.
 if torch.get_num_threads() != 1:
     torch.set_num_threads(1)
+# The server and its training workers share the cores: as batch work, none of them preempts
+# another at every wake-up (see minillm.workers.batch_scheduling; MINILLM_BATCH_SCHEDULING=0: off).
+workers.batch_scheduling()
 
 
 def _page(info):

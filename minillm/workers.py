@@ -52,6 +52,7 @@ import numpy
 import torch
 
 WORKERS_ENV = "MINILLM_WORKERS"
+BATCH_ENV = "MINILLM_BATCH_SCHEDULING"
 
 
 def default_workers() -> int:
@@ -72,6 +73,47 @@ def workers_from_env(environ=os.environ) -> int:
     except ValueError:
         return default_workers()
     return max(0, min(value, 64))
+
+
+def batch_scheduling(environ=os.environ) -> bool:
+    """Mark every thread of this process as batch work for Linux's scheduler (SCHED_BATCH).
+
+    A class server is three busy processes on two cores: the server and its two workers. Under
+    the normal policy, each time the server's event loop or a page's thread wakes it preempts a
+    worker mid-chunk, and the worker preempts it back: thousands of switches a class, each
+    costing both caches, so every chunk takes longer than it would alone. Batch threads still
+    get their fair share of the CPU (the same nice value), but a wake-up no longer preempts
+    whoever is running, so each runs its slice through (bench/load_test.py and the README show
+    what a class gains). Threads started later inherit the policy, and so do processes,
+    the workers among them, so once per process is enough; calling it again costs nothing.
+
+    ``MINILLM_BATCH_SCHEDULING=0`` leaves the scheduler alone. True when every thread is now
+    batch; False when switched off, or where there is no such policy (not Linux) or it is
+    refused.
+    """
+    global _BATCH_DONE
+    if environ.get(BATCH_ENV, "").strip() == "0" or not hasattr(os, "SCHED_BATCH"):
+        return False
+    if _BATCH_DONE:
+        return True
+    try:
+        threads = [int(name) for name in os.listdir("/proc/self/task")]
+    except OSError:
+        threads = [0]  # no /proc: this thread alone, and the threads it starts
+    ok = True
+    for tid in threads:
+        try:
+            if os.sched_getscheduler(tid) != os.SCHED_BATCH:
+                os.sched_setscheduler(tid, os.SCHED_BATCH, os.sched_param(0))
+        except ProcessLookupError:  # a thread that ended meanwhile
+            continue
+        except OSError:  # e.g. a real-time thread, or a sandbox that forbids it
+            ok = False
+    _BATCH_DONE = ok
+    return ok
+
+
+_BATCH_DONE = False
 
 
 class _Tensors:
@@ -314,6 +356,7 @@ def apply_state(trainer, result: dict) -> int:
 
 
 def _start_worker() -> None:
+    batch_scheduling()  # usually inherited already; this holds whoever started the pool
     torch.set_num_threads(1)
     try:
         torch.set_num_interop_threads(1)

@@ -10,6 +10,7 @@ import threading
 import pytest
 import torch
 
+from conftest import ROOT
 from minillm import workers
 from minillm.experiment import Experiment, TrainSettings
 
@@ -315,3 +316,64 @@ def test_generate_draws_its_batch_here_when_the_workers_cannot(monkeypatch):
     monkeypatch.setattr(workers.ChunkPool, "_run", broken)
     at = page_with("pages/generate.py", exp)
     assert len(headline(at)) == 1 and headline(at) == headline(here) and not at.exception
+
+
+BATCH_CHECK = """
+import os, threading
+os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))  # whatever pytest's process is
+from minillm import workers
+before = threading.Thread(target=threading.Event().wait, args=(30,), daemon=True)
+before.start()
+done = workers.batch_scheduling()
+after = []
+later = threading.Thread(target=lambda: after.append(os.sched_getscheduler(0)))
+later.start()
+later.join()
+policies = set()
+for tid in os.listdir("/proc/self/task"):
+    try:
+        policies.add(os.sched_getscheduler(int(tid)))
+    except ProcessLookupError:  # a thread that ended meanwhile
+        pass
+policies = sorted(policies)
+print(done, policies, after[0], workers.batch_scheduling())
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="no SCHED_BATCH (not Linux)")
+@pytest.mark.parametrize("switch", [None, "1", "0"])
+def test_batch_scheduling_marks_every_thread_and_can_be_switched_off(switch):
+    """Every thread that exists (a waiting one too) and every thread started after it is batch
+    work; MINILLM_BATCH_SCHEDULING=0 leaves them as they were. In a new process, since the
+    policy is the process's own."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != workers.BATCH_ENV}
+    if switch is not None:
+        env[workers.BATCH_ENV] = switch
+    env.setdefault("PYTHONPATH", "")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env["PYTHONPATH"]])
+    out = subprocess.run([sys.executable, "-c", BATCH_CHECK], env=env, capture_output=True,
+                         text=True, timeout=120, check=True).stdout.split(" ", 1)
+    batch, other = os.SCHED_BATCH, os.SCHED_OTHER
+    if switch == "0":
+        assert out == ["False", f"[{other}] {other} False\n"]
+    else:
+        assert out == ["True", f"[{batch}] {batch} True\n"]
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="no SCHED_BATCH (not Linux)")
+def test_the_workers_are_batch_work(pool):
+    for pid in pool.warm_up():
+        assert os.sched_getscheduler(pid) == os.SCHED_BATCH
+
+
+def test_the_app_makes_its_server_batch_work(monkeypatch):
+    from conftest import run_app
+
+    calls = []
+    monkeypatch.setattr(workers, "batch_scheduling", lambda: calls.append(1) or True)
+    at = run_app()
+    assert not at.exception
+    assert calls
