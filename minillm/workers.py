@@ -53,6 +53,7 @@ import torch
 
 WORKERS_ENV = "MINILLM_WORKERS"
 BATCH_ENV = "MINILLM_BATCH_SCHEDULING"
+_BATCH_DONE = False  # every thread of this process marked (by batch_scheduling)
 
 
 def default_workers() -> int:
@@ -111,9 +112,6 @@ def batch_scheduling(environ=os.environ) -> bool:
             ok = False
     _BATCH_DONE = ok
     return ok
-
-
-_BATCH_DONE = False
 
 
 class _Tensors:

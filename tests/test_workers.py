@@ -350,10 +350,9 @@ def test_batch_scheduling_marks_every_thread_and_can_be_switched_off(switch):
     import sys
 
     env = {k: v for k, v in os.environ.items() if k != workers.BATCH_ENV}
+    env["PYTHONPATH"] = str(ROOT)  # as tests/test_store.py's killed process
     if switch is not None:
         env[workers.BATCH_ENV] = switch
-    env.setdefault("PYTHONPATH", "")
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env["PYTHONPATH"]])
     out = subprocess.run([sys.executable, "-c", BATCH_CHECK], env=env, capture_output=True,
                          text=True, timeout=120, check=True).stdout.split(" ", 1)
     batch, other = os.SCHED_BATCH, os.SCHED_OTHER
