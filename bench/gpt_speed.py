@@ -18,11 +18,15 @@ seeded batches, with the same learning rate at every step:
   autograd, `torch.optim.AdamW`, `LambdaLR` for the schedule, `F.cross_entropy` on every
   position; the batches drawn as the Trainer draws them.
 - **the engine**: `minillm.train.Trainer` with ``batch_size`` and ``lr_schedule``; it takes the
-  GPT fast path (`minillm.fastpath.EveryPositionGrads`), tested equal to the plain loop.
+  GPT fast path (`minillm.fastpath.EveryPositionGrads`), tested equal to the plain loop. Its
+  linear layers' products go through oneDNN when torch has it (`minillm.products`); the
+  textbook loop's, like every ``nn.Linear``'s, through MKL.
 - **the matmul limit**: the linear layers' matrix products of one step and nothing else:
   forward x W^T, backward dY W and dY^T x, for every position of the batch (the four linear
-  layers of each block and the LM head), into preallocated tensors. No training loop of
-  this model can be faster while it does those products on every position.
+  layers of each block and the LM head), timed through both libraries (MKL into
+  preallocated tensors, and oneDNN as the engine calls it); the limit is the faster of the
+  two. No training loop of this model can be faster while it does those products on every
+  position.
 - **held-out score**: every held-out character predicted once, from the window that ends
   just before it (its full context, up to 64 characters of its story); bits per character
   over the held-out stories' characters, newlines included, against the grammar's own
@@ -65,6 +69,7 @@ from minillm.data import IGNORE, build_dataset  # noqa: E402
 from minillm.fastpath import SharedRows  # noqa: E402
 from minillm.heldout import characters_in, split_lines  # noqa: E402
 from minillm.model import ModelConfig, build_model  # noqa: E402
+from minillm.products import Products  # noqa: E402
 from minillm.stories import StorySettings, generate_stories  # noqa: E402
 from minillm.tokenizers import CharTokenizer  # noqa: E402
 from minillm.train import Trainer, torch_threads  # noqa: E402
@@ -300,8 +305,10 @@ def interleaved(runs: dict, steps: int, chunk: int) -> dict[str, Clock]:
     return clocks
 
 
-def matmul_step(s: Settings, vocab_size: int):
-    """The linear layers' products of one step on every position, into preallocated tensors."""
+def matmul_step(s: Settings, vocab_size: int, library: str = "mkl"):
+    """The linear layers' products of one step on every position: through ``torch.mm`` (MKL,
+    what ``nn.Linear`` calls) into preallocated tensors, or through oneDNN as the engine calls
+    it (`minillm.products.Products`)."""
     N, d = s.batch_size * s.block_size, s.d_model
     shapes = [(d, 3 * d), (d, d), (d, 4 * d), (4 * d, d)] * s.n_layers + [(d, vocab_size)]
     g = torch.Generator().manual_seed(0)
@@ -319,7 +326,18 @@ def matmul_step(s: Settings, vocab_size: int):
                 torch.mm(dy, w, out=dx)  # backward, to the input
                 torch.mm(dy.t(), x, out=dw)  # backward, to the weight
 
+    products = Products(work[0][0])
+
+    def run_onednn(steps: int) -> None:
+        for _ in range(steps):
+            for x, w, dy, y, dx, dw in work:
+                products.linear(x, w, None, out=y)
+                products.grad_input(dy, w, out=dx)
+                products.grad_weight(dy, x, out=dw)
+
     flops = sum(3 * 2 * N * a * b for a, b in shapes)
+    if library == "onednn":
+        return (run_onednn if products.onednn else None), flops
     return run, flops
 
 
@@ -386,25 +404,38 @@ def main() -> None:
     trainer = engine_trainer(engine, data, s, s.steps, threads=1)
     assert trainer.fast is not None, "the engine should take its GPT fast path here"
     mm_run, flops = matmul_step(s, V)
+    dnn_run, _ = matmul_step(s, V, "onednn")  # None where torch has no oneDNN
+    runs = {"textbook": textbook.run, "engine": trainer.run, "matmuls": mm_run}
+    if dnn_run is not None:
+        runs["onednn"] = dnn_run
     with torch_threads(1):
         mm_run(2)  # first calls allocate
-        clocks = interleaved({"textbook": textbook.run, "engine": trainer.run, "matmuls": mm_run},
-                             s.steps, args.chunk)
+        if dnn_run is not None:
+            dnn_run(2)  # and build oneDNN's kernels
+        clocks = interleaved(runs, s.steps, args.chunk)
         engine.eval()
         textbook.model.eval()
         engine_loss = heldout_loss(engine.last_logits, data.valid)
         textbook_loss = heldout_loss(lambda x: textbook.model(x)[:, -1], data.valid)
     rows, first = rows_computed(s, data)
 
-    tb, en, mm = clocks["textbook"], clocks["engine"], clocks["matmuls"]
+    tb, en, mkl = clocks["textbook"], clocks["engine"], clocks["matmuls"]
+    dnn = clocks.get("onednn")
+    # The limit is the faster library's: the engine's products go through oneDNN when torch
+    # has it, so MKL's alone would understate what these shapes can cost.
+    mm = dnn if dnn is not None and dnn.rate("thread") > mkl.rate("thread") else mkl
     print(f"\none thread, {s.steps} steps of batch {s.batch_size}, alternating chunks of "
           f"{args.chunk} (steps per second: thread CPU time | wall clock)")
     print(f"textbook loop:  {tb.rate('thread'):6.1f} | {tb.rate('wall'):6.1f}   "
           f"last batch loss {textbook.history[-1]:.4f}   held-out {textbook_loss:.4f} nats")
     print(f"engine:         {en.rate('thread'):6.1f} | {en.rate('wall'):6.1f}   "
           f"last batch loss {trainer.history[-1]:.4f}   held-out {engine_loss:.4f} nats")
-    print(f"matmul limit:   {mm.rate('thread'):6.1f} | {mm.rate('wall'):6.1f}   "
-          f"({flops / 1e9:.2f} GFLOP a step, {flops * mm.rate('thread') / 1e9:.0f} GFLOP/s)")
+    for name, clock in (("MKL", mkl), ("oneDNN", dnn)):
+        if clock is not None:
+            print(f"matmul limit:   {clock.rate('thread'):6.1f} | {clock.rate('wall'):6.1f}   "
+                  f"({flops / 1e9:.2f} GFLOP a step, {flops * clock.rate('thread') / 1e9:.0f} "
+                  f"GFLOP/s through {name}{', the limit' if clock is mm else ''})")
+    library = "oneDNN" if trainer.fast.grads.products.onednn else "MKL"
     ratio = en.rate("thread") / tb.rate("thread")
     share = en.rate("thread") / mm.rate("thread")
     print(f"engine / textbook: {ratio:.2f}x by CPU time, "
@@ -412,6 +443,7 @@ def main() -> None:
           f"|held-out difference| {abs(engine_loss - textbook_loss):.4f} nats (goal: 1.5x within 0.02)")
     print(f"engine / matmul limit: {share:.0%} by CPU time, {en.rate('wall') / mm.rate('wall'):.0%} "
           f"by the wall clock (moonshot: 50%); textbook {tb.rate('thread') / mm.rate('thread'):.0%}; "
+          f"the engine's products through {library}, the textbook's through MKL; "
           f"the engine computes {rows:.0%} of the batch's positions "
           f"({first:.0%} in the first layer's projection), the limit all of them")
 
@@ -426,8 +458,10 @@ def main() -> None:
     with torch_threads(1):
         one = interleaved({"sdpa": sdpa.run, "engine": trainer1.run}, n, args.chunk)
     with torch_threads(2):
-        two = interleaved({"textbook": textbook2.run, "engine": trainer2.run, "matmuls": mm_run},
-                          n, args.chunk)
+        runs = {"textbook": textbook2.run, "engine": trainer2.run, "matmuls": mm_run}
+        if dnn_run is not None:
+            runs["onednn"] = dnn_run
+        two = interleaved(runs, n, args.chunk)
     print(f"\n{n} steps, alternating chunks (steps per second: wall clock | per CPU-second of "
           f"the process)")
     print(f"one thread:  textbook + scaled_dot_product_attention {one['sdpa'].rate('wall'):6.1f} | "
@@ -435,6 +469,8 @@ def main() -> None:
           f"{one['engine'].rate('process'):6.1f}   engine / it: "
           f"{one['engine'].rate('process') / one['sdpa'].rate('process'):.2f}x by CPU time")
     tb2, en2, mm2 = two["textbook"], two["engine"], two["matmuls"]
+    if "onednn" in two and two["onednn"].rate("wall") > mm2.rate("wall"):
+        mm2 = two["onednn"]
     print(f"two threads: textbook {tb2.rate('wall'):6.1f} | {tb2.rate('process'):6.1f}   "
           f"engine {en2.rate('wall'):6.1f} | {en2.rate('process'):6.1f}   "
           f"matmul limit {mm2.rate('wall'):6.1f} | {mm2.rate('process'):6.1f}")

@@ -20,6 +20,11 @@ whether a run can take it and otherwise gives None (the Trainer then runs the pl
   LayerNorm and query/key/value projection see only a position's token and place, so they
   run once per distinct (token, position). ``tests/test_fastpath.py`` holds the losses and
   weights of 30 steps equal to the plain autograd loop.
+- **The linear layers' products through oneDNN** (`minillm.products.Products`): float32 on
+  the CPU, the GPT path's products go through the library ``torch.compile`` uses for linear
+  layers, which on some processors takes half MKL's time (``torch.mm``'s library, and the
+  plain loop's); elsewhere through ``torch.mm`` as before. ``tests/test_products.py`` holds
+  the path's gradients equal to autograd's through it.
 - **AdamW over one flat tensor** (`flatten_parameters`): every weight a view of one tensor,
   so the optimizer updates all of them in one call. AdamW works number by number, so the
   result equals the per-weight AdamW of the plain loop.
@@ -45,6 +50,7 @@ import torch.nn as nn
 from minillm.data import IGNORE
 from minillm.handgrad import LastPositionGrads
 from minillm.model import MiniTransformer
+from minillm.products import Products
 
 aten = torch.ops.aten
 
@@ -245,8 +251,8 @@ class _Workspace:
     def __init__(self, n_layers: int, B: int, T: int, d: int, H: int, V: int, like: torch.Tensor):
         N, BH, hs = B * T, B * H, d // H
 
-        def new(*shape):
-            return torch.empty(shape, dtype=like.dtype, device=like.device)
+        def new(*shape):  # zeros: rows past the ones a step writes must hold finite numbers
+            return torch.zeros(shape, dtype=like.dtype, device=like.device)
 
         self.shape = (B, T)
         self.h = [new(N, d) for _ in range(n_layers + 1)]  # the residual stream into each layer
@@ -302,9 +308,6 @@ class _Layer:
         self.g_w_out, self.g_b_out = grad(self.w_out), grad(self.b_out)
         self.g_w1, self.g_b1 = grad(self.w1), grad(self.b1)
         self.g_w2, self.g_b2 = grad(self.w2), grad(self.b2)
-        # transposed views: the optimizer updates the weights in place, so they stay current
-        self.w_in_t, self.w_out_t, self.w1_t, self.w2_t = (
-            self.w_in.t(), self.w_out.t(), self.w1.t(), self.w2.t())
 
 
 class _Places:
@@ -379,10 +382,10 @@ class EveryPositionGrads:
             self._index[id(p)] = i
             offset += p.numel()
         self._ws: _Workspace | None = None
+        self.products = Products(params[0])  # the linear layers' library (`minillm.products`)
         self._layers = [_Layer(block, self._grad) for block in model.blocks()]
         head = model.lm_head
-        self._head = (head.weight, head.weight.t(), head.bias,
-                      self._grad(head.weight), self._grad(head.bias))
+        self._head = (head.weight, head.bias, self._grad(head.weight), self._grad(head.bias))
         self._embed = (model.token_embed.weight, model.pos_embed.weight,
                        self._grad(model.token_embed.weight), self._grad(model.pos_embed.weight))
 
@@ -417,17 +420,24 @@ class EveryPositionGrads:
     def __call__(self, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         model, config = self.model, self.model.config
         B, T = x.shape
+        N = B * T
         d, H = config.d_model, config.n_heads
         hs = d // H
         layers = self._layers
         head = model.lm_head
-        ws = self._ws
+        ws, P = self._ws, self.products
         if ws is None or ws.shape != (B, T):
             ws = self._ws = _Workspace(len(layers), B, T, d, H, head.weight.shape[0], head.weight)
         causal = config.causal
         rows = SharedRows(x, causal)
         places = _Places(rows, ws)
         M, scale = rows.M, 1 / math.sqrt(hs)
+        # The rows each product computes (`Products.rows`): M, or with oneDNN M rounded up,
+        # keeping a row past M for dn's zero row (what a place that only reads asks for).
+        # Every row past M holds finite numbers and, in the backward pass, exact zeros.
+        Mp = P.rows(M, N, spare=rows.shared)
+        n_first = len(rows.first_tokens)
+        n_first_p = P.rows(n_first, N)
         flat_targets = targets.reshape(-1)
         scored = (flat_targets != IGNORE).nonzero()[:, 0]
         wanted = flat_targets.index_select(0, scored)
@@ -435,16 +445,19 @@ class EveryPositionGrads:
         with torch.no_grad():
             # ---- forward: embeddings, once per distinct (token, position), then per row
             tok, pos, g_tok, g_pos = self._embed
-            e = tok.index_select(0, rows.first_tokens)
-            e.add_(pos.index_select(0, rows.first_positions))
-            h = ws.h[0][:M]
-            torch.index_select(e, 0, rows.first_of, out=h)
+            first_tokens, first_positions = rows.first_tokens, rows.first_positions
+            if n_first_p > n_first:  # extra rows of token 0 at position 0: finite, unused
+                first_tokens = torch.nn.functional.pad(first_tokens, (0, n_first_p - n_first))
+                first_positions = torch.nn.functional.pad(first_positions, (0, n_first_p - n_first))
+            e = tok.index_select(0, first_tokens)
+            e.add_(pos.index_select(0, first_positions))
+            h = ws.h[0][:Mp]
+            torch.index_select(e, 0, rows.first_of, out=h[:M])
             for l, L in enumerate(layers):
                 # The first layer's LayerNorm and projection run on the distinct embeddings.
                 x_in, reads = (e, rows.full_to_first) if l == 0 else (h, rows.full_to_row)
                 a, mean1, rstd1 = torch.native_layer_norm(x_in, (d,), L.ln1_w, L.ln1_b, L.ln1_eps)
-                qkv = ws.qkv[: len(a)]
-                torch.addmm(L.b_in, a, L.w_in_t, out=qkv)
+                qkv = P.linear(a, L.w_in, L.b_in, out=ws.qkv[: len(a)])
                 heads = ws.heads[l]  # (3, B * H, T, hs): q, k, v of each (window, head)
                 if reads is None:
                     heads.view(3, B, H, T, hs).copy_(qkv.view(B, T, 3, H, hs).permute(2, 0, 3, 1, 4))
@@ -461,64 +474,59 @@ class EveryPositionGrads:
                     probs.add_(ws.mask)
                 aten._softmax.out(probs, -1, False, out=probs)
                 torch.bmm(probs, v, out=ws.o)
-                ocat = ws.ocat[l][:M]  # the heads side by side, for the rows computed
+                ocat = ws.ocat[l][:Mp]  # the heads side by side, for the rows computed
                 if rows.shared:
-                    torch.index_select(ws.o_rows, 0, places.o_index, out=ocat.view(-1, hs))
+                    torch.index_select(ws.o_rows, 0, places.o_index, out=ocat[:M].view(-1, hs))
                 else:
                     ocat.view(B, T, H, hs).copy_(ws.o.view(B, H, T, hs).transpose(1, 2))
-                h1 = ws.h1[l][:M]
-                torch.addmm(h, ocat, L.w_out_t, out=h1)  # residual + W_out o
-                h1.add_(L.b_out)
+                h1 = P.linear_add(ocat, L.w_out, L.b_out, h, out=ws.h1[l][:Mp])  # + W_out o
                 c, mean2, rstd2 = torch.native_layer_norm(h1, (d,), L.ln2_w, L.ln2_b, L.ln2_eps)
-                r, h2 = ws.r[l][:M], ws.h[l + 1][:M]
-                torch.addmm(L.b1, c, L.w1_t, out=r)
-                r.clamp_min_(0)  # ReLU, in place: r > 0 exactly where its input was
-                torch.addmm(h1, r, L.w2_t, out=h2)  # residual + W2 r
-                h2.add_(L.b2)
-                ws.saved[l] = (x_in, a, mean1, rstd1, c, mean2, rstd2)
+                # ReLU in place: r > 0 exactly where its input was
+                r = P.linear(c, L.w1, L.b1, out=ws.r[l][:Mp], relu=True)
+                h2 = P.linear_add(r, L.w2, L.b2, h1, out=ws.h[l + 1][:Mp])  # residual + W2 r
+                ws.saved[l] = (x_in, a, mean1, rstd1, h1, c, mean2, rstd2, r, ocat)
                 h = h2
-            head_w, head_w_t, head_b, g_head_w, g_head_b = self._head
-            logits = ws.logits[:M]
-            torch.addmm(head_b, h, head_w_t, out=logits)
+            head_w, head_b, g_head_w, g_head_b = self._head
+            logits = P.linear(h, head_w, head_b, out=ws.logits[:Mp])
             logp = torch._log_softmax(logits.index_select(0, scored_rows), 1, False)
             loss, total = aten.nll_loss_forward(logp, wanted, None, 1, IGNORE)  # the mean
 
             # ---- backward: the same steps in reverse
             one = torch.ones((), dtype=loss.dtype, device=loss.device)
             dlogp = aten.nll_loss_backward(one, logp, wanted, None, 1, IGNORE, total)
-            dlogits = ws.dlogits[:M]
+            dlogits = ws.dlogits[:Mp]
             dlogits.zero_().index_add_(
                 0, scored_rows, aten._log_softmax_backward_data(dlogp, logp, 1, logp.dtype))
-            torch.mm(dlogits.t(), h, out=g_head_w)
+            P.grad_weight(dlogits, h, out=g_head_w)
             torch.sum(dlogits, 0, out=g_head_b)
-            dh, dr, dn = ws.dh[:M], ws.dr[:M], ws.dn[:M]  # dh: d loss / d the residual stream
-            torch.mm(dlogits, head_w, out=dh)
-            if rows.shared:
+            # dh: d loss / d the residual stream
+            dh = P.grad_input(dlogits, head_w, out=ws.dh[:Mp])
+            if rows.shared and not P.onednn:
                 ws.dn[M].zero_()
             for l in reversed(range(len(layers))):
                 L = layers[l]
-                x_in, a, mean1, rstd1, c, mean2, rstd2 = ws.saved[l]
-                r = ws.r[l][:M]
+                x_in, a, mean1, rstd1, h1, c, mean2, rstd2, r, ocat = ws.saved[l]
                 # feed-forward: h2 = h1 + W2 relu(W1 c + b1) + b2, with c = ln2(h1)
-                torch.mm(dh.t(), r, out=L.g_w2)
+                P.grad_weight(dh, r, out=L.g_w2)
                 torch.sum(dh, 0, out=L.g_b2)
-                torch.mm(dh, L.w2, out=dr)
+                dr = P.grad_input(dh, L.w2, out=ws.dr[:Mp])
                 aten.threshold_backward.grad_input(dr, r, 0, grad_input=dr)
-                torch.mm(dr.t(), c, out=L.g_w1)
+                P.grad_weight(dr, c, out=L.g_w1)
                 torch.sum(dr, 0, out=L.g_b1)
-                torch.mm(dr, L.w1, out=dn)
+                dn = P.grad_input(dr, L.w1, out=ws.dn[:Mp])
                 dx, dw, db = aten.native_layer_norm_backward(
-                    dn, ws.h1[l][:M], (d,), mean2, rstd2, L.ln2_w, L.ln2_b, [True, True, True])
+                    dn, h1, (d,), mean2, rstd2, L.ln2_w, L.ln2_b, [True, True, True])
                 L.g_ln2_w.copy_(dw)
                 L.g_ln2_b.copy_(db)
                 dh.add_(dx)  # now d loss / d h1
                 # attention: h1 = h + W_out o + b_out
-                torch.mm(dh.t(), ws.ocat[l][:M], out=L.g_w_out)
+                P.grad_weight(dh, ocat, out=L.g_w_out)
                 torch.sum(dh, 0, out=L.g_b_out)
-                torch.mm(dh, L.w_out, out=dn)
+                dn = P.grad_input(dh, L.w_out, out=ws.dn[:Mp])
                 if rows.shared:  # a place that only reads a row takes no gradient at its query
-                    torch.index_select(ws.dn[: M + 1].view(-1, hs), 0, places.do_index,
-                                       out=ws.do_rows)
+                    # row M of dn is zero: ws.dn's spare row, or with oneDNN a row past M
+                    zero_row = (dn if P.onednn else ws.dn)[: M + 1]
+                    torch.index_select(zero_row.view(-1, hs), 0, places.do_index, out=ws.do_rows)
                 else:
                     ws.do.view(B, H, T, hs).copy_(dn.view(B, T, H, hs).transpose(1, 2))
                 q, k, v, _, vt = ws.qkv_views[l]
@@ -531,20 +539,23 @@ class EveryPositionGrads:
                 torch.baddbmm(dk, ws.dprobs_t, q, beta=0, alpha=scale, out=dk)
                 dqkv = ws.dqkv[: len(a)]
                 if l == 0 or rows.shared:  # every place's q, k, v add up in the row it read
-                    places.add_up(ws.dheads, l == 0, dqkv)
+                    n = n_first if l == 0 else M
+                    places.add_up(ws.dheads, l == 0, dqkv[:n])
+                    dqkv[n:].zero_()  # the extra rows' gradients (oneDNN's rounding up)
                 else:
                     dqkv.view(B, T, 3, H, hs).copy_(ws.dheads.view(3, B, H, T, hs).permute(1, 3, 0, 2, 4))
-                torch.mm(dqkv.t(), a, out=L.g_w_in)
+                P.grad_weight(dqkv, a, out=L.g_w_in)
                 torch.sum(dqkv, 0, out=L.g_b_in)
                 dx, dw, db = aten.native_layer_norm_backward(
-                    torch.mm(dqkv, L.w_in), x_in, (d,), mean1, rstd1,
+                    P.grad_input(dqkv, L.w_in, out=None), x_in, (d,), mean1, rstd1,
                     L.ln1_w, L.ln1_b, [True, True, True])
                 L.g_ln1_w.copy_(dw)
                 L.g_ln1_b.copy_(db)
                 if l:
                     dh.add_(dx)  # now d loss / d the layer's input
                 else:  # the embeddings: per distinct (token, position), plus the residual path
-                    dx.index_add_(0, rows.first_of, dh)
+                    dx = dx[:n_first]
+                    dx.index_add_(0, rows.first_of, dh[:M])
                     g_tok.zero_().index_add_(0, rows.first_tokens, dx)
                     g_pos.zero_().index_add_(0, rows.first_positions, dx)
         return loss

@@ -2,9 +2,9 @@
 
 The Trainer takes `EveryPositionPath` for every-position runs with mini-batches; these tests
 pin that it changes no number: its gradients equal autograd's (float64, 1e-12), and 30 steps
-of the Trainer with it give the losses and the weights of the plain loop (float32, 1e-5),
-for one layer and three, with and without the causal mask. And the seam gives None where the
-path does not apply.
+of the Trainer with it give the losses and the weights of the plain loop (float32, 1e-5, with
+the products through oneDNN where torch has it: `minillm.products`), for one layer and three,
+with and without the causal mask. And the seam gives None where the path does not apply.
 """
 
 from __future__ import annotations
