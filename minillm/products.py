@@ -51,7 +51,9 @@ def onednn_usable(like: torch.Tensor, environ=os.environ) -> bool:
     """True when products of tensors like `like` go through oneDNN."""
     if environ.get(ENV, "").strip().lower() == "torch":
         return False
-    return like.dtype == torch.float32 and like.device.type == "cpu" and _onednn_linear() is not None
+    if like.dtype != torch.float32 or like.device.type != "cpu":
+        return False
+    return _onednn_linear() is not None
 
 
 class Products:

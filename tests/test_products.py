@@ -28,7 +28,8 @@ def _pair():
 
 
 @needs_onednn
-@pytest.mark.parametrize("rows, fan_in, fan_out", [(200, 16, 48), (129, 64, 256), (70, 256, 64), (5, 3, 7)])
+@pytest.mark.parametrize("rows, fan_in, fan_out",
+                         [(200, 16, 48), (129, 64, 256), (70, 256, 64), (5, 3, 7)])
 def test_each_product_is_torch_mms_up_to_rounding(rows, fan_in, fan_out):
     dnn, mkl = _pair()
     assert dnn.onednn and not mkl.onednn
