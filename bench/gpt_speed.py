@@ -44,10 +44,11 @@ character within 1.2x the entropy after 1,500 steps of batch 32. Nothing here as
 prints, and its last line sums it up (one thread, CPU time).
 
 ``--windows`` asks what holds the held-out score back: the engine alone, the same recipe,
-steps and held-out stories, once per block size given, each scored against the same entropy.
-A story names its cast in its first sentence and later sentences must agree with it; a
-window that no longer reaches that sentence cannot know the names, so no training recipe
-closes that part of the gap.
+steps and held-out stories, once per block size given, each scored against the same entropy
+and against the floor for its window (`window_floor`: a story names its cast in its first
+sentence and later sentences must agree with it, so a window that no longer reaches that
+sentence may not know the names), with the excess over the grammar by kind of sentence
+(`excess_by_sentence`).
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ class Data:
     stories: int
     characters: int
     window_bits: float  # a floor for any model with this block size (`window_floor`)
+    valid_sentences: list  # each held-out story's sentences, with the grammar's nats of each
 
 
 def make_data(s: Settings) -> Data:
@@ -124,7 +126,11 @@ def make_data(s: Settings) -> Data:
     valid_nats = [nats[i] for i in split.valid_positions]
     entropy = math.fsum(valid_nats) / chars / math.log(2)
     window = window_floor(split.valid, valid_nats, StorySettings(seed=0), s.block_size)
-    return Data(train, valid, chars, entropy, n, total, window / chars / math.log(2))
+    bounds = list(stories.story_starts) + [len(stories.lines)]
+    sentences = [list(zip(stories.lines[bounds[i]:bounds[i + 1]],
+                          stories.sentence_nats[bounds[i]:bounds[i + 1]]))
+                 for i in split.valid_positions]
+    return Data(train, valid, chars, entropy, n, total, window / chars / math.log(2), sentences)
 
 
 def _cast_words(story: str) -> list[tuple[int, int, frozenset, tuple | None]]:
@@ -343,6 +349,41 @@ def heldout_loss(last_logits, valid, rows: int = 2048) -> float:
     return total / len(valid)
 
 
+def excess_by_sentence(last_logits, data: Data, block: int) -> dict[str, tuple[int, float]]:
+    """Where a model pays more than the grammar on the held-out stories: per kind of
+    sentence (the first; later ones by their subject: one name, two names, a pronoun; and
+    whether they begin past the window), how many and the nats over the grammar's in all.
+    (A first sentence also carries the grammar's "a new story starts" (ln 4), which a model
+    pays at the end of the story before it: that kind goes below zero.)"""
+    losses = []
+    with torch.no_grad():
+        for start in range(0, len(data.valid), 2048):
+            logits = last_logits(data.valid.X[start : start + 2048])
+            losses += F.cross_entropy(logits, data.valid.Y[start : start + 2048],
+                                      reduction="none").tolist()
+    found: dict[str, list] = {}
+    k = 0
+    for story in data.valid_sentences:
+        length = sum(len(sentence) + 1 for sentence, _ in story) - 1
+        paid = [0.0] + losses[k : k + length]  # its first character is never predicted
+        k += length
+        at = 0
+        for j, (sentence, nats) in enumerate(story):
+            words, end = sentence.split(), at + len(sentence) + 1  # and the space or EOS after
+            if j == 0:
+                kind = "first sentence"
+            else:
+                kind = ("two names" if len(words) > 2 and words[1] == "and" else
+                        "a pronoun" if words[0] in ("she", "he", "they") else "one name")
+                kind += ", first line out of view" if at > block else ", first line in view"
+            entry = found.setdefault(kind, [0, 0.0])
+            entry[0] += 1
+            entry[1] += math.fsum(paid[at:end]) - nats
+            at = end
+    assert k == len(losses)
+    return {kind: (n, extra) for kind, (n, extra) in sorted(found.items())}
+
+
 def bits(loss: float, data: Data) -> float:
     return loss * len(data.valid) / data.valid_characters / math.log(2)
 
@@ -442,6 +483,11 @@ def window_check(s: Settings, blocks: list[int]) -> None:
             model.eval()
             loss = heldout_loss(model.last_logits, data.valid)
         held_out = bits(loss, data)
+        excess = excess_by_sentence(model.last_logits, data, block)
+        total = math.fsum(extra for _, extra in excess.values())
+        for kind, (n, extra) in excess.items():
+            print(f"  {kind:34s} {n:5d} sentences: {extra / n:+6.2f} nats each over the "
+                  f"grammar, {extra / total:4.0%} of the excess")
         print(f"block {block:4d}: held-out {held_out:.3f} bits per character = "
               f"{held_out / data.entropy_bits:.2f}x the entropy ({data.entropy_bits:.3f}; "
               f"floor for this window {data.window_bits / data.entropy_bits:.3f}x) after "
