@@ -21,8 +21,8 @@ whether a run can take it and otherwise gives None (the Trainer then runs the pl
   run once per distinct (token, position). ``tests/test_fastpath.py`` holds the losses and
   weights of 30 steps equal to the plain autograd loop.
 - **The linear layers' products through oneDNN** (`minillm.products.Products`): float32 on
-  the CPU, the GPT path's products go through the library ``torch.compile`` uses for linear
-  layers, which on some processors takes half MKL's time (``torch.mm``'s library, and the
+  the CPU, the GPT path's products go through oneDNN (behind torch's ``mkldnn`` operators),
+  which on some processors takes half MKL's time (``torch.mm``'s library, and the
   plain loop's); elsewhere through ``torch.mm`` as before. ``tests/test_products.py`` holds
   the path's gradients equal to autograd's through it.
 - **AdamW over one flat tensor** (`flatten_parameters`): every weight a view of one tensor,

@@ -1,10 +1,9 @@
-"""The GPT fast path's matrix products, through the faster of the two libraries torch ships.
+"""The GPT fast path's matrix products, through oneDNN where torch has it.
 
 Every x86 build of torch carries two libraries for float32 matrix products: MKL, which
-``torch.mm`` and ``nn.Linear`` call, and oneDNN, which ``torch.compile`` uses for linear
-layers on the CPU. On some processors they are far apart: MKL runs its AVX-512 code only on
-Intel's, and on an AMD EPYC with full-width AVX-512 oneDNN does the linear layers' products
-of a GPT step in less than half MKL's time. `Products` is the one place the fast path
+``torch.mm`` and ``nn.Linear`` call, and oneDNN, behind torch's ``mkldnn`` operators. On some processors they are far apart: on an AMD EPYC this project ran
+on, oneDNN did the linear layers' products of a GPT step in less than half MKL's time (the
+README has the figures). `Products` is the one place the fast path
 (`minillm.fastpath.EveryPositionGrads`) asks for a product, and it answers with oneDNN when
 torch has it and the product is float32 on the CPU, else with ``torch.mm`` and ``addmm``
 into the step's own buffers (float64, a GPU, ``MINILLM_PRODUCTS=torch``).

@@ -228,8 +228,11 @@ def test_the_first_clicks_of_a_class_get_the_long_chunks_too(monkeypatch):
     for others, most in ((0, short), (model_state.training_slots().size, None)):
         running = model_state.TrainingNow()
         monkeypatch.setattr(model_state, "training_now", lambda running=running: running)
-        for _ in range(others):
-            running.note(Experiment(TrainSettings(), device="cpu").trainer)
+        # kept alive: runs are counted by id, and a dropped one's id can come back
+        classmates = [Experiment(TrainSettings(), device="cpu").trainer for _ in range(others)]
+        for trainer in classmates:
+            running.note(trainer)
+        assert running.count() == others
         exp = Experiment(TrainSettings(epochs=2000), device="cpu")
         assert model_state.train_chunk(exp, wait=5.0)
         if most is None:
