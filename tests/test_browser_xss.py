@@ -214,10 +214,18 @@ def test_markdown_in_a_trained_corpus_is_shown_as_text_on_generate(browser_page)
     app.goto("train")
     settings = page.get_by_text("Settings for the next run")
     settings.click()
+    app.wait_until_idle()  # opening the settings reruns the page, which closes a list opened meanwhile
     corpus_box = page.locator(".st-key-train_corpus").get_by_role("combobox")
     corpus_box.wait_for(timeout=DRAWN)
     corpus_box.click()
-    page.get_by_role("option", name="Paste your own sentences").click()
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    paste = page.get_by_role("option", name="Paste your own sentences")
+    try:
+        paste.wait_for(timeout=5_000)
+    except PlaywrightTimeoutError:  # a rerun still closed it: open it again
+        corpus_box.click()
+    paste.click()
     app.wait_until_idle()
     text_box = page.locator(".st-key-train_text textarea")
     if not text_box.is_visible():  # the rerun may have folded the settings away again
