@@ -248,26 +248,31 @@ class SharedRows:
 class _Workspace:
     """The tensors one step writes, allocated once for a batch shape and reused."""
 
-    def __init__(self, n_layers: int, B: int, T: int, d: int, H: int, V: int, like: torch.Tensor):
+    def __init__(self, n_layers: int, B: int, T: int, d: int, H: int, V: int, like: torch.Tensor,
+                 products_write: bool = True):
         N, BH, hs = B * T, B * H, d // H
 
         def new(*shape):  # zeros: rows past the ones a step writes must hold finite numbers
             return torch.zeros(shape, dtype=like.dtype, device=like.device)
 
+        def out(*shape):  # what a linear product writes: None where oneDNN makes its own
+            return new(*shape) if products_write else None
+
         self.shape = (B, T)
-        self.h = [new(N, d) for _ in range(n_layers + 1)]  # the residual stream into each layer
-        self.h1 = [new(N, d) for _ in range(n_layers)]  # after the attention's residual
-        self.r = [new(N, 4 * d) for _ in range(n_layers)]  # feed-forward, after the ReLU
+        # the residual stream into each layer (the first gathered from the embeddings)
+        self.h = [new(N, d)] + [out(N, d) for _ in range(n_layers)]
+        self.h1 = [out(N, d) for _ in range(n_layers)]  # after the attention's residual
+        self.r = [out(N, 4 * d) for _ in range(n_layers)]  # feed-forward, after the ReLU
         self.ocat = [new(N, d) for _ in range(n_layers)]  # the heads' outputs side by side
         self.heads = [new(3, BH, T, hs) for _ in range(n_layers)]  # q, k, v per (window, head)
         self.probs = [new(BH, T, T) for _ in range(n_layers)]  # attention weights
         self.saved = [None] * n_layers  # the LayerNorms' inputs, outputs and statistics
-        self.qkv, self.dqkv = new(N, 3 * d), new(N, 3 * d)
+        self.qkv, self.dqkv = out(N, 3 * d), new(N, 3 * d)
         self.o, self.do = new(BH, T, hs), new(BH, T, hs)
         self.dheads, self.dprobs = new(3, BH, T, hs), new(BH, T, T)
-        self.logits, self.dlogits = new(N, V), new(N, V)
+        self.logits, self.dlogits = out(N, V), new(N, V)
         # dn has a spare row: kept at zero, it is what a place that takes no gradient reads
-        self.dh, self.dn, self.dr = new(N, d), new(N + 1, d), new(N, 4 * d)
+        self.dh, self.dn, self.dr = out(N, d), out(N + 1, d), out(N, 4 * d)
         self.mask = torch.full((T, T), -math.inf, dtype=like.dtype, device=like.device).triu_(1)
         # The views a step takes of these, taken once (a view costs more than it seems).
         self.qkv_views = [(*hd, hd[1].transpose(1, 2), hd[2].transpose(1, 2)) for hd in self.heads]
@@ -287,6 +292,11 @@ class _Workspace:
         # src[p, c, h]: where place p's q, k or v of head h sits in (3, B * H, T, hs)
         self.src = (((c.view(1, 3, 1) * B + place_b.view(N, 1, 1)) * H + h.view(1, 1, H)) * T
                     + place_t.view(N, 1, 1))
+
+
+def _rows(buffer: torch.Tensor | None, n: int) -> torch.Tensor | None:
+    """The first `n` rows of a step's output buffer (None where oneDNN makes its own)."""
+    return None if buffer is None else buffer[:n]
 
 
 class _Layer:
@@ -427,7 +437,8 @@ class EveryPositionGrads:
         head = model.lm_head
         ws, P = self._ws, self.products
         if ws is None or ws.shape != (B, T):
-            ws = self._ws = _Workspace(len(layers), B, T, d, H, head.weight.shape[0], head.weight)
+            ws = self._ws = _Workspace(len(layers), B, T, d, H, head.weight.shape[0], head.weight,
+                                       products_write=not P.onednn)
         causal = config.causal
         rows = SharedRows(x, causal)
         places = _Places(rows, ws)
@@ -457,7 +468,7 @@ class EveryPositionGrads:
                 # The first layer's LayerNorm and projection run on the distinct embeddings.
                 x_in, reads = (e, rows.full_to_first) if l == 0 else (h, rows.full_to_row)
                 a, mean1, rstd1 = torch.native_layer_norm(x_in, (d,), L.ln1_w, L.ln1_b, L.ln1_eps)
-                qkv = P.linear(a, L.w_in, L.b_in, out=ws.qkv[: len(a)])
+                qkv = P.linear(a, L.w_in, L.b_in, out=_rows(ws.qkv, len(a)))
                 heads = ws.heads[l]  # (3, B * H, T, hs): q, k, v of each (window, head)
                 if reads is None:
                     heads.view(3, B, H, T, hs).copy_(qkv.view(B, T, 3, H, hs).permute(2, 0, 3, 1, 4))
@@ -479,15 +490,15 @@ class EveryPositionGrads:
                     torch.index_select(ws.o_rows, 0, places.o_index, out=ocat[:M].view(-1, hs))
                 else:
                     ocat.view(B, T, H, hs).copy_(ws.o.view(B, H, T, hs).transpose(1, 2))
-                h1 = P.linear_add(ocat, L.w_out, L.b_out, h, out=ws.h1[l][:Mp])  # + W_out o
+                h1 = P.linear_add(ocat, L.w_out, L.b_out, h, out=_rows(ws.h1[l], Mp))  # + W_out o
                 c, mean2, rstd2 = torch.native_layer_norm(h1, (d,), L.ln2_w, L.ln2_b, L.ln2_eps)
                 # ReLU in place: r > 0 exactly where its input was
-                r = P.linear(c, L.w1, L.b1, out=ws.r[l][:Mp], relu=True)
-                h2 = P.linear_add(r, L.w2, L.b2, h1, out=ws.h[l + 1][:Mp])  # residual + W2 r
+                r = P.linear(c, L.w1, L.b1, out=_rows(ws.r[l], Mp), relu=True)
+                h2 = P.linear_add(r, L.w2, L.b2, h1, out=_rows(ws.h[l + 1], Mp))  # residual + W2 r
                 ws.saved[l] = (x_in, a, mean1, rstd1, h1, c, mean2, rstd2, r, ocat)
                 h = h2
             head_w, head_b, g_head_w, g_head_b = self._head
-            logits = P.linear(h, head_w, head_b, out=ws.logits[:Mp])
+            logits = P.linear(h, head_w, head_b, out=_rows(ws.logits, Mp))
             logp = torch._log_softmax(logits.index_select(0, scored_rows), 1, False)
             loss, total = aten.nll_loss_forward(logp, wanted, None, 1, IGNORE)  # the mean
 
@@ -500,7 +511,7 @@ class EveryPositionGrads:
             P.grad_weight(dlogits, h, out=g_head_w)
             torch.sum(dlogits, 0, out=g_head_b)
             # dh: d loss / d the residual stream
-            dh = P.grad_input(dlogits, head_w, out=ws.dh[:Mp])
+            dh = P.grad_input(dlogits, head_w, out=_rows(ws.dh, Mp))
             if rows.shared and not P.onednn:
                 ws.dn[M].zero_()
             for l in reversed(range(len(layers))):
@@ -509,11 +520,11 @@ class EveryPositionGrads:
                 # feed-forward: h2 = h1 + W2 relu(W1 c + b1) + b2, with c = ln2(h1)
                 P.grad_weight(dh, r, out=L.g_w2)
                 torch.sum(dh, 0, out=L.g_b2)
-                dr = P.grad_input(dh, L.w2, out=ws.dr[:Mp])
+                dr = P.grad_input(dh, L.w2, out=_rows(ws.dr, Mp))
                 aten.threshold_backward.grad_input(dr, r, 0, grad_input=dr)
                 P.grad_weight(dr, c, out=L.g_w1)
                 torch.sum(dr, 0, out=L.g_b1)
-                dn = P.grad_input(dr, L.w1, out=ws.dn[:Mp])
+                dn = P.grad_input(dr, L.w1, out=_rows(ws.dn, Mp))
                 dx, dw, db = aten.native_layer_norm_backward(
                     dn, h1, (d,), mean2, rstd2, L.ln2_w, L.ln2_b, [True, True, True])
                 L.g_ln2_w.copy_(dw)
@@ -522,7 +533,7 @@ class EveryPositionGrads:
                 # attention: h1 = h + W_out o + b_out
                 P.grad_weight(dh, ocat, out=L.g_w_out)
                 torch.sum(dh, 0, out=L.g_b_out)
-                dn = P.grad_input(dh, L.w_out, out=ws.dn[:Mp])
+                dn = P.grad_input(dh, L.w_out, out=_rows(ws.dn, Mp))
                 if rows.shared:  # a place that only reads a row takes no gradient at its query
                     # row M of dn is zero: ws.dn's spare row, or with oneDNN a row past M
                     zero_row = (dn if P.onednn else ws.dn)[: M + 1]

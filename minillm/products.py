@@ -1,9 +1,10 @@
 """The GPT fast path's matrix products, through oneDNN where torch has it.
 
 Every x86 build of torch carries two libraries for float32 matrix products: MKL, which
-``torch.mm`` and ``nn.Linear`` call, and oneDNN, behind torch's ``mkldnn`` operators. On some processors they are far apart: on an AMD EPYC this project ran
-on, oneDNN did the linear layers' products of a GPT step in less than half MKL's time (the
-README has the figures). `Products` is the one place the fast path
+``torch.mm`` and ``nn.Linear`` call, and oneDNN, behind torch's ``mkldnn`` operators. On
+some processors they are far apart: on an AMD EPYC this project ran on, oneDNN did the
+linear layers' products of a GPT step in less than half MKL's time (the README has the
+figures). `Products` is the one place the fast path
 (`minillm.fastpath.EveryPositionGrads`) asks for a product, and it answers with oneDNN when
 torch has it and the product is float32 on the CPU, else with ``torch.mm`` and ``addmm``
 into the step's own buffers (float64, a GPU, ``MINILLM_PRODUCTS=torch``).
@@ -39,10 +40,9 @@ def _onednn_linear():
     """oneDNN's linear product in this torch build, or None."""
     if not torch.backends.mkldnn.is_available():
         return None
-    ops = getattr(torch.ops, "mkldnn", None)
     try:
-        return ops._linear_pointwise if ops is not None else None
-    except (AttributeError, RuntimeError):
+        return torch.ops.mkldnn._linear_pointwise
+    except (AttributeError, RuntimeError):  # a build without the operator
         return None
 
 
